@@ -1,0 +1,11 @@
+# The streamscore image: one image, the command picks the processor (score, join, ...).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY streams ./streams
+COPY schemas ./schemas
+COPY models ./models
+RUN pip install --no-cache-dir -e .
+ENV STREAMSCORE_MODEL_DIR=/app/models
+USER 65534
+ENTRYPOINT ["streamscore"]

@@ -1,0 +1,198 @@
+"""The ``streamscore`` command line: the one entry point that builds Settings.
+
+Every setting of :class:`streams.config.Settings` is a flag of every command
+(``--bootstrap-servers``, ``--topic-events``, ...) and an environment variable
+(``STREAMSCORE_BOOTSTRAP_SERVERS``, ...); flags win.
+
+>>> main(["train", "--events", "20000", "--version", "try"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from streams.config import Settings
+from streams.errors import StreamscoreError
+from streams.logs import configure
+
+log = logging.getLogger("streams.cli")
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def _settings_parser() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (also STREAMSCORE_<NAME> environment variables)")
+    for name, info in Settings.model_fields.items():
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=f"setting_{name}",
+            default=None,
+            metavar=name.upper(),
+            help=info.description or f"default: {info.default}",
+        )
+    return parent
+
+
+def build_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by the flags that were given."""
+    overrides = {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_") and value is not None
+    }
+    return Settings(**overrides)
+
+
+def _cmd_train(_settings: Settings, args: argparse.Namespace) -> int:
+    from streams.training import TrainConfig, train, write_artifact
+
+    config = TrainConfig(seed=args.seed, events=args.events, rounds=args.rounds)
+    result = train(config, version=args.version)
+    target = write_artifact(result, args.out, set_current=not args.no_set_current)
+    print(f"wrote {target}: {result.manifest['metrics']}")
+    return 0
+
+
+def _cmd_broker(_settings: Settings, args: argparse.Namespace) -> int:
+    from streams.realbroker import main as broker_main
+
+    return broker_main([args.action])
+
+
+def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.produce import generator_config, run_produce
+
+    summary = run_produce(settings, generator_config(args), rate=args.rate)
+    print(summary.render())
+    return 0
+
+
+def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
+    import threading
+
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from streams.runtime import connect
+    from streams.scorer import build_scorer, install_stop_signals
+
+    with connect(settings, create_topics=args.create_topics) as rt:
+        exactly_once = settings.processing_guarantee == "exactly_once"
+        if exactly_once and rt.on_embedded:
+            log.warning("embedded broker: transactions are not real, running at-least-once")
+            exactly_once = False
+        registry = CollectorRegistry()
+        if settings.metrics_port:
+            start_http_server(settings.metrics_port, registry=registry)
+        scorer = build_scorer(rt.settings, registry, exactly_once)
+        stop = threading.Event()
+        install_stop_signals(stop)
+        stats = scorer.run(stop)
+    log.info("scorer stopped", extra={"consumed": stats.consumed, "scored": stats.scored})
+    return 0
+
+
+def _cmd_dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.dlq import ReplaySelection, replay_records
+    from streams.kafka import publish, read_topic
+
+    selection = ReplaySelection(
+        reasons=frozenset(args.reason or ()),
+        partition=args.partition,
+        from_offset=args.from_offset,
+        to_offset=args.to_offset,
+        limit=args.limit,
+    )
+    records = replay_records(read_topic(settings, settings.topic_dlq), selection, args.to_topic)
+    if args.dry_run:
+        print(f"would replay {len(records)} records")
+        return 0
+    print(f"replayed {publish(settings, records)} records")
+    return 0
+
+
+def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(settings, count=args.count, rate=args.rate, seed=args.seed)
+
+
+def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
+    from streams.produce import add_generator_flags
+
+    p = sub.add_parser("demo", parents=[parent], help="run the pipeline on the embedded broker")
+    p.add_argument("--count", type=int, default=20_000, help="events to generate")
+    p.add_argument("--rate", type=float, default=5_000.0, help="events per second (0: unpaced)")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(handler=_cmd_demo)
+
+    p = sub.add_parser("produce", parents=[parent], help="write synthetic events and feedback")
+    add_generator_flags(p)
+    p.add_argument("--rate", type=float, default=1_000.0, help="events per second (0: unpaced)")
+    p.set_defaults(handler=_cmd_produce)
+
+    p = sub.add_parser("score", parents=[parent], help="score events: events -> scores | dlq")
+    p.add_argument(
+        "--create-topics", action="store_true", help="create missing topics instead of failing"
+    )
+    p.set_defaults(handler=_cmd_score)
+
+    p = sub.add_parser("dlq", help="dead-letter topic tools")
+    dlq = p.add_subparsers(dest="dlq_command", required=True)
+    p = dlq.add_parser("replay", parents=[parent], help="re-publish dead letters to their source")
+    p.add_argument("--reason", action="append", help="only this reason code (repeatable)")
+    p.add_argument("--partition", type=int, default=None, help="only this source partition")
+    p.add_argument("--from-offset", type=int, default=0, help="first source offset")
+    p.add_argument("--to-offset", type=int, default=None, help="last source offset (inclusive)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many")
+    p.add_argument("--to-topic", default=None, help="publish here instead of the source topic")
+    p.add_argument("--dry-run", action="store_true", help="count only")
+    p.set_defaults(handler=_cmd_dlq_replay)
+
+    p = sub.add_parser("train", parents=[parent], help="train the LightGBM model")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--rounds", type=int, default=120)
+    p.add_argument("--version", default="v1", help="artifact directory name under --out")
+    p.add_argument("--out", type=Path, default=Path("models"))
+    p.add_argument("--no-set-current", action="store_true", help="do not update models/CURRENT")
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("broker", parents=[parent], help="run a real Apache Kafka (KRaft) locally")
+    p.add_argument("action", choices=["run", "fetch"], nargs="?", default="run")
+    p.set_defaults(handler=_cmd_broker)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The full argument parser."""
+    root = argparse.ArgumentParser(prog="streamscore", description=__doc__.splitlines()[0])
+    sub = root.add_subparsers(dest="command", required=True)
+    _add_commands(sub, _settings_parser())
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; exit codes: 0 ok, 2 bad usage or settings, 1 a StreamscoreError."""
+    args = parser().parse_args(argv)
+    try:
+        settings = build_settings(args)
+    except ValidationError as exc:
+        print(f"streamscore: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    configure(settings.log_level)
+    handler: Handler = args.handler
+    try:
+        return handler(settings, args)
+    except StreamscoreError as exc:
+        log.error("%s", exc)
+        print(f"streamscore: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,195 @@
+"""The one settings object, and the one place it is mapped to Kafka client configs.
+
+Settings come from ``STREAMSCORE_*`` environment variables, overridden by CLI
+flags; they are built once at the entry point (:mod:`streams.cli`) and passed
+down. No other module reads the environment.
+
+>>> s = Settings(bootstrap_servers="127.0.0.1:9092", topic_events="ev")
+>>> librdkafka_config(s)["bootstrap.servers"]
+'127.0.0.1:9092'
+>>> s.topic_events
+'ev'
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.errors import ConfigError
+
+EMBEDDED = "embedded"
+"""``bootstrap_servers`` value that means: start librdkafka's mock cluster in-process."""
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    """Everything a streamscore process can be told. Frozen: pass it down, never mutate."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMSCORE_", frozen=True, extra="forbid")
+
+    # --- broker and security -------------------------------------------------
+    bootstrap_servers: str = Field(
+        EMBEDDED, description="host:port list, or 'embedded' for the in-process mock cluster"
+    )
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    ssl_key_password: SecretStr | None = None
+
+    # --- topics --------------------------------------------------------------
+    topic_events: str = "events"
+    topic_scores: str = "scores"
+    topic_dlq: str = "events.dlq"
+    topic_feedback: str = "feedback"
+    topic_feedback_unmatched: str = "feedback.unmatched"
+    topic_labelled: str = "labelled"
+    topic_drift_alerts: str = "drift.alerts"
+    topic_partitions: int = Field(6, ge=1, description="partitions when streamscore creates topics")
+
+    # --- processors ----------------------------------------------------------
+    scorer_group_id: str = "streamscore-scorer"
+    joiner_group_id: str = "streamscore-joiner"
+    batch_max_size: int = Field(1000, ge=1, le=100_000)
+    batch_max_wait_ms: int = Field(20, ge=0, le=60_000)
+    processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
+        "exactly_once", description="exactly_once needs a real broker; embedded runs at_least_once"
+    )
+    scorer_instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="stable per scorer process: its transactional.id is <group>-<instance id>",
+    )
+    transaction_timeout_ms: int = Field(
+        60_000, ge=1_000, description="how long a dead scorer's open transaction blocks readers"
+    )
+    review_threshold: float = Field(0.2, ge=0, le=1, description="score >= this: review")
+    decline_threshold: float = Field(0.6, ge=0, le=1, description="score >= this: decline")
+    max_payload_bytes: int = Field(64 * 1024, ge=1, description="larger events: too_large")
+    max_depth: int = Field(16, ge=1, description="deeper nesting in events: too_deep")
+
+    # --- model and observability ----------------------------------------------
+    model_dir: Path = Path("models")
+    model_version: str | None = Field(None, description="None: the version named by models/CURRENT")
+    model_required: bool = Field(
+        True, description="false: start on the fallback rules when the model cannot load"
+    )
+    metrics_port: int = Field(9108, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                f"security_protocol={self.security_protocol} needs sasl_mechanism, "
+                "sasl_username and sasl_password"
+            )
+        if self.review_threshold > self.decline_threshold:
+            raise ValueError("review_threshold must not exceed decline_threshold")
+        return self
+
+    @property
+    def is_embedded(self) -> bool:
+        """True when processes should run on the in-process mock cluster."""
+        return self.bootstrap_servers == EMBEDDED
+
+    def all_topics(self) -> list[str]:
+        """Every topic streamscore reads or writes, in a stable order."""
+        return [
+            self.topic_events,
+            self.topic_scores,
+            self.topic_dlq,
+            self.topic_feedback,
+            self.topic_feedback_unmatched,
+            self.topic_labelled,
+            self.topic_drift_alerts,
+        ]
+
+
+def _require_resolved(settings: Settings) -> str:
+    if settings.is_embedded:
+        raise ConfigError(
+            "bootstrap_servers is still 'embedded': start streams.embedded.EmbeddedBroker and "
+            "pass settings.model_copy(update={'bootstrap_servers': broker.bootstrap})"
+        )
+    return settings.bootstrap_servers
+
+
+def librdkafka_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    """Map settings to a confluent-kafka (librdkafka) config dict, security included.
+
+    ``extra`` entries (librdkafka names, e.g. ``{"group.id": ...}``) are merged last.
+    """
+    conf: dict[str, Any] = {
+        "bootstrap.servers": _require_resolved(settings),
+        "security.protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism:
+        conf["sasl.mechanism"] = settings.sasl_mechanism
+    if settings.sasl_username:
+        conf["sasl.username"] = settings.sasl_username
+    if settings.sasl_password:
+        conf["sasl.password"] = settings.sasl_password.get_secret_value()
+    if settings.ssl_ca_location:
+        conf["ssl.ca.location"] = str(settings.ssl_ca_location)
+    if settings.ssl_certificate_location:
+        conf["ssl.certificate.location"] = str(settings.ssl_certificate_location)
+    if settings.ssl_key_location:
+        conf["ssl.key.location"] = str(settings.ssl_key_location)
+    if settings.ssl_key_password:
+        conf["ssl.key.password"] = settings.ssl_key_password.get_secret_value()
+    conf.update(extra)
+    return conf
+
+
+def faust_config(settings: Settings, *, topic_allow_declare: bool = True) -> dict[str, Any]:
+    """Map settings to keyword arguments of ``faust.App`` (aiokafka driver), security included.
+
+    Pass ``topic_allow_declare=False`` on the embedded broker: the mock cluster has no
+    CreateTopics, so streamscore creates every topic, changelogs included, beforehand.
+    """
+    import ssl
+
+    import faust  # imported here: faust is heavy and only the joiner needs it
+
+    kwargs: dict[str, Any] = {
+        "broker": ";".join(
+            f"kafka://{hp.strip()}" for hp in _require_resolved(settings).split(",")
+        ),
+        "topic_allow_declare": topic_allow_declare,
+        "topic_partitions": settings.topic_partitions,
+        "web_enabled": False,
+    }
+    context = None
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.ssl_ca_location) if settings.ssl_ca_location else None
+        )
+        if settings.ssl_certificate_location:
+            context.load_cert_chain(
+                str(settings.ssl_certificate_location),
+                str(settings.ssl_key_location) if settings.ssl_key_location else None,
+                settings.ssl_key_password.get_secret_value() if settings.ssl_key_password else None,
+            )
+    if settings.security_protocol.startswith("SASL"):
+        assert settings.sasl_password is not None  # checked by Settings
+        kwargs["broker_credentials"] = faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password.get_secret_value(),
+            mechanism=settings.sasl_mechanism,
+            ssl_context=context,
+        )
+    elif context is not None:
+        kwargs["broker_credentials"] = faust.SSLCredentials(context)
+    return kwargs

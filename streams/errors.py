@@ -1,0 +1,24 @@
+"""The one root exception of streamscore and its few subclasses.
+
+Exceptions are for bugs and infrastructure (broker down, model missing, bad
+configuration). Bad *input records* are never exceptions: they are values
+(see :mod:`streams.validation` and :mod:`streams.dlq`).
+
+Always chain: ``raise ModelError("...") from exc``.
+"""
+
+
+class StreamscoreError(Exception):
+    """Root of every error streamscore raises on purpose."""
+
+
+class ConfigError(StreamscoreError):
+    """Settings are missing or inconsistent."""
+
+
+class BrokerError(StreamscoreError):
+    """A Kafka broker could not be started, reached or used."""
+
+
+class ModelError(StreamscoreError):
+    """A model artifact or its manifest is missing, unreadable or inconsistent."""

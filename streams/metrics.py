@@ -1,0 +1,67 @@
+"""Every Prometheus metric streamscore exports, declared in one place.
+
+The registry is passed in (tests use their own; processes use one they create at
+start-up), so nothing is registered at import time.
+
+>>> from prometheus_client import CollectorRegistry
+>>> m = ScorerMetrics(CollectorRegistry())
+>>> m.dead_lettered.labels(reason="malformed_json").inc()
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+_STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+_BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+class ScorerMetrics:
+    """Metrics of the scorer process."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.consumed = Counter(
+            "streamscore_events_consumed", "Events read from the events topic", registry=registry
+        )
+        self.scored = Counter(
+            "streamscore_events_scored", "Events scored (model or fallback)", registry=registry
+        )
+        self.dead_lettered = Counter(
+            "streamscore_events_dead_lettered",
+            "Events sent to the dead-letter topic, by reason code",
+            ["reason"],
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "streamscore_fallback_scores",
+            "Events scored by the rule-based fallback instead of the model",
+            registry=registry,
+        )
+        self.decisions = Counter(
+            "streamscore_decisions", "Decisions made, by decision", ["decision"], registry=registry
+        )
+        self.batches_aborted = Counter(
+            "streamscore_transactions_aborted",
+            "Batches whose transaction was aborted and re-processed",
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "streamscore_batch_size", "Records per micro-batch", buckets=_BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.stage_seconds = Histogram(
+            "streamscore_stage_seconds", "Time per batch in each stage", ["stage"],
+            buckets=_STAGE_BUCKETS, registry=registry,
+        )
+        self.latency = Histogram(
+            "streamscore_end_to_end_latency_seconds",
+            "Event's Kafka timestamp to its score being committed",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.model = Info("streamscore_model", "The model in use", registry=registry)
+        self.model_loaded = Gauge(
+            "streamscore_model_loaded", "1 when a model is loaded, 0 on fallback rules",
+            registry=registry,
+        )

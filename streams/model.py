@@ -1,0 +1,105 @@
+"""Loading a versioned model artifact, checked against its manifest, and predicting.
+
+A model lives in ``models/<version>/``: ``model.txt`` (LightGBM's own text format,
+never pickle) and ``manifest.json`` (see ``schemas/manifest.schema.json``).
+``models/CURRENT`` names the version used when none is asked for.
+
+Loading is explicit and fails fast (:class:`~streams.errors.ModelError`) when the
+files are missing, the manifest is invalid, the file's hash differs, or the feature
+order of model, manifest and code disagree.
+
+>>> model = load_model(Path("models"))            # doctest: +SKIP
+>>> model.predict(model.assembler.assemble(events))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import orjson
+
+from streams.contracts import validator
+from streams.errors import ModelError
+from streams.events import SCHEMA_VERSION
+from streams.features import FEATURES, FeatureAssembler, Matrix
+
+CURRENT_POINTER = "CURRENT"
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded, checked model: booster, manifest and the matching feature assembler."""
+
+    version: str
+    booster: lgb.Booster
+    manifest: dict[str, Any]
+    assembler: FeatureAssembler
+
+    def predict(self, X: Matrix) -> Matrix:
+        """Fraud probability per row of an assembled batch."""
+        out: Matrix = np.asarray(self.booster.predict(X, num_threads=1), dtype=np.float64)
+        return out
+
+
+def current_version(model_dir: Path) -> str:
+    """The version named by ``<model_dir>/CURRENT``."""
+    pointer = model_dir / CURRENT_POINTER
+    try:
+        return pointer.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ModelError(f"no model pointer at {pointer}: {exc}") from exc
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Read and schema-check a manifest file."""
+    try:
+        manifest: dict[str, Any] = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read model manifest {path}: {exc}") from exc
+    errors = sorted(validator("manifest").iter_errors(manifest), key=str)
+    if errors:
+        raise ModelError(f"invalid manifest {path}: {errors[0].message} at {errors[0].json_path}")
+    return manifest
+
+
+def _check_features(manifest: dict[str, Any], booster: lgb.Booster, version: str) -> None:
+    declared = [(f["name"], f["kind"]) for f in manifest["features"]]
+    expected = [(f.name, f.kind) for f in FEATURES]
+    if declared != expected:
+        raise ModelError(
+            f"model {version}: manifest features {declared} differ from the code's {expected}"
+        )
+    in_model = list(booster.feature_name())
+    if in_model != [name for name, _ in expected]:
+        raise ModelError(f"model {version}: model file features {in_model} differ from manifest")
+    if manifest["event_schema_version"] != SCHEMA_VERSION:
+        raise ModelError(
+            f"model {version} was trained for event schema "
+            f"v{manifest['event_schema_version']}, this code reads v{SCHEMA_VERSION}"
+        )
+
+
+def load_model(model_dir: Path, version: str | None = None) -> Model:
+    """Load ``<model_dir>/<version>`` (default: CURRENT) and check it; raise ModelError."""
+    version = version or current_version(model_dir)
+    base = model_dir / version
+    manifest = read_manifest(base / "manifest.json")
+    model_path = base / manifest["model_file"]
+    try:
+        blob = model_path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {model_path}: {exc}") from exc
+    if hashlib.sha256(blob).hexdigest() != manifest["model_sha256"]:
+        raise ModelError(f"model file {model_path} does not match the manifest's sha256")
+    try:
+        booster = lgb.Booster(model_str=blob.decode("utf-8"))
+    except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
+        raise ModelError(f"LightGBM cannot load {model_path}: {exc}") from exc
+    _check_features(manifest, booster, version)
+    levels = {f["name"]: f.get("levels", []) for f in manifest["features"] if "levels" in f}
+    return Model(version, booster, manifest, FeatureAssembler(levels))

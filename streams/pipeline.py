@@ -1,0 +1,163 @@
+"""The scorer's pure core: one micro-batch of raw records in, output records out.
+
+No Kafka here (see :mod:`streams.scorer` for the I/O). Per batch: parse and
+validate each payload, assemble one feature matrix for the valid ones, predict once,
+decide, and build one ``scores`` record per valid event and one ``events.dlq``
+record per invalid one. If the model is missing or its prediction fails, the
+rule-based fallback scores the batch and the records say ``"fallback": true``.
+
+>>> pipe = ScoringPipeline(model=None, config=PipelineConfig())
+>>> out = pipe.process([InRecord(Origin("events", 0, 7), b"k", b"{bad")], now_ms=0)
+>>> out.records[0].topic, dict(out.dead_letters)
+('events.dlq', {'malformed_json': 1})
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from streams.dlq import dead_letter
+from streams.fallback import rule_scores
+from streams.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
+from streams.model import Model
+from streams.records import InRecord, Origin, OutRecord
+from streams.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem, parse_event
+
+log = logging.getLogger(__name__)
+
+DECISIONS = ("approve", "review", "decline")
+FALLBACK_VERSION = "fallback-rules"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Topic names, decision thresholds and input limits (built from Settings)."""
+
+    scores_topic: str = "scores"
+    dlq_topic: str = "events.dlq"
+    review_threshold: float = 0.2
+    decline_threshold: float = 0.6
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_depth: int = DEFAULT_MAX_DEPTH
+
+
+@dataclass
+class BatchResult:
+    """Everything one batch produced, in input order, and its counts."""
+
+    records: list[OutRecord] = field(default_factory=list)
+    scored: int = 0
+    fallback: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[str] = field(default_factory=Counter)
+    scores: Matrix = field(default_factory=lambda: np.empty(0))
+
+
+def decide(scores: Matrix, review: float, decline: float) -> list[str]:
+    """``approve`` below ``review``, ``decline`` at or above ``decline``, else ``review``."""
+    idx = (scores >= review).astype(np.int8) + (scores >= decline).astype(np.int8)
+    return [DECISIONS[i] for i in idx.tolist()]
+
+
+class ScoringPipeline:
+    """Scores micro-batches with a model (or the fallback rules when it is None)."""
+
+    def __init__(self, model: Model | None, config: PipelineConfig) -> None:
+        self.model = model
+        self.config = config
+        self.assembler = model.assembler if model is not None else FeatureAssembler(CONTRACT_LEVELS)
+
+    def _predict(self, X: Matrix) -> tuple[Matrix, bool]:
+        if self.model is not None:
+            try:
+                return self.model.predict(X), False
+            except Exception:  # any model failure: score by rules, never drop the batch
+                log.exception("model prediction failed; scoring this batch by fallback rules")
+        return rule_scores(X, self.assembler), True
+
+    def process(self, batch: Sequence[InRecord], now_ms: int) -> BatchResult:
+        """Score one micro-batch; output order follows input order."""
+        result = BatchResult()
+        parsed = [parse_event(r.value, self.config.max_bytes, self.config.max_depth) for r in batch]
+        ok = [i for i, item in enumerate(parsed) if not isinstance(item, Problem)]
+        scored: dict[int, bytes] = {}
+        if ok:
+            events: list[dict[str, Any]] = [parsed[i] for i in ok]  # type: ignore[misc]
+            X = self.assembler.assemble(events)
+            scores, used_fallback = self._predict(X)
+            decisions = decide(scores, self.config.review_threshold, self.config.decline_threshold)
+            version = FALLBACK_VERSION if used_fallback else self._version
+            for n, i in enumerate(ok):
+                scored[i] = self._score_value(
+                    events[n],
+                    batch[i].origin,
+                    X[n],
+                    float(scores[n]),
+                    decisions[n],
+                    version,
+                    used_fallback,
+                    now_ms,
+                )
+            result.scores, result.scored = scores, len(ok)
+            result.fallback = len(ok) if used_fallback else 0
+            result.decisions.update(decisions)
+        for i, (rec, item) in enumerate(zip(batch, parsed, strict=True)):
+            if isinstance(item, Problem):
+                result.dead_letters[item.reason] += 1
+                result.records.append(
+                    dead_letter(
+                        rec.origin,
+                        rec.key,
+                        rec.value,
+                        item,
+                        stage="validate",
+                        dlq_topic=self.config.dlq_topic,
+                        now_ms=now_ms,
+                    )
+                )
+            else:
+                key = item["event_id"].encode()
+                result.records.append(OutRecord(self.config.scores_topic, key, scored[i], []))
+        return result
+
+    @property
+    def _version(self) -> str:
+        return self.model.version if self.model is not None else FALLBACK_VERSION
+
+    def _score_value(
+        self,
+        event: dict[str, Any],
+        origin: Origin,
+        row: Matrix,
+        score: float,
+        decision: str,
+        version: str,
+        fallback: bool,
+        now_ms: int,
+    ) -> bytes:
+        return orjson.dumps(
+            {
+                "event_id": event["event_id"],
+                "account_id": event["account_id"],
+                "event_time": event["event_time"],
+                "score": score,
+                "decision": decision,
+                "model_version": version,
+                "fallback": fallback,
+                "features": self.assembler.row_dict(row),
+                "event_timestamp": origin.timestamp_ms,
+                "scored_at": now_ms,
+                "source": {
+                    "topic": origin.topic,
+                    "partition": origin.partition,
+                    "offset": origin.offset,
+                },
+            }
+        )

@@ -1,0 +1,346 @@
+"""A real Apache Kafka broker (KRaft, single node) run from its Maven Central jars.
+
+Unlike :mod:`streams.embedded` it has real CreateTopics, transactions and
+``read_committed``. Needs a JDK 17+ and, once, Maven to fill the jar cache.
+From a shell: ``python -m streams.realbroker run`` prints ``bootstrap=<host:port>``
+and serves until SIGINT/SIGTERM.
+
+>>> with RealBroker() as broker:  # doctest: +SKIP
+...     broker.create_topics(["events"], partitions=3)
+...     print(broker.bootstrap)
+127.0.0.1:41235
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import base64
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from streams.errors import BrokerError
+
+KAFKA_VERSION = "4.1.1"
+CACHE_MARKER = ".streamscore-complete"
+"""File written into a libs dir once every jar has been copied into it."""
+
+_POM = Path(__file__).resolve().parent.parent / "kafka" / "pom.xml"
+_PROBE_TOPIC = "__streamscore_probe"
+_TAIL_LINES = 40
+_STOP_GRACE_S = 30.0
+_ADMIN_TIMEOUT_S = 30.0
+
+# librdkafka logs every refused connection while the broker boots; drop them.
+_SILENT = logging.getLogger("streams.realbroker.librdkafka")
+_SILENT.addHandler(logging.NullHandler())
+_SILENT.propagate = False
+
+_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{cport}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={data}
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+num.partitions=1
+"""
+
+_LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+"""
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "streamscore" / f"kafka-{KAFKA_VERSION}" / "libs"
+
+
+def _tail(text: str, lines: int = _TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _run(cmd: list[str], what: str, timeout_s: float) -> None:
+    """Run ``cmd`` to completion; any failure becomes a BrokerError with the output tail."""
+    try:
+        subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=timeout_s)
+    except FileNotFoundError as exc:
+        raise BrokerError(f"{what}: {cmd[0]!r} not found on PATH") from exc
+    except subprocess.CalledProcessError as exc:
+        out = _tail(f"{exc.stdout or ''}{exc.stderr or ''}")
+        raise BrokerError(f"{what} failed (exit {exc.returncode}):\n{out}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise BrokerError(f"{what} timed out after {timeout_s:.0f} s") from exc
+
+
+def fetch_jars(cache_dir: Path | None = None) -> Path:
+    """Return a directory holding Kafka's runtime jars, fetching them with Maven if needed.
+
+    ``cache_dir`` is the libs dir itself (default ``$XDG_CACHE_HOME/streamscore/kafka-<ver>/libs``).
+    A cache with :data:`CACHE_MARKER` is reused as is; otherwise Maven copies the jars into a
+    sibling temp dir that is renamed into place, so an interrupted fetch leaves no half cache.
+
+    >>> fetch_jars()  # doctest: +SKIP
+    PosixPath('/home/me/.cache/streamscore/kafka-4.1.1/libs')
+    """
+    libs = cache_dir if cache_dir is not None else _default_cache()
+    if (libs / CACHE_MARKER).is_file():
+        return libs
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{libs.name}-", dir=libs.parent))
+    try:
+        cmd = [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(_POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            f"-Dkafka.version={KAFKA_VERSION}",
+        ]
+        _run(cmd, "fetching the Kafka jars with Maven", timeout_s=900.0)
+        (tmp / CACHE_MARKER).write_text(f"kafka {KAFKA_VERSION}\n")
+        if not (libs / CACHE_MARKER).is_file():  # else a concurrent fetch won
+            shutil.rmtree(libs, ignore_errors=True)  # an incomplete earlier copy
+            tmp.rename(libs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return libs
+
+
+def _free_ports(count: int) -> list[int]:
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    return str(Path(home) / "bin" / "java") if home else "java"
+
+
+class RealBroker:
+    """A single-node KRaft Kafka broker in a child JVM (its own process group and temp dir).
+
+    >>> broker = RealBroker(); broker.start()  # doctest: +SKIP
+    '127.0.0.1:41235'
+    >>> broker.stop()  # doctest: +SKIP
+    """
+
+    def __init__(self, libs_dir: Path | None = None, start_timeout_s: float = 90.0) -> None:
+        self._libs_dir = libs_dir
+        self._start_timeout_s = start_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: Path | None = None
+        self._port = 0
+
+    @property
+    def bootstrap(self) -> str:
+        """``127.0.0.1:<port>`` of the running broker."""
+        if self._proc is None:
+            raise BrokerError("real broker is not started")
+        return f"127.0.0.1:{self._port}"
+
+    @property
+    def data_dir(self) -> Path:
+        """The broker's ``log.dirs`` (removed by :meth:`stop`)."""
+        if self._tmp is None:
+            raise BrokerError("real broker is not started")
+        return self._tmp / "data"
+
+    @property
+    def running(self) -> bool:
+        """Whether the broker JVM is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> str:
+        """Fetch jars if needed, format storage, launch the JVM and wait until it accepts
+        a produce. Idempotent; returns :attr:`bootstrap`."""
+        if self._proc is not None:
+            return self.bootstrap
+        libs = fetch_jars(self._libs_dir)
+        deadline = time.monotonic() + self._start_timeout_s
+        self._tmp = Path(tempfile.mkdtemp(prefix="streamscore-kafka-"))
+        atexit.register(self.stop)
+        try:
+            self._launch(libs)
+            self._await_ready(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return self.bootstrap
+
+    def _launch(self, libs: Path) -> None:
+        assert self._tmp is not None
+        self._port, cport = _free_ports(2)
+        props, log4j = self._tmp / "server.properties", self._tmp / "log4j2.properties"
+        data = self._tmp / "data"
+        props.write_text(_PROPERTIES.format(port=self._port, cport=cport, data=data))
+        log4j.write_text(_LOG4J2.format(log=self._tmp / "server.log"))
+        java = [_java(), f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
+        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        fmt = ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id]
+        _run([*java, *fmt, "-c", str(props)], "formatting Kafka storage", timeout_s=120.0)
+        with open(self._tmp / "broker.out", "wb") as out:
+            self._proc = subprocess.Popen(
+                [*java, "-Xmx512m", "-Xms256m", "kafka.Kafka", str(props)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def _await_ready(self, deadline: float) -> None:
+        """Poll until a probe message is acknowledged, the JVM dies, or the deadline."""
+        producer = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "logger": _SILENT,
+                "message.timeout.ms": 5000,
+                "reconnect.backoff.max.ms": 500,
+            }
+        )
+        outcome: list[KafkaError | None] = []  # one delivery report per probe sent
+        sent = 0
+        try:
+            while None not in outcome:
+                if self._proc is None or self._proc.poll() is not None:
+                    raise BrokerError(f"Kafka broker exited during start\n{self.log_tail()}")
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"Kafka broker not ready in time\n{self.log_tail()}")
+                if len(outcome) == sent:  # nothing in flight: send the next probe
+                    producer.produce(
+                        _PROBE_TOPIC, b"probe", on_delivery=lambda err, _msg: outcome.append(err)
+                    )
+                    sent += 1
+                producer.poll(0.2)
+        finally:
+            producer.purge()
+            producer.flush(0)
+
+    def log_tail(self, lines: int = _TAIL_LINES) -> str:
+        """Last lines of the broker's log and of its stdout/stderr (for error messages)."""
+        parts = []
+        for name in ("server.log", "broker.out"):
+            path = self._tmp / name if self._tmp is not None else None
+            if path is not None and path.is_file():
+                text = _tail(path.read_text(errors="replace"), lines)
+                if text:
+                    parts.append(f"--- {name} ---\n{text}")
+        return "\n".join(parts) or "(no broker output)"
+
+    def create_topics(self, names: Iterable[str], partitions: int = 1) -> None:
+        """Create topics with ``partitions`` partitions each (existing ones are kept)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap}, logger=_SILENT)
+        topics = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+        if not topics:
+            return
+        futures = admin.create_topics(topics, operation_timeout=_ADMIN_TIMEOUT_S)
+        for name, fut in futures.items():
+            try:
+                fut.result(timeout=_ADMIN_TIMEOUT_S)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise BrokerError(f"could not create topic {name!r}: {exc}") from exc
+            except TimeoutError as exc:
+                raise BrokerError(f"creating topic {name!r} timed out") from exc
+
+    def stop(self) -> None:
+        """SIGTERM the JVM, SIGKILL it after 30 s, remove the temp dir. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:
+                proc.wait()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> RealBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _serve(broker: RealBroker) -> int:
+    """Start ``broker``, print its address, block until SIGINT/SIGTERM, then stop it."""
+    stop = threading.Event()
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(f"bootstrap={broker.start()}", flush=True)
+        while not stop.wait(0.5):
+            if not broker.running:
+                print(f"Kafka broker exited\n{broker.log_tail()}", file=sys.stderr, flush=True)
+                return 1
+        return 0
+    finally:
+        broker.stop()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``fetch`` prints the libs dir; ``run`` serves a broker until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(prog="streams.realbroker", description="A real Kafka broker.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("fetch", help="fetch the Kafka jars into the cache and print the libs dir")
+    run = sub.add_parser("run", help="run a broker and print bootstrap=<host:port>")
+    run.add_argument("--start-timeout", type=float, default=90.0, help="seconds (default 90)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            print(fetch_jars(), flush=True)
+            return 0
+        return _serve(RealBroker(start_timeout_s=args.start_timeout))
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

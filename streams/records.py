@@ -1,0 +1,58 @@
+"""Records in and out of a processor, and where each one came from.
+
+Every consumed record carries its :class:`Origin` (topic, partition, offset, Kafka
+timestamp) into logs, output records and DLQ headers.
+
+>>> Origin("events", 2, 10).log_context()
+{'topic': 'events', 'partition': 2, 'offset': 10}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Headers = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a record came from."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+
+    def log_context(self) -> dict[str, object]:
+        """The ``extra=`` dict for a log line about this record."""
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    """A consumed record: its origin, raw key and value, and headers when read."""
+
+    origin: Origin
+    key: bytes | None
+    value: bytes | None
+    headers: Headers | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """A record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+def header(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> str | None:
+    """The decoded value of header ``name`` (the last one wins), or None."""
+    found = None
+    for k, v in headers or ():
+        if k == name and v is not None:
+            found = v.decode("utf-8", "replace")
+    return found

@@ -1,0 +1,153 @@
+"""``streamscore score``: the scorer process, events → scores | events.dlq.
+
+The loop, per micro-batch: poll up to ``batch_max_size`` records or
+``batch_max_wait_ms`` → :class:`~streams.pipeline.ScoringPipeline` (pure) →
+:meth:`~streams.kafka.batch.BatchIO.deliver` (produce, then commit, in the order
+that module documents). SIGTERM/SIGINT let the current batch finish and commit,
+then the process closes and exits 0.
+
+>>> stats = Scorer(settings, pipeline, io, metrics).run(stop)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from streams.config import Settings
+from streams.errors import ModelError
+from streams.kafka.batch import BatchAborted, BatchIO
+from streams.metrics import ScorerMetrics
+from streams.model import Model, load_model
+from streams.pipeline import BatchResult, PipelineConfig, ScoringPipeline
+from streams.records import InRecord
+from streams.runtime import require_topics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScorerStats:
+    """What a scorer run did (also exported as metrics)."""
+
+    consumed: int = 0
+    scored: int = 0
+    fallback: int = 0
+    batches: int = 0
+    aborted: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[str] = field(default_factory=Counter)
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    """The pure pipeline's part of the settings."""
+    return PipelineConfig(
+        scores_topic=settings.topic_scores,
+        dlq_topic=settings.topic_dlq,
+        review_threshold=settings.review_threshold,
+        decline_threshold=settings.decline_threshold,
+        max_bytes=settings.max_payload_bytes,
+        max_depth=settings.max_depth,
+    )
+
+
+def load_or_fallback(settings: Settings) -> Model | None:
+    """The model, or None (fallback rules) when it cannot load and it is not required."""
+    try:
+        return load_model(settings.model_dir, settings.model_version)
+    except ModelError:
+        if settings.model_required:
+            raise
+        log.exception("model not loaded; scoring by fallback rules (model_required=false)")
+        return None
+
+
+class Scorer:
+    """Runs the micro-batch loop until ``stop`` is set."""
+
+    def __init__(
+        self, settings: Settings, pipeline: ScoringPipeline, io: BatchIO, metrics: ScorerMetrics
+    ) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self.io = io
+        self.metrics = metrics
+        self.stats = ScorerStats()
+        model = pipeline.model
+        metrics.model_loaded.set(1 if model is not None else 0)
+        metrics.model.info({"version": model.version if model else "fallback-rules"})
+
+    def run(self, stop: threading.Event) -> ScorerStats:
+        """Process batches until ``stop`` is set; the batch in hand always completes."""
+        wait_s = self.settings.batch_max_wait_ms / 1000
+        try:
+            while not stop.is_set():
+                batch = self.io.poll_batch(self.settings.batch_max_size, wait_s)
+                if batch:
+                    self._process(batch)
+        finally:
+            self.io.close()
+        return self.stats
+
+    def _process(self, batch: list[InRecord]) -> None:
+        t0 = time.perf_counter()
+        result = self.pipeline.process(batch, now_ms=int(time.time() * 1000))
+        t1 = time.perf_counter()
+        try:
+            self.io.deliver(result.records, batch)
+        except BatchAborted:
+            self.stats.aborted += 1
+            self.metrics.batches_aborted.inc()
+            return  # rewound: the same records come again
+        t2 = time.perf_counter()
+        self._account(batch, result, t1 - t0, t2 - t1)
+
+    def _account(self, batch: list[InRecord], result: BatchResult, cpu: float, io: float) -> None:
+        s, m = self.stats, self.metrics
+        s.batches += 1
+        s.consumed += len(batch)
+        s.scored += result.scored
+        s.fallback += result.fallback
+        s.dead_letters.update(result.dead_letters)
+        s.decisions.update(result.decisions)
+        m.consumed.inc(len(batch))
+        m.scored.inc(result.scored)
+        m.fallbacks.inc(result.fallback)
+        m.batch_size.observe(len(batch))
+        m.stage_seconds.labels(stage="process").observe(cpu)
+        m.stage_seconds.labels(stage="deliver").observe(io)
+        for reason, n in result.dead_letters.items():
+            m.dead_lettered.labels(reason=reason).inc(n)
+        for decision, n in result.decisions.items():
+            m.decisions.labels(decision=decision).inc(n)
+        now = time.time()
+        for rec in batch:
+            if rec.origin.timestamp_ms is not None:
+                m.latency.observe(max(now - rec.origin.timestamp_ms / 1000, 0.0))
+
+
+def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: bool) -> Scorer:
+    """Check topics and model (fail fast), then connect. Nothing is consumed yet."""
+    require_topics(settings, [settings.topic_events, settings.topic_scores, settings.topic_dlq])
+    pipeline = ScoringPipeline(load_or_fallback(settings), pipeline_config(settings))
+    tx_id = f"{settings.scorer_group_id}-{settings.scorer_instance_id}" if exactly_once else None
+    io = BatchIO(settings, settings.scorer_group_id, settings.topic_events, tx_id)
+    return Scorer(settings, pipeline, io, ScorerMetrics(registry))
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop``: finish the batch in hand, commit, exit 0."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping on signal", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

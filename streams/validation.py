@@ -1,0 +1,171 @@
+"""Parsing and validating event payloads: bad input is a value, never an exception.
+
+:func:`parse_event` returns either the event dict or a :class:`Problem` carrying a
+stable reason code, the field path and a message. It never raises for any input
+bytes (property-tested in ``tests/test_validation.py``).
+
+Policy for messy data (the README has the same table):
+
+- absent or null *optional* field → missing value (NaN for the model), accepted;
+- category level not in the contract → accepted, scored as unseen;
+- unknown extra fields → accepted and ignored (but they count for size and depth);
+- *required* field absent or null → ``missing_field``; wrong JSON type →
+  ``wrong_type`` (no coercion: ``"12.5"`` is not a number, ``1`` is not a boolean,
+  ``1.0`` is not an integer); outside the contract's range or length → ``out_of_range``;
+- ``NaN``/``Infinity`` literals and numbers that overflow a double are not JSON →
+  ``malformed_json``; integers beyond 64 bits parse as doubles and then fail range
+  or type checks;
+- a contract field given twice (``{"amount": 1, "amount": 2}``) → ``duplicate_key``:
+  parsers disagree on which one wins, so the event is ambiguous;
+- payload over ``max_bytes`` → ``too_large`` (checked before parsing); nesting
+  deeper than ``max_depth`` → ``too_deep``; empty payload → ``empty_payload``;
+  invalid UTF-8 → ``not_utf8``; a JSON value that is not an object → ``not_object``.
+
+>>> parse_event(b'{"event_id": "e1"}')
+Problem(reason='missing_field', field='event_time', message='required field is absent')
+>>> parse_event(b'')
+Problem(reason='empty_payload', field=None, message='payload is empty')
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+
+from streams.events import FIELDS, Field
+
+REASONS: Final = (
+    "empty_payload",
+    "too_large",
+    "not_utf8",
+    "malformed_json",
+    "too_deep",
+    "not_object",
+    "duplicate_key",
+    "missing_field",
+    "wrong_type",
+    "out_of_range",
+)
+"""Every reason code validation can give; stable, part of the DLQ contract."""
+
+DEFAULT_MAX_BYTES: Final = 64 * 1024
+DEFAULT_MAX_DEPTH: Final = 16
+
+_CONTRACT_KEY = re.compile(rb'"(' + b"|".join(re.escape(n.encode()) for n in FIELDS) + rb')"\s*:')
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a payload was rejected: a stable ``reason`` code, the ``field`` path, a message."""
+
+    reason: str
+    field: str | None
+    message: str
+
+
+def _decode_problem(raw: bytes, exc: orjson.JSONDecodeError) -> Problem:
+    text = str(exc)
+    if "depth limit" in text:
+        return Problem("too_deep", None, "nesting exceeds the parser's depth limit")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as uexc:
+        return Problem("not_utf8", None, f"invalid UTF-8 at byte {uexc.start}")
+    return Problem("malformed_json", None, text[:200])
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True if ``value`` nests containers deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
+
+
+def _check_field(spec: Field, value: Any) -> Problem | None:
+    kind = spec.kind
+    if kind in ("string", "category"):
+        if not isinstance(value, str):
+            return Problem(
+                "wrong_type", spec.name, f"expected a string, got {type(value).__name__}"
+            )
+        limit = spec.max_length or 64
+        if not 0 < len(value) <= limit:
+            return Problem("out_of_range", spec.name, f"length must be 1..{limit}")
+        return None
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            return Problem(
+                "wrong_type", spec.name, f"expected a boolean, got {type(value).__name__}"
+            )
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return Problem("wrong_type", spec.name, f"expected a {kind}, got {type(value).__name__}")
+    if kind == "integer" and not isinstance(value, int):
+        return Problem("wrong_type", spec.name, "expected an integer, got a fractional number")
+    if not math.isfinite(value):
+        return Problem("out_of_range", spec.name, "not a finite number")
+    if (spec.minimum is not None and value < spec.minimum) or (
+        spec.maximum is not None and value > spec.maximum
+    ):
+        return Problem("out_of_range", spec.name, f"outside [{spec.minimum}, {spec.maximum}]")
+    return None
+
+
+def check_event(event: dict[str, Any]) -> Problem | None:
+    """Check a parsed object against the event contract; None when valid."""
+    for spec in FIELDS.values():
+        value = event.get(spec.name)
+        if value is None:
+            if spec.required:
+                what = "is null" if spec.name in event else "is absent"
+                return Problem("missing_field", spec.name, f"required field {what}")
+            continue
+        problem = _check_field(spec, value)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _duplicate_contract_key(raw: bytes) -> str | None:
+    seen: set[bytes] = set()
+    for name in _CONTRACT_KEY.findall(raw):
+        if name in seen:
+            return str(name.decode())
+        seen.add(name)
+    return None
+
+
+def parse_event(
+    raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
+) -> dict[str, Any] | Problem:
+    """Parse and validate one payload; return the event dict or a :class:`Problem`."""
+    if not raw:
+        return Problem("empty_payload", None, "payload is empty")
+    if len(raw) > max_bytes:
+        return Problem("too_large", None, f"{len(raw)} bytes > limit {max_bytes}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _decode_problem(raw, exc)
+    if not isinstance(obj, dict):
+        return Problem("not_object", None, f"expected a JSON object, got {type(obj).__name__}")
+    # contract fields are scalars: only extra fields can nest, so walk only when one does
+    nested = any(isinstance(v, dict | list) for v in obj.values())
+    if nested and _depth_exceeds(obj, max_depth):
+        return Problem("too_deep", None, f"nesting deeper than {max_depth}")
+    duplicate = _duplicate_contract_key(raw)
+    if duplicate is not None:
+        return Problem("duplicate_key", duplicate, "field appears more than once")
+    problem = check_event(obj)
+    return obj if problem is None else problem

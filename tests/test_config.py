@@ -1,0 +1,73 @@
+"""Settings: env prefix, CLI overrides, validation, and the two client-config mappings."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from streams.cli import build_settings, parser
+from streams.config import Settings, faust_config, librdkafka_config
+from streams.errors import ConfigError
+
+
+def test_env_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMSCORE_TOPIC_EVENTS", "from-env")
+    monkeypatch.setenv("STREAMSCORE_BATCH_MAX_SIZE", "77")
+    args = parser().parse_args(["train", "--batch-max-size", "55"])
+    s = build_settings(args)
+    assert s.topic_events == "from-env"
+    assert s.batch_max_size == 55
+
+
+def test_settings_are_frozen() -> None:
+    s = Settings()
+    with pytest.raises(ValidationError):
+        s.topic_events = "x"  # type: ignore[misc]
+
+
+def test_defaults_name_the_design_topics() -> None:
+    s = Settings()
+    assert s.all_topics()[:4] == ["events", "scores", "events.dlq", "feedback"]
+    assert "labelled" in s.all_topics() and "drift.alerts" in s.all_topics()
+    assert s.is_embedded
+
+
+def test_sasl_needs_credentials() -> None:
+    with pytest.raises(ValidationError, match="sasl"):
+        Settings(security_protocol="SASL_SSL")
+
+
+def test_librdkafka_mapping_carries_security_and_secrets() -> None:
+    s = Settings(
+        bootstrap_servers="b1:9093,b2:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="svc",
+        sasl_password=SecretStr("hunter2"),
+    )
+    conf = librdkafka_config(s, **{"group.id": "g"})
+    assert conf["bootstrap.servers"] == "b1:9093,b2:9093"
+    assert conf["security.protocol"] == "SASL_SSL"
+    assert conf["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert conf["sasl.password"] == "hunter2"
+    assert conf["group.id"] == "g"
+    assert "hunter2" not in repr(s)  # SecretStr keeps it out of logs
+
+
+def test_faust_mapping() -> None:
+    s = Settings(
+        bootstrap_servers="b1:9093,b2:9093",
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="svc",
+        sasl_password=SecretStr("pw"),
+    )
+    kw = faust_config(s, topic_allow_declare=False)
+    assert kw["broker"] == "kafka://b1:9093;kafka://b2:9093"
+    assert kw["topic_allow_declare"] is False
+    assert kw["broker_credentials"].username == "svc"
+
+
+def test_unresolved_embedded_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="EmbeddedBroker"):
+        librdkafka_config(Settings())

@@ -1,0 +1,166 @@
+"""The scorer on the real Apache Kafka broker: exactly-once outputs, DLQ contents,
+a SIGKILL mid-stream with restart, and two scorers sharing a group."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.config import Settings
+from streams.contracts import validator
+from streams.dlq import H_OFFSET, H_REASON, H_TOPIC
+from streams.generator import GeneratorConfig, Record, generate
+from streams.kafka import committed_total, ensure_topics, read_topic
+from streams.messy import MessySpec
+from streams.produce import write_records
+from streams.realbroker import RealBroker
+from streams.records import header
+from streams.scorer import Scorer, build_scorer
+
+pytestmark = pytest.mark.realbroker
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED_REASON = {
+    "missing_required": "missing_field",
+    "null_required": "missing_field",
+    "wrong_type": "wrong_type",
+    "out_of_range": "out_of_range",
+    "malformed_json": "malformed_json",
+    "not_utf8": "not_utf8",
+    "empty_payload": "empty_payload",
+}
+_ids = itertools.count()
+
+
+@pytest.fixture()
+def settings(real_broker: RealBroker) -> Settings:
+    """Fresh topics and group per test, so tests never see each other's records."""
+    p = f"t{os.getpid()}-{next(_ids)}"
+    s = Settings(
+        bootstrap_servers=real_broker.bootstrap,
+        topic_events=f"{p}.events",
+        topic_scores=f"{p}.scores",
+        topic_dlq=f"{p}.events.dlq",
+        topic_feedback=f"{p}.feedback",
+        topic_feedback_unmatched=f"{p}.feedback.unmatched",
+        topic_labelled=f"{p}.labelled",
+        topic_drift_alerts=f"{p}.drift.alerts",
+        topic_partitions=4,
+        scorer_group_id=f"{p}-scorer",
+        scorer_instance_id="a",
+        transaction_timeout_ms=10_000,
+        model_dir=ROOT / "models",
+        metrics_port=0,
+    )
+    ensure_topics(s, s.all_topics())
+    return s
+
+
+def _events(count: int, seed: int, fraction: float = 0.2) -> list[Record]:
+    config = GeneratorConfig(seed=seed, count=count, messy=MessySpec(fraction))
+    return [r for r in generate(config) if r.topic == "events"]
+
+
+def _await(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)  # polling interval of a condition with a deadline
+
+
+def _run_thread(settings: Settings, stop: threading.Event) -> tuple[threading.Thread, Scorer]:
+    scorer = build_scorer(settings, CollectorRegistry(), exactly_once=True)
+    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
+    thread.start()
+    return thread, scorer
+
+
+def _check_outputs(settings: Settings, sent: list[Record]) -> None:
+    """read_committed: exactly one score per valid event, one DLQ record per invalid one."""
+    scores = read_topic(settings, settings.topic_scores)
+    dlq = read_topic(settings, settings.topic_dlq)
+    valid_ids = Counter(orjson.loads(r.value)["event_id"] for r in sent if r.valid)
+    score_ids = Counter(orjson.loads(r.value or b"")["event_id"] for r in scores)
+    assert score_ids == valid_ids  # no loss, no duplicate
+    for rec in scores[:200]:
+        assert validator("score").is_valid(orjson.loads(rec.value or b""))
+    invalid = Counter((r.value, EXPECTED_REASON[r.messy_kind or ""]) for r in sent if not r.valid)
+    got = Counter((r.value or b"", header(r.headers, H_REASON)) for r in dlq)
+    assert got == invalid  # byte-identical originals, right reason, once each
+    assert all(header(r.headers, H_TOPIC) == settings.topic_events for r in dlq)
+    assert all(int(header(r.headers, H_OFFSET) or -1) >= 0 for r in dlq)
+
+
+def test_exactly_one_output_per_event(settings: Settings) -> None:
+    sent = _events(6_000, seed=21)
+    stop = threading.Event()
+    thread, scorer = _run_thread(settings, stop)
+    stats = scorer.stats
+    write_records(settings, sent, rate=0)
+    _await(lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)
+           == len(sent), 90, "every event committed")
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert stats.consumed == len(sent)
+    assert sum(stats.dead_letters.values()) == sum(not r.valid for r in sent)
+    _check_outputs(settings, sent)
+
+
+def _scorer_process(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **{f"STREAMSCORE_{k.upper()}": str(v)
+                            for k, v in settings.model_dump().items() if v is not None}}
+    env["STREAMSCORE_BATCH_MAX_SIZE"] = "200"  # many transactions: a kill lands mid-stream
+    return subprocess.Popen([sys.executable, "-m", "streams", "score"], env=env, cwd=ROOT)
+
+
+def test_sigkill_mid_stream_loses_and_duplicates_nothing(settings: Settings) -> None:
+    sent = _events(20_000, seed=33, fraction=0.05)
+    writer = threading.Thread(target=write_records, args=(settings, sent, 4_000.0), daemon=True)
+    writer.start()
+    first = _scorer_process(settings)
+    done = lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)  # noqa: E731
+    _await(lambda: done() > 2_000, 90, "the first scorer to commit some batches")
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    killed_at = done()
+    assert killed_at < len(sent), "kill came too late to be mid-stream"
+    second = _scorer_process(settings)  # same instance id: fences the dead one's transaction
+    try:
+        writer.join(60)
+        _await(lambda: done() == len(sent), 120, "the restarted scorer to finish")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0  # SIGTERM: finish the batch, commit, exit 0
+    _check_outputs(settings, sent)
+
+
+def test_two_scorers_share_the_partitions(settings: Settings) -> None:
+    sent = _events(8_000, seed=44)
+    stop = threading.Event()
+    t1, a = _run_thread(settings, stop)
+    t2, b = _run_thread(settings.model_copy(update={"scorer_instance_id": "b"}), stop)
+    s1, s2 = a.stats, b.stats
+    # both in the group before any event exists, so neither can drain the topic alone
+    _await(lambda: bool(a.io.assigned) and bool(b.io.assigned), 60, "both to get partitions")
+    write_records(settings, sent, rate=0)
+    _await(lambda: s1.consumed + s2.consumed >= len(sent), 90, "both scorers to drain")
+    _await(lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)
+           == len(sent), 30, "every event committed")
+    stop.set()
+    t1.join(30)
+    t2.join(30)
+    assert s1.consumed > 0 and s2.consumed > 0
+    _check_outputs(settings, sent)
