@@ -118,6 +118,12 @@ def _cmd_dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_join(settings: Settings, _args: argparse.Namespace) -> int:
+    from streams.joiner import run_joiner
+
+    return run_joiner(settings)
+
+
 def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -143,6 +149,9 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--create-topics", action="store_true", help="create missing topics instead of failing"
     )
     p.set_defaults(handler=_cmd_score)
+
+    p = sub.add_parser("join", parents=[parent], help="join scores and feedback into labelled")
+    p.set_defaults(handler=_cmd_join)
 
     p = sub.add_parser("dlq", help="dead-letter topic tools")
     dlq = p.add_subparsers(dest="dlq_command", required=True)

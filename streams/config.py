@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     topic_dlq: str = "events.dlq"
     topic_feedback: str = "feedback"
     topic_feedback_unmatched: str = "feedback.unmatched"
+    topic_feedback_dlq: str = "feedback.dlq"
     topic_labelled: str = "labelled"
     topic_drift_alerts: str = "drift.alerts"
     topic_partitions: int = Field(6, ge=1, description="partitions when streamscore creates topics")
@@ -76,6 +77,17 @@ class Settings(BaseSettings):
     decline_threshold: float = Field(0.6, ge=0, le=1, description="score >= this: decline")
     max_payload_bytes: int = Field(64 * 1024, ge=1, description="larger events: too_large")
     max_depth: int = Field(16, ge=1, description="deeper nesting in events: too_deep")
+
+    # --- joiner ----------------------------------------------------------------------
+    joiner_store: str = Field(
+        "rocksdb://", description="faust table store: rocksdb:// (persistent) or memory://"
+    )
+    joiner_data_dir: Path = Field(Path("var/joiner"), description="where rocksdb keeps state")
+    join_retention_ms: int = Field(
+        7 * 86_400_000, ge=1, description="join state expires after this much event time"
+    )
+    quality_window: int = Field(2_000, ge=10, description="labels in the rolling quality metrics")
+    quality_cooldown: int = Field(5_000, ge=0, description="labels between two quality alerts")
 
     # --- model and observability ----------------------------------------------
     model_dir: Path = Path("models")
@@ -112,6 +124,7 @@ class Settings(BaseSettings):
             self.topic_dlq,
             self.topic_feedback,
             self.topic_feedback_unmatched,
+            self.topic_feedback_dlq,
             self.topic_labelled,
             self.topic_drift_alerts,
         ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -27,8 +28,20 @@ def schema(name: str) -> dict[str, Any]:
 
 
 @cache
+def _registry() -> Registry:
+    """Every schema by its ``$id``, so schemas can ``$ref`` each other."""
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
+        contents = schema(path.name.removesuffix(".schema.json"))
+        resources.append((contents["$id"], Resource.from_contents(contents)))
+    return Registry().with_resources(resources)
+
+
+@cache
 def validator(name: str) -> Draft202012Validator:
     """A compiled validator for ``schemas/<name>.schema.json``."""
     s = schema(name)
     Draft202012Validator.check_schema(s)
-    return Draft202012Validator(s, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(
+        s, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )

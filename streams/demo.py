@@ -1,10 +1,11 @@
 """``streamscore demo``: the whole pipeline on the embedded broker, with proof nothing was lost.
 
-It starts librdkafka's mock cluster in-process, runs the scorer in a thread,
-produces generated events (5% messy) paced to what the scorer consumes (the mock
-silently drops data beyond about 5 MB per partition), then reports counts by
-outcome and checks: every event came out exactly once as a score or a dead letter,
-and no partition's low watermark moved (nothing was dropped).
+It starts librdkafka's mock cluster in-process, runs the scorer and the joiner in
+threads, produces generated events (5% messy) and delayed feedback paced to what
+the scorer consumes (the mock silently drops data beyond about 5 MB per
+partition), then reports counts by outcome and checks: every event came out
+exactly once as a score or a dead letter, every score and feedback reached the
+joiner, and no partition's low watermark moved (nothing was dropped).
 
 On the embedded broker the scorer runs at-least-once: the mock's transactions are
 not real. Exactly-once is shown by the real-broker tests.
@@ -25,7 +26,9 @@ from streams.generator import FeedbackSpec, GeneratorConfig, generate
 from streams.kafka import watermarks
 from streams.messy import MessySpec
 from streams.produce import ProduceSummary, write_records
-from streams.runtime import Runtime, connect
+from streams.join import JoinProcessor
+from streams.joiner import BackgroundJoiner, changelog_topic, check_copartitioned
+from streams.runtime import Runtime, connect, require_topics
 from streams.scorer import ScorerStats, build_scorer
 
 log = logging.getLogger(__name__)
@@ -40,9 +43,10 @@ class DemoReport:
 
     produced: ProduceSummary
     scorer: ScorerStats
+    joiner: JoinProcessor | None
     out_counts: dict[str, int]
     dropped: dict[str, int]
-    seconds: float
+    seconds: float  # from start until the scorer had consumed every event
 
     def problems(self) -> list[str]:
         """Failed checks; empty when nothing was lost, duplicated or dropped."""
@@ -59,7 +63,31 @@ class DemoReport:
                 f"scored {self.scorer.scored}, but {self.produced.expected_valid} were valid"
             )
         out += [f"{t}: {n} records dropped by the broker" for t, n in self.dropped.items() if n]
+        if self.joiner is not None:
+            seen = self.joiner.handled
+            if seen["scores"] != self.scorer.scored or seen["feedback"] != self.produced.feedback:
+                out.append(f"joiner saw {dict(seen)}, expected {self.scorer.scored} scores and "
+                           f"{self.produced.feedback} feedback")  # fmt: skip
+            if self.out_counts["labelled"] != self.joiner.join.counts.joined:
+                out.append(f"labelled has {self.out_counts['labelled']}, joined "
+                           f"{self.joiner.join.counts.joined}")  # fmt: skip
         return out
+
+    def _join_lines(self) -> list[str]:
+        if self.joiner is None:
+            return []
+        c = self.joiner.join.counts
+        quality = ", ".join(
+            f"{v}: rolling AUC {q['roc_auc']:.3f}, log loss {q['log_loss']:.3f}, "
+            f"precision {q['precision']:.2f}, recall {q['recall']:.2f}"
+            for v, q in self.joiner.quality.snapshot().items()
+        )
+        return [
+            f"  joiner: labelled {c.joined} (corrections {c.corrections}), duplicate feedback "
+            f"{c.duplicates}, join state {len(self.joiner.join)} entries, dead-lettered "
+            f"{sum(self.joiner.dead_letters.values())}",
+            f"  online quality: {quality or 'no labels yet'}",
+        ]
 
     def render(self) -> str:
         """The demo's summary for a person."""
@@ -74,8 +102,10 @@ class DemoReport:
             "  decisions: " + ", ".join(f"{k}={v}" for k, v in sorted(s.decisions.items())),
             "  dead letters by reason: "
             + (", ".join(f"{k}={v}" for k, v in sorted(s.dead_letters.items())) or "none"),
-            f"  topics: scores={self.out_counts['scores']} events.dlq={self.out_counts['dlq']}, "
-            f"dropped by broker: {sum(self.dropped.values())}",
+            *self._join_lines(),
+            f"  topics: scores={self.out_counts['scores']} events.dlq={self.out_counts['dlq']} "
+            f"labelled={self.out_counts['labelled']}, dropped by broker: "
+            f"{sum(self.dropped.values())}",
         ]
         problems = self.problems()
         lines.append(
@@ -91,6 +121,8 @@ def _topic_counts(settings: Settings) -> tuple[dict[str, int], dict[str, int]]:
         "events": settings.topic_events,
         "scores": settings.topic_scores,
         "dlq": settings.topic_dlq,
+        "feedback": settings.topic_feedback,
+        "labelled": settings.topic_labelled,
     }
     marks = {k: watermarks(settings, t) for k, t in named.items()}
     counts = {k: sum(high - low for low, high in m.values()) for k, m in marks.items()}
@@ -104,9 +136,37 @@ def _drain(stats: ScorerStats, target: int, thread: threading.Thread, deadline_s
         thread.join(0.05)  # waits on the scorer thread, waking to re-check the condition
 
 
-def run_pipeline(rt: Runtime, config: GeneratorConfig, rate: float) -> DemoReport:
-    """Produce ``config``'s events through a scorer thread and report; used by demo and tests."""
+def _start_joiner(rt: Runtime) -> BackgroundJoiner:
+    settings = rt.settings
+    partitions = check_copartitioned(
+        require_topics(settings, [settings.topic_scores, settings.topic_feedback])
+    )
+    if rt.embedded is not None:
+        rt.embedded.create_topics([changelog_topic(settings)])
+    # the embedded broker is gone at exit, so its join state need not outlive the demo
+    if rt.on_embedded:
+        settings = settings.model_copy(update={"joiner_store": "memory://"})
+    return BackgroundJoiner(settings, partitions, topic_allow_declare=not rt.on_embedded).start()
+
+
+def _drain_joiner(joiner: BackgroundJoiner, scores: int, feedback: int, deadline_s: float) -> None:
+    assert joiner.processor is not None
+    seen = joiner.processor.handled
+    deadline = time.monotonic() + deadline_s
+    while (
+        (seen["scores"] < scores or seen["feedback"] < feedback)
+        and joiner.healthy
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)  # polling the joiner thread's counters, bounded by the deadline
+
+
+def run_pipeline(
+    rt: Runtime, config: GeneratorConfig, rate: float, with_joiner: bool = True
+) -> DemoReport:
+    """Produce ``config``'s records through the scorer (and joiner) threads and report."""
     scorer = build_scorer(rt.settings, CollectorRegistry(), exactly_once=not rt.on_embedded)
+    joiner = _start_joiner(rt) if with_joiner else None
     stop = threading.Event()
     errors: list[BaseException] = []
 
@@ -124,14 +184,22 @@ def run_pipeline(rt: Runtime, config: GeneratorConfig, rate: float) -> DemoRepor
         while written - scorer.stats.consumed > IN_FLIGHT_LIMIT and thread.is_alive():
             thread.join(0.01)
 
-    produced = write_records(rt.settings, generate(config), rate, throttle)
-    _drain(scorer.stats, produced.events, thread, deadline_s=120)
-    stop.set()
-    thread.join(30)
+    try:
+        produced = write_records(rt.settings, generate(config), rate, throttle)
+        _drain(scorer.stats, produced.events, thread, deadline_s=120)
+        scorer_seconds = time.monotonic() - t0
+        if joiner is not None:
+            _drain_joiner(joiner, scorer.stats.scored, produced.feedback, deadline_s=120)
+    finally:
+        stop.set()
+        thread.join(30)
+        if joiner is not None:
+            joiner.stop()
     if errors:
         raise StreamscoreError(f"scorer failed: {errors[0]}") from errors[0]
     counts, dropped = _topic_counts(rt.settings)
-    return DemoReport(produced, scorer.stats, counts, dropped, time.monotonic() - t0)
+    processor = joiner.processor if joiner is not None else None
+    return DemoReport(produced, scorer.stats, processor, counts, dropped, scorer_seconds)
 
 
 def run_demo(settings: Settings, count: int, rate: float, seed: int) -> int:

@@ -10,7 +10,12 @@ start-up), so nothing is registered at import time.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+if TYPE_CHECKING:
+    from streams.join import JoinProcessor as JoinProcessorLike
 
 _STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -65,3 +70,58 @@ class ScorerMetrics:
             "streamscore_model_loaded", "1 when a model is loaded, 0 on fallback rules",
             registry=registry,
         )
+
+
+class JoinerMetrics:
+    """Metrics of the joiner process, updated from the processor's running counts."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "streamscore_join_events", "Join outcomes by kind", ["kind"], registry=registry
+        )
+        self.unmatched = Counter(
+            "streamscore_join_unmatched", "Feedback sent to feedback.unmatched, by reason",
+            ["reason"], registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "streamscore_join_dead_lettered", "Invalid joiner inputs dead-lettered, by reason",
+            ["reason"], registry=registry,
+        )
+        self.state_size = Gauge(
+            "streamscore_join_state_entries", "Entries in the join table on this instance",
+            registry=registry,
+        )
+        self.quality = Gauge(
+            "streamscore_online_quality", "Rolling model quality on labelled events",
+            ["model_version", "metric"], registry=registry,
+        )
+        self.concept_alerts = Counter(
+            "streamscore_concept_drift_alerts", "Concept-drift alerts raised by the joiner",
+            registry=registry,
+        )
+        self._last: dict[tuple[str, str], int] = {}
+
+    def _inc(self, counter: Counter, label: str, value: str, total: int) -> None:
+        key = (str(id(counter)), value)
+        delta = total - self._last.get(key, 0)
+        if delta > 0:
+            counter.labels(**{label: value}).inc(delta)
+            self._last[key] = total
+
+    def observe(self, processor: JoinProcessorLike) -> None:
+        """Bring the metrics up to date with ``processor``'s counts."""
+        c = processor.join.counts
+        for kind in ("joined", "corrections", "duplicates", "duplicate_scores", "expired"):
+            self._inc(self.events, "kind", kind, getattr(c, kind))
+        for reason, n in c.unmatched.items():
+            self._inc(self.unmatched, "reason", reason, n)
+        for reason, n in processor.dead_letters.items():
+            self._inc(self.dead_lettered, "reason", reason, n)
+        alerts = processor.alerts - self._last.get(("alerts", ""), 0)
+        if alerts > 0:
+            self.concept_alerts.inc(alerts)
+            self._last[("alerts", "")] = processor.alerts
+        self.state_size.set(len(processor.join))
+        for version, values in processor.quality.snapshot().items():
+            for metric, value in values.items():
+                self.quality.labels(model_version=version, metric=metric).set(value)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from streams.config import Settings
+from streams.errors import ConfigError
 from streams.generator import DriftSpec, FeedbackSpec, GeneratorConfig, Record, generate
 from streams.kafka import DeliveryTracker, flush, make_producer, produce
 from streams.messy import MESSY_KINDS, MessySpec
@@ -56,6 +57,13 @@ def parser_args(argv: list[str]) -> argparse.Namespace:
 
 def generator_config(args: argparse.Namespace, rate: float = 1_000.0) -> GeneratorConfig:
     """Build a GeneratorConfig from parsed generator flags."""
+    try:
+        return _generator_config(args, rate)
+    except ValueError as exc:  # the specs check their own arguments
+        raise ConfigError(f"invalid generator flags: {exc}") from exc
+
+
+def _generator_config(args: argparse.Namespace, rate: float) -> GeneratorConfig:
     drift: tuple[DriftSpec, ...] = ()
     if args.drift_at is not None:
         missing = tuple(f for f in args.drift_missing.split(",") if f)

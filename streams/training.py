@@ -47,6 +47,9 @@ class TrainConfig:
 
     seed: int = 7
     events: int = 200_000
+    # the simulated event clock's rate: slow enough that training data spans every hour
+    # of the day (200,000 events at 2/s cover about 28 hours)
+    events_per_second: float = 2.0
     holdout_fraction: float = 0.2
     rounds: int = 120
     params: dict[str, Any] = field(
@@ -96,9 +99,12 @@ def log_loss(y: Matrix, p: Matrix) -> float:
     return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1 - q)))
 
 
-def training_data(seed: int, events: int) -> tuple[Matrix, Matrix, Matrix]:
+def training_data(config: TrainConfig) -> tuple[Matrix, Matrix, Matrix]:
     """Generated clean events as (X, y, event_time_ms), time-ordered."""
-    clean = generate_events_clean(GeneratorConfig(seed=seed, count=events))
+    gen = GeneratorConfig(
+        seed=config.seed, count=config.events, events_per_second=config.events_per_second
+    )
+    clean = generate_events_clean(gen)
     X = FeatureAssembler(LEVELS).assemble(clean.events)
     times = np.array([e["event_time"] for e in clean.events], dtype=np.float64)
     return X, clean.labels.astype(np.float64), times
@@ -118,7 +124,7 @@ def _lgb_params(config: TrainConfig) -> dict[str, Any]:
 
 def train(config: TrainConfig, version: str = "dev") -> TrainResult:
     """Train on a time-ordered split and build the manifest."""
-    X, y, times = training_data(config.seed, config.events)
+    X, y, times = training_data(config)
     cut = int(len(y) * (1 - config.holdout_fraction))
     params = _lgb_params(config)
     train_set = lgb.Dataset(
@@ -137,6 +143,7 @@ def train(config: TrainConfig, version: str = "dev") -> TrainResult:
     training = {
         "seed": config.seed,
         "events": config.events,
+        "events_per_second": config.events_per_second,
         "train_rows": cut,
         "holdout_rows": len(y) - cut,
         "event_time_min": int(times[0]),

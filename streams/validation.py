@@ -11,7 +11,8 @@ Policy for messy data (the README has the same table):
 - unknown extra fields → accepted and ignored (but they count for size and depth);
 - *required* field absent or null → ``missing_field``; wrong JSON type →
   ``wrong_type`` (no coercion: ``"12.5"`` is not a number, ``1`` is not a boolean,
-  ``1.0`` is not an integer); outside the contract's range or length → ``out_of_range``;
+  ``1.5`` is not an integer; ``1.0`` is, as in JSON Schema, and is normalised to 1);
+  outside the contract's range or length → ``out_of_range``;
 - ``NaN``/``Infinity`` literals and numbers that overflow a double are not JSON →
   ``malformed_json``; integers beyond 64 bits parse as doubles and then fail range
   or type checks;
@@ -49,6 +50,7 @@ REASONS: Final = (
     "missing_field",
     "wrong_type",
     "out_of_range",
+    "key_mismatch",
 )
 """Every reason code validation can give; stable, part of the DLQ contract."""
 
@@ -111,7 +113,7 @@ def _check_field(spec: Field, value: Any) -> Problem | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return Problem("wrong_type", spec.name, f"expected a {kind}, got {type(value).__name__}")
-    if kind == "integer" and not isinstance(value, int):
+    if kind == "integer" and not isinstance(value, int) and not value.is_integer():
         return Problem("wrong_type", spec.name, "expected an integer, got a fractional number")
     if not math.isfinite(value):
         return Problem("out_of_range", spec.name, "not a finite number")
@@ -134,6 +136,8 @@ def check_event(event: dict[str, Any]) -> Problem | None:
         problem = _check_field(spec, value)
         if problem is not None:
             return problem
+        if spec.kind == "integer" and isinstance(value, float):
+            event[spec.name] = int(value)  # 1.0 is an integer in JSON (Schema): normalise
     return None
 
 
@@ -169,3 +173,47 @@ def parse_event(
         return Problem("duplicate_key", duplicate, "field appears more than once")
     problem = check_event(obj)
     return obj if problem is None else problem
+
+
+_SCHEMA_REASON = {
+    "required": "missing_field",
+    "type": "wrong_type",
+    "enum": "out_of_range",
+    "const": "out_of_range",
+    "minimum": "out_of_range",
+    "maximum": "out_of_range",
+    "minLength": "out_of_range",
+    "maxLength": "out_of_range",
+    "pattern": "out_of_range",
+}
+
+
+def parse_with_schema(
+    raw: bytes | None, schema_name: str, max_bytes: int = DEFAULT_MAX_BYTES
+) -> dict[str, Any] | Problem:
+    """Parse a payload and check it against ``schemas/<schema_name>.schema.json``.
+
+    For the lower-volume topics (feedback, scores read by the joiner); the events hot
+    path uses :func:`parse_event`. Reason codes are the same.
+    """
+    from streams.contracts import validator  # compiled once, cached
+
+    if not raw:
+        return Problem("empty_payload", None, "payload is empty")
+    if len(raw) > max_bytes:
+        return Problem("too_large", None, f"{len(raw)} bytes > limit {max_bytes}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _decode_problem(raw, exc)
+    if not isinstance(obj, dict):
+        return Problem("not_object", None, f"expected a JSON object, got {type(obj).__name__}")
+    error = next(iter(validator(schema_name).iter_errors(obj)), None)
+    if error is None:
+        return obj
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [f for f in error.validator_value if f not in error.instance]
+        path = ".".join(filter(None, [path, missing[0] if missing else ""]))
+    reason = _SCHEMA_REASON.get(str(error.validator), "wrong_type")
+    return Problem(reason, path or None, error.message[:200])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -75,14 +76,10 @@ def test_same_seed_same_bytes_other_seed_differs() -> None:
     a, b = stream(FULL), tuple(generate(FULL))
     assert [(r.key, r.value) for r in a] == [(r.key, r.value) for r in b]
     assert a == b
-    other = tuple(generate(GeneratorConfig(**{**_fields(FULL), "seed": 12})))
+    other = tuple(generate(replace(FULL, seed=12)))
     assert [r.value for r in other[:100]] != [r.value for r in a[:100]]
     kinds = {r.messy_kind for r in a}
     assert set(MESSY_KINDS) <= kinds and any(r.topic == "feedback" for r in a)
-
-
-def _fields(config: GeneratorConfig) -> dict[str, Any]:
-    return {name: getattr(config, name) for name in config.__slots__}
 
 
 def test_event_times_ids_keys_and_labels() -> None:
@@ -167,6 +164,16 @@ def _fit_logistic(X: F64, y: F64, steps: int = 300, lr: float = 0.5) -> F64:
     return w
 
 
+def test_clean_helper_matches_the_stream() -> None:
+    config = GeneratorConfig(seed=4, count=3_000, messy=MessySpec(0.3))
+    recs = list(generate(config))
+    ce = generate_events_clean(config)
+    assert [r.label for r in recs] == ce.labels.tolist()
+    pairs = [(orjson.loads(r.value), e) for r, e in zip(recs, ce.events, strict=True)
+             if r.messy_kind is None]
+    assert len(pairs) > 1_500 and all(a == b for a, b in pairs)
+
+
 def test_fraud_probability_of_a_dict_matches_generation() -> None:
     events, _, p = clean(GeneratorConfig(count=2_000))
     assert [fraud_probability(e) for e in events] == pytest.approx(p.tolist(), rel=1e-9)
@@ -198,9 +205,9 @@ def test_messy_kind_shares_are_binomial() -> None:
 
 
 def test_messy_input_leaves_the_clean_events_alone() -> None:
-    plain = [r for r in generate(GeneratorConfig(seed=11, count=4_000))]
+    plain = list(generate(GeneratorConfig(seed=11, count=4_000)))
     messy = [r for r in stream(FULL) if r.topic == "events"]
-    no_drift = GeneratorConfig(**{**_fields(FULL), "drift": ()})
+    no_drift = replace(FULL, drift=())
     messy_no_drift = [r for r in generate(no_drift) if r.topic == "events"]
     same = [(a.value, b.value) for a, b in zip(plain, messy_no_drift, strict=True)
             if b.messy_kind is None]
@@ -216,7 +223,7 @@ N = 10_000
 
 
 def _drifted(*specs: DriftSpec) -> GeneratorConfig:
-    return GeneratorConfig(**{**_fields(BASE), "drift": specs})
+    return replace(BASE, drift=specs)
 
 
 def test_abrupt_feature_drift_shifts_distributions_after_the_start_only() -> None:
@@ -318,43 +325,53 @@ def test_feedback_is_interleaved_with_bounded_backlog() -> None:
     assert expected / 3 < backlog.max() < 3 * expected
 
 
-def test_labelled_fractions_duplicates_corrections_unknowns() -> None:
+Labelled = dict[str, list[tuple[Record, dict[str, Any]]]]
+
+
+def _feedback_by_event() -> tuple[dict[int, Record], Labelled, Labelled]:
+    """Events by index, and (record, payload) feedback by event id: known ids, unknown ids."""
     events, feedback = _split(stream(FB))
-    payloads = [orjson.loads(f.value) for f in feedback]
-    by_event: dict[str, list[tuple[Record, dict[str, Any]]]] = defaultdict(list)
-    for f, p in zip(feedback, payloads, strict=True):
-        by_event[p["event_id"]].append((f, p))
-    known = {k: v for k, v in by_event.items() if v[0][0].index >= 0}
-    valid = [r for r in events.values() if r.valid]
-    labelled = {v[0][0].index for v in known.values()}
-    legit = [r for r in valid if r.label == 0]
-    fraud = [r for r in valid if r.label == 1]
+    known: Labelled = defaultdict(list)
+    unknown: Labelled = defaultdict(list)
+    for f in feedback:
+        payload = orjson.loads(f.value)
+        (known if f.index >= 0 else unknown)[payload["event_id"]].append((f, payload))
+    return events, known, unknown
+
+
+def test_labelled_fractions_delays_and_unknown_ids() -> None:
+    events, known, unknown = _feedback_by_event()
+    labelled = {items[0][0].index for items in known.values()}
+    legit = [r for r in events.values() if r.valid and r.label == 0]
+    fraud = [r for r in events.values() if r.valid and r.label == 1]
     assert within(sum(r.index in labelled for r in legit), len(legit), 0.3)
     assert within(sum(r.index in labelled for r in fraud), len(fraud), 0.9)
+    assert within(len(unknown), len(known), 0.03)
+    produced = {e["event_id"] for e in generate_events_clean(FB).events}
+    assert len(produced) == FB.count and not set(unknown) & produced
+    assert set(known) <= produced
+    delays = [f.event_time_ms - events[f.index].event_time_ms
+              for items in known.values() for f, p in items if p["feedback_id"].endswith("-0")]
+    assert np.mean(delays) == pytest.approx(30_000, rel=0.1)  # delay_mean_s
+
+
+def test_duplicates_are_copies_and_corrections_flip_to_the_truth() -> None:
+    events, known, _ = _feedback_by_event()
     n_dup = n_fix = 0
     for items in known.values():
-        ids = Counter(p["feedback_id"] for _, p in items)
-        for fid, n in ids.items():  # duplicates are byte-identical copies
-            copies = {f.value for f, p in items if p["feedback_id"] == fid}
-            assert len(copies) == 1
+        truth = events[items[0][0].index].label
+        for fid, n in Counter(p["feedback_id"] for _, p in items).items():
+            assert len({f.value for f, p in items if p["feedback_id"] == fid}) == 1
             n_dup += n - 1
-        firsts = sorted({(p["label_time"], p["feedback_id"], p["label"]) for _, p in items})
-        assert len(firsts) <= 2
-        if len(firsts) == 2:  # a correction: opposite label, later, new id, and it is the truth
-            (t1, id1, l1), (t2, id2, l2) = firsts
-            assert l2 == 1 - l1 and t2 > t1 and id1 != id2
-            assert l2 == events[items[0][0].index].label
+        distinct = sorted({(p["label_time"], p["feedback_id"], p["label"]) for _, p in items})
+        assert len(distinct) <= 2
+        if len(distinct) == 2:  # a correction: opposite label, later, new id, and it is the truth
+            (t1, id1, l1), (t2, id2, l2) = distinct
+            assert l2 == 1 - l1 and t2 > t1 and id1 != id2 and l2 == truth
             n_fix += 1
         else:
-            assert firsts[0][2] == events[items[0][0].index].label
+            assert distinct[0][2] == truth
     assert within(n_dup, len(known), 0.05) and within(n_fix, len(known), 0.05)
-    unknown = [p for f, p in zip(feedback, payloads, strict=True) if f.index < 0]
-    produced = {f"ev-{FB.seed}-{i}" for i in events}
-    assert within(len(unknown), len(known), 0.03)
-    assert not {p["event_id"] for p in unknown} & produced
-    delays = [f.event_time_ms - events[f.index].event_time_ms for f in feedback
-              if f.index >= 0 and orjson.loads(f.value)["feedback_id"].endswith("-0")]
-    assert np.mean(delays) == pytest.approx(30_000, rel=0.1)
 
 
 def test_flush_off_keeps_only_due_feedback_and_events_do_not_change() -> None:

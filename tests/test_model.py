@@ -29,7 +29,8 @@ def test_shipped_model_loads_and_is_small() -> None:
 def test_train_reproduces_the_shipped_metrics() -> None:
     shipped = load_model(MODELS).manifest
     t = shipped["training"]
-    again = train(TrainConfig(seed=t["seed"], events=t["events"]), version="repro").manifest
+    config = TrainConfig(seed=t["seed"], events=t["events"], events_per_second=t["events_per_second"])
+    again = train(config, version="repro").manifest
     for metric in ("holdout_auc", "holdout_log_loss", "train_auc"):
         assert again["metrics"][metric] == pytest.approx(shipped["metrics"][metric], abs=0.005)
     assert again["reference"]["features"].keys() == shipped["reference"]["features"].keys()

@@ -53,7 +53,7 @@ def test_good_event_parses() -> None:
         (_with(currency=None), "missing_field", "currency"),
         (_with(amount="12.50"), "wrong_type", "amount"),
         (_with(amount=True), "wrong_type", "amount"),
-        (_with(event_time=1.7e12), "wrong_type", "event_time"),
+        (_with(event_time=1.7e12 + 0.5), "wrong_type", "event_time"),
         (_with(card_present="yes"), "wrong_type", "card_present"),
         (_with(card_present=1), "wrong_type", "card_present"),
         (_with(channel=7), "wrong_type", "channel"),
@@ -86,6 +86,13 @@ def test_messy_but_usable_is_accepted(raw: bytes) -> None:
     result = parse_event(raw)
     assert not isinstance(result, Problem), result
     assert validator("event").is_valid(result)
+
+
+def test_integral_float_is_an_integer_as_in_json_schema() -> None:
+    result = parse_event(_with(event_time=1_767_225_600_000.0, account_age_days=3.0))
+    assert isinstance(result, dict)
+    assert result["event_time"] == 1_767_225_600_000 and type(result["event_time"]) is int
+    assert type(result["account_age_days"]) is int
 
 
 def test_duplicate_unknown_field_is_not_ambiguous_for_us() -> None:

@@ -36,6 +36,9 @@ _TIMEOUT_S = 15.0
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,  # no duplicates from producer retries
+    # the Java client's partitioner: a key lands on the same partition whoever produces
+    # it (Java upstreams, faust's changelogs), which the joiner's co-partitioning needs
+    "partitioner": "murmur2_random",
     "linger.ms": 5,
     "compression.type": "lz4",
 }

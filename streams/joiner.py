@@ -1,0 +1,219 @@
+"""``streamscore join``: the faust-streaming app around the pure join (:mod:`streams.join`).
+
+faust-streaming's ``Stream.join`` is not implemented, so the join is built on one
+Table (``join_state``, backed by its changelog topic) updated by one agent that
+reads both ``scores`` and ``feedback``. Both are keyed by event id and must have
+the same partition count (checked at start), so a score and its feedback meet in
+the same partition, and the table's changelog partition is the source partition.
+
+Delivery: at-least-once. faust flushes its producer (outputs and changelog) before
+it commits source offsets, so nothing is lost; a record re-processed after a crash
+re-emits a byte-identical ``labelled`` record (no wall-clock fields), which is
+harmless on a topic keyed by event id.
+
+This is the only module that uses faust.
+
+>>> app, processor = build_app(settings, partitions=6)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+import faust
+
+from streams.config import Settings, faust_config
+from streams.errors import ConfigError, StreamscoreError
+from streams.join import Join, JoinConfig, JoinProcessor
+from streams.metrics import JoinerMetrics
+from streams.quality import OnlineQuality
+from streams.records import InRecord, Origin
+
+log = logging.getLogger(__name__)
+
+TABLE = "join_state"
+
+
+def changelog_topic(settings: Settings) -> str:
+    """The join table's changelog topic (faust's naming: <app id>-<table>-changelog)."""
+    return f"{settings.joiner_group_id}-{TABLE}-changelog"
+
+
+def check_copartitioned(partitions: dict[str, int]) -> int:
+    """The common partition count of the join's inputs; ConfigError if they differ."""
+    counts = set(partitions.values())
+    if len(counts) != 1:
+        detail = ", ".join(f"{t}={n}" for t, n in sorted(partitions.items()))
+        raise ConfigError(
+            f"the joiner's inputs are not co-partitioned ({detail}): scores and feedback "
+            "must have the same partition count and both be keyed by event id"
+        )
+    return counts.pop()
+
+
+def processor_for(settings: Settings, state: Any) -> JoinProcessor:
+    """The pure join processor over ``state`` (a faust Table, or a dict in tests)."""
+    join = Join(
+        JoinConfig(
+            labelled_topic=settings.topic_labelled,
+            unmatched_topic=settings.topic_feedback_unmatched,
+            retention_ms=settings.join_retention_ms,
+        ),
+        state,
+    )
+    quality = OnlineQuality(
+        settings.quality_window, settings.review_threshold, settings.quality_cooldown
+    )
+    return JoinProcessor(join, quality, settings.topic_feedback_dlq, settings.topic_drift_alerts)
+
+
+def build_app(
+    settings: Settings,
+    partitions: int,
+    *,
+    topic_allow_declare: bool = True,
+    metrics: JoinerMetrics | None = None,
+) -> tuple[faust.App, JoinProcessor]:
+    """The faust app (not started) and the processor its agent drives."""
+    settings.joiner_data_dir.mkdir(parents=True, exist_ok=True)  # faust uses it for any store
+    app = faust.App(
+        settings.joiner_group_id,
+        store=settings.joiner_store,
+        datadir=str(settings.joiner_data_dir),
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        **faust_config(settings, topic_allow_declare=topic_allow_declare),
+    )
+    inputs = app.topic(
+        settings.topic_scores, settings.topic_feedback, key_serializer="raw",
+        value_serializer="raw",
+    )
+    table = app.Table(
+        TABLE, default=None, partitions=partitions,
+        # str keys in and out, also after recovery from the changelog
+        schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
+    )
+    processor = processor_for(settings, table)
+    outputs = {
+        name: app.topic(name, key_serializer="raw", value_serializer="raw")
+        for name in (settings.topic_labelled, settings.topic_feedback_unmatched,
+                     settings.topic_feedback_dlq, settings.topic_drift_alerts)
+    }  # fmt: skip
+
+    @app.on_partitions_assigned.connect
+    async def _reload(*_args: Any, **_kwargs: Any) -> None:
+        processor.index_dirty = True  # the table was (re)loaded for new partitions
+
+    @app.agent(inputs)
+    async def join(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            origin = Origin(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000))
+            rec = InRecord(origin, msg.key, event.value)
+            now_ms = int(time.time() * 1000)
+            for out in processor.handle(rec, msg.topic == settings.topic_scores, now_ms):
+                await outputs[out.topic].send(key=out.key, value=out.value,
+                                              headers=out.headers or None)
+            if metrics is not None:
+                metrics.observe(processor)
+
+    return app, processor
+
+
+def run_joiner(settings: Settings) -> int:
+    """``streamscore join``: check inputs, then run the faust worker until SIGTERM/SIGINT."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from streams.runtime import connect, require_topics
+
+    with connect(settings) as rt:
+        inputs = [settings.topic_scores, settings.topic_feedback]
+        partitions = check_copartitioned(require_topics(rt.settings, inputs))
+        if rt.embedded is not None:  # faust may not declare topics there: make its changelog
+            rt.embedded.create_topics([changelog_topic(settings)])
+        registry = CollectorRegistry()
+        if settings.metrics_port:
+            start_http_server(settings.metrics_port, registry=registry)
+        app, _ = build_app(
+            rt.settings, partitions, topic_allow_declare=not rt.on_embedded,
+            metrics=JoinerMetrics(registry),
+        )
+        worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
+        try:
+            worker.execute_from_commandline()  # handles SIGTERM/SIGINT: stops, commits
+        except SystemExit as exc:
+            return int(exc.code or 0)
+    return 0
+
+
+class BackgroundJoiner:
+    """The join app on its own event loop in a thread: for the demo and in-process tests.
+
+    >>> with BackgroundJoiner(settings, partitions=4) as joiner:   # doctest: +SKIP
+    ...     wait_until(lambda: joiner.processor.join.counts.joined >= 10)
+    """
+
+    def __init__(self, settings: Settings, partitions: int, topic_allow_declare: bool = True):
+        self.settings = settings
+        self.partitions = partitions
+        self.topic_allow_declare = topic_allow_declare
+        self.processor: JoinProcessor | None = None
+        self.error: BaseException | None = None
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._app: faust.App | None = None
+        self._thread = threading.Thread(target=self._run, name="joiner", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported by start()/stop()
+            self.error = exc
+            self._started.set()
+
+    async def _main(self) -> None:
+        # the app is built on this thread's loop: faust binds to the loop it starts on
+        app, self.processor = build_app(
+            self.settings, self.partitions, topic_allow_declare=self.topic_allow_declare
+        )
+        self._app = app
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        await app.start()
+        self._started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await app.stop()
+
+    def start(self, deadline_s: float = 60.0) -> BackgroundJoiner:
+        """Start and wait until the app is up (not necessarily assigned partitions)."""
+        self._thread.start()
+        if not self._started.wait(deadline_s) or self.error is not None:
+            raise StreamscoreError(f"joiner did not start: {self.error}") from self.error
+        return self
+
+    @property
+    def healthy(self) -> bool:
+        """False once the thread ended or the app crashed."""
+        return self._thread.is_alive() and not (self._app is not None and self._app.crashed)
+
+    def stop(self, deadline_s: float = 60.0) -> None:
+        """Stop the app (it commits what it processed) and wait for the thread."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(deadline_s)
+        if self.error is None and self._app is not None and self._app.crashed:
+            self.error = self._app.crash_reason or StreamscoreError("app crashed")
+        if self.error is not None:
+            raise StreamscoreError(f"joiner failed: {self.error}") from self.error
+
+    def __enter__(self) -> BackgroundJoiner:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
