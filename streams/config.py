@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # --- processors ----------------------------------------------------------
     scorer_group_id: str = "streamscore-scorer"
     joiner_group_id: str = "streamscore-joiner"
+    session_timeout_ms: int = Field(
+        10_000, ge=1_000, description="a dead consumer's partitions move after this long"
+    )
     batch_max_size: int = Field(1000, ge=1, le=100_000)
     batch_max_wait_ms: int = Field(20, ge=0, le=60_000)
     processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
@@ -181,6 +184,8 @@ def faust_config(settings: Settings, *, topic_allow_declare: bool = True) -> dic
             f"kafka://{hp.strip()}" for hp in _require_resolved(settings).split(",")
         ),
         "topic_allow_declare": topic_allow_declare,
+        "broker_session_timeout": settings.session_timeout_ms / 1000,
+        "broker_heartbeat_interval": settings.session_timeout_ms / 3000,
         "topic_partitions": settings.topic_partitions,
         "web_enabled": False,
     }

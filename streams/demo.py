@@ -23,11 +23,11 @@ from prometheus_client import CollectorRegistry
 from streams.config import Settings
 from streams.errors import StreamscoreError
 from streams.generator import FeedbackSpec, GeneratorConfig, generate
+from streams.join import JoinProcessor
+from streams.joiner import BackgroundJoiner, changelog_topic, check_copartitioned
 from streams.kafka import watermarks
 from streams.messy import MessySpec
 from streams.produce import ProduceSummary, write_records
-from streams.join import JoinProcessor
-from streams.joiner import BackgroundJoiner, changelog_topic, check_copartitioned
 from streams.runtime import Runtime, connect, require_topics
 from streams.scorer import ScorerStats, build_scorer
 

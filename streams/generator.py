@@ -30,8 +30,18 @@ import orjson
 from streams import events as c
 from streams.messy import MESSY_KINDS, MessySpec, corrupt, expected_valid
 
-__all__ = ["MESSY_KINDS", "CleanEvents", "DriftSpec", "FeedbackSpec", "GeneratorConfig",
-           "MessySpec", "Record", "fraud_probability", "generate", "generate_events_clean"]
+__all__ = [
+    "MESSY_KINDS",
+    "CleanEvents",
+    "DriftSpec",
+    "FeedbackSpec",
+    "GeneratorConfig",
+    "MessySpec",
+    "Record",
+    "fraud_probability",
+    "generate",
+    "generate_events_clean",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -42,28 +52,82 @@ _M = {name: i for i, name in enumerate(c.MERCHANT_CATEGORIES)}
 _ECOM, _MOTO = c.CHANNELS.index("ecom"), c.CHANNELS.index("moto")
 _RISKY_NAMES = ("electronics", "jewelry", "gaming", "gambling", "money_transfer")
 _RISKY = np.isin(c.MERCHANT_CATEGORIES, _RISKY_NAMES)
-_SIGNALS = ("event_time", "amount", "avg_amount_30d", "account_age_days", "txn_count_1h",
-            "distance_from_home_km", "is_new_device", "is_foreign_ip", "card_present")
+_SIGNALS = (
+    "event_time",
+    "amount",
+    "avg_amount_30d",
+    "account_age_days",
+    "txn_count_1h",
+    "distance_from_home_km",
+    "is_new_device",
+    "is_foreign_ip",
+    "card_present",
+)
 _SKIMMED = np.isin(c.MERCHANT_CATEGORIES, ("fuel", "grocery"))
 _MERCHANT_AMOUNT = np.array([1.0, 0.9, 1.3, 3.0, 4.0, 0.6, 5.0, 0.8, 1.5, 0.7, 1.6, 3.0])
 # channel (pos ecom atm moto) | merchant mixes: in person, remote, account takeover
 _CHANNEL_P = np.array([[0.58, 0.33, 0.06, 0.03], [0.15, 0.70, 0.05, 0.10]])
-_MERCHANT_P = np.array([
-    [0.30, 0.18, 0.12, 0.05, 0.03, 0.01, 0.02, 0.01, 0.01, 0.10, 0.15, 0.02],
-    [0.08, 0.08, 0.00, 0.12, 0.15, 0.25, 0.02, 0.07, 0.04, 0.03, 0.14, 0.02],
-    [0.02, 0.02, 0.02, 0.25, 0.08, 0.10, 0.12, 0.10, 0.09, 0.01, 0.05, 0.14],
-])
+_MERCHANT_P = np.array(
+    [
+        [0.30, 0.18, 0.12, 0.05, 0.03, 0.01, 0.02, 0.01, 0.01, 0.10, 0.15, 0.02],
+        [0.08, 0.08, 0.00, 0.12, 0.15, 0.25, 0.02, 0.07, 0.04, 0.03, 0.14, 0.02],
+        [0.02, 0.02, 0.02, 0.25, 0.08, 0.10, 0.12, 0.10, 0.09, 0.01, 0.05, 0.14],
+    ]
+)
 # per country (DE FR GB NL ES IT PL SE CH US BR NG RU CN): share of homes, lat/lon, currency
-_HOME_P = np.array([.22, .15, .14, .06, .08, .08, .06, .03, .03, .08, .03, .01, .01, .02])
-_LATLON = np.radians([[51.2, 10.4], [46.6, 2.2], [54.0, -2.0], [52.1, 5.3], [40.2, -3.7],
-                      [42.8, 12.6], [52.0, 19.1], [62.0, 15.0], [46.8, 8.2], [39.8, -98.6],
-                      [-10.8, -52.9], [9.1, 8.7], [61.5, 105.3], [35.9, 104.2]])
-_CURRENCY = np.array([c.CURRENCIES.index(x) for x in ("EUR", "EUR", "GBP", "EUR", "EUR", "EUR",
-                      "PLN", "SEK", "CHF", "USD", "USD", "USD", "USD", "USD")])
+_HOME_P = np.array(
+    [0.22, 0.15, 0.14, 0.06, 0.08, 0.08, 0.06, 0.03, 0.03, 0.08, 0.03, 0.01, 0.01, 0.02]
+)
+_LATLON = np.radians(
+    [
+        [51.2, 10.4],
+        [46.6, 2.2],
+        [54.0, -2.0],
+        [52.1, 5.3],
+        [40.2, -3.7],
+        [42.8, 12.6],
+        [52.0, 19.1],
+        [62.0, 15.0],
+        [46.8, 8.2],
+        [39.8, -98.6],
+        [-10.8, -52.9],
+        [9.1, 8.7],
+        [61.5, 105.3],
+        [35.9, 104.2],
+    ]
+)
+_CURRENCY = np.array(
+    [
+        c.CURRENCIES.index(x)
+        for x in (
+            "EUR",
+            "EUR",
+            "GBP",
+            "EUR",
+            "EUR",
+            "EUR",
+            "PLN",
+            "SEK",
+            "CHF",
+            "USD",
+            "USD",
+            "USD",
+            "USD",
+            "USD",
+        )
+    ]
+)
 _LAT, _LON = _LATLON[:, 0], _LATLON[:, 1]
-_KM = 2 * 6371.0 * np.arcsin(np.sqrt(
-    np.sin((_LAT[:, None] - _LAT) / 2) ** 2
-    + np.cos(_LAT[:, None]) * np.cos(_LAT) * np.sin((_LON[:, None] - _LON) / 2) ** 2))
+_KM = (
+    2
+    * 6371.0
+    * np.arcsin(
+        np.sqrt(
+            np.sin((_LAT[:, None] - _LAT) / 2) ** 2
+            + np.cos(_LAT[:, None]) * np.cos(_LAT) * np.sin((_LON[:, None] - _LON) / 2) ** 2
+        )
+    )
+)
 _ATTACK_RATE = 0.03
 
 
@@ -111,8 +175,9 @@ class DriftSpec:
             raise ValueError("a gradual drift needs width > 0")
         if set(self.missing_features) - set(c.OPTIONAL):
             raise ValueError(f"missing_features must be optional fields: {self.missing_features}")
-        if not (0 <= self.merchant_shift <= 1 and 0 <= self.ecom_shift <= 1
-                and self.amount_scale > 0):
+        if not (
+            0 <= self.merchant_shift <= 1 and 0 <= self.ecom_shift <= 1 and self.amount_scale > 0
+        ):
             raise ValueError("shifts must be in [0, 1] and amount_scale positive")
 
     def active(self, index: I64, u: F64) -> Bool:
@@ -143,8 +208,13 @@ class FeedbackSpec:
     flush: bool = True
 
     def __post_init__(self) -> None:
-        shares = (self.fraction_labelled, self.fraud_fraction_labelled, self.duplicate_fraction,
-                  self.correction_fraction, self.unknown_fraction)
+        shares = (
+            self.fraction_labelled,
+            self.fraud_fraction_labelled,
+            self.duplicate_fraction,
+            self.correction_fraction,
+            self.unknown_fraction,
+        )
         if not all(0.0 <= x <= 1.0 for x in shares) or self.delay_mean_s < 0:
             raise ValueError("feedback fractions must be in [0, 1] and delay_mean_s >= 0")
 
@@ -201,12 +271,17 @@ class _Block:
 def _logit(s: Mapping[str, F64], concept: Bool) -> F64:
     """Fraud log-odds from named signals; NaN (missing) signals contribute nothing."""
     ratio = np.clip(np.log1p(s["amount"]) - np.log1p(s["avg_amount_30d"]), 0.0, 4.0)
-    parts = (0.9 * ratio, 0.5 * (s["hour"] < 6), 0.25 * np.minimum(s["txn_count_1h"], 10.0),
-             0.35 * np.log1p(s["distance_from_home_km"] / 100.0),
-             1.0 * (s["account_age_days"] < 30) + 0.5 * (s["account_age_days"] < 365),
-             np.where(concept, 0.0, 1.6) * s["is_new_device"], 1.2 * s["is_foreign_ip"],
-             0.9 * s["remote"] + 0.9 * s["risky"],
-             np.where(concept, 3.3, 0.0) * s["card_present"] * s["skimmed"])
+    parts = (
+        0.9 * ratio,
+        0.5 * (s["hour"] < 6),
+        0.25 * np.minimum(s["txn_count_1h"], 10.0),
+        0.35 * np.log1p(s["distance_from_home_km"] / 100.0),
+        1.0 * (s["account_age_days"] < 30) + 0.5 * (s["account_age_days"] < 365),
+        np.where(concept, 0.0, 1.6) * s["is_new_device"],
+        1.2 * s["is_foreign_ip"],
+        0.9 * s["remote"] + 0.9 * s["risky"],
+        np.where(concept, 3.3, 0.0) * s["card_present"] * s["skimmed"],
+    )
     return np.asarray(-6.9 + sum(np.nan_to_num(x) for x in parts), dtype=np.float64)
 
 
@@ -221,7 +296,8 @@ def fraud_probability(event: Mapping[str, Any], concept: bool = False) -> float:
     True
     """
     s: dict[str, F64] = {
-        k: np.array([math.nan if event.get(k) is None else float(event[k])]) for k in _SIGNALS}
+        k: np.array([math.nan if event.get(k) is None else float(event[k])]) for k in _SIGNALS
+    }
     s["hour"] = s["event_time"] // _MS_HOUR % 24
     merchant = event.get("merchant_category")
     s["remote"] = np.array([float(event.get("channel") in ("ecom", "moto"))])
@@ -232,10 +308,20 @@ def fraud_probability(event: Mapping[str, Any], concept: bool = False) -> float:
 
 def _block_probability(b: _Block) -> F64:
     remote = np.isin(b.channel, (_ECOM, _MOTO))
-    cols = {"amount": b.amount, "avg_amount_30d": b.avg, "hour": b.time // _MS_HOUR % 24,
-            "account_age_days": b.age, "txn_count_1h": b.tx1h, "distance_from_home_km": b.distance,
-            "is_new_device": b.new_device, "is_foreign_ip": b.foreign_ip, "card_present": ~remote,
-            "remote": remote, "risky": _RISKY[b.merchant], "skimmed": _SKIMMED[b.merchant]}
+    cols = {
+        "amount": b.amount,
+        "avg_amount_30d": b.avg,
+        "hour": b.time // _MS_HOUR % 24,
+        "account_age_days": b.age,
+        "txn_count_1h": b.tx1h,
+        "distance_from_home_km": b.distance,
+        "is_new_device": b.new_device,
+        "is_foreign_ip": b.foreign_ip,
+        "card_present": ~remote,
+        "remote": remote,
+        "risky": _RISKY[b.merchant],
+        "skimmed": _SKIMMED[b.merchant],
+    }
     s = {k: v.astype(np.float64) for k, v in cols.items()}
     return np.asarray(1.0 / (1.0 + np.exp(-_logit(s, b.concept))), dtype=np.float64)
 
@@ -243,8 +329,9 @@ def _block_probability(b: _Block) -> F64:
 def _pick(u: F64, probs: F64, group: I64) -> I64:
     """Categorical draw per row: ``probs[group[i]]`` is row i's distribution."""
     cdf = np.cumsum(probs / probs.sum(axis=1, keepdims=True), axis=1)
-    return np.asarray(np.minimum((u[:, None] >= cdf[group]).sum(axis=1), probs.shape[1] - 1),
-                      dtype=np.int64)
+    return np.asarray(
+        np.minimum((u[:, None] >= cdf[group]).sum(axis=1), probs.shape[1] - 1), dtype=np.int64
+    )
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
@@ -253,17 +340,42 @@ def _dumps(obj: dict[str, Any]) -> bytes:
     return memoryview(orjson.dumps(obj)).tobytes()
 
 
-def _event(event_id: str, event_time: int, account_id: str, amount: float, currency: str,
-           channel: str, merchant_category: str, country: str, card_present: bool,
-           is_new_device: bool, is_foreign_ip: bool, account_age_days: int, txn_count_1h: int,
-           txn_count_24h: int, avg_amount_30d: float, distance_km: float) -> dict[str, Any]:
-    return {"event_id": event_id, "event_time": event_time, "account_id": account_id,
-            "amount": amount, "currency": currency, "channel": channel,
-            "merchant_category": merchant_category, "country": country,
-            "card_present": card_present, "is_new_device": is_new_device,
-            "is_foreign_ip": is_foreign_ip, "account_age_days": account_age_days,
-            "txn_count_1h": txn_count_1h, "txn_count_24h": txn_count_24h,
-            "avg_amount_30d": avg_amount_30d, "distance_from_home_km": distance_km}
+def _event(
+    event_id: str,
+    event_time: int,
+    account_id: str,
+    amount: float,
+    currency: str,
+    channel: str,
+    merchant_category: str,
+    country: str,
+    card_present: bool,
+    is_new_device: bool,
+    is_foreign_ip: bool,
+    account_age_days: int,
+    txn_count_1h: int,
+    txn_count_24h: int,
+    avg_amount_30d: float,
+    distance_km: float,
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "event_time": event_time,
+        "account_id": account_id,
+        "amount": amount,
+        "currency": currency,
+        "channel": channel,
+        "merchant_category": merchant_category,
+        "country": country,
+        "card_present": card_present,
+        "is_new_device": is_new_device,
+        "is_foreign_ip": is_foreign_ip,
+        "account_age_days": account_age_days,
+        "txn_count_1h": txn_count_1h,
+        "txn_count_24h": txn_count_24h,
+        "avg_amount_30d": avg_amount_30d,
+        "distance_from_home_km": distance_km,
+    }
 
 
 class _Engine:
@@ -298,17 +410,29 @@ class _Engine:
         country, currency, distance = self._place(self.home[acct], abroad, attack)
         p_ip = np.where(attack, 0.55, np.where(remote, np.where(abroad, 0.4, 0.03), 0.01))
         tx1h = r.poisson(self.lam1h[acct]) + np.where(attack, r.poisson(4.0, n), 0)
-        amount = self.typical[acct] * _MERCHANT_AMOUNT[merchant] * np.exp(
-            r.normal(0.0, 0.6, n) + np.where(attack, r.normal(1.0, 0.5, n), 0.0))
+        amount = (
+            self.typical[acct]
+            * _MERCHANT_AMOUNT[merchant]
+            * np.exp(r.normal(0.0, 0.6, n) + np.where(attack, r.normal(1.0, 0.5, n), 0.0))
+        )
         age = self.age0[acct] + (time - cfg.start_ms) // _MS_DAY
         return _Block(
-            index=np.arange(start, start + n, dtype=np.int64), time=time, acct=acct,
-            channel=channel, merchant=merchant, country=country, currency=currency,
+            index=np.arange(start, start + n, dtype=np.int64),
+            time=time,
+            acct=acct,
+            channel=channel,
+            merchant=merchant,
+            country=country,
+            currency=currency,
             new_device=u[5] < np.where(attack, 0.65, np.where(remote, 0.06, 0.005)),
-            foreign_ip=u[6] < p_ip, age=np.minimum(age, c.MAX_ACCOUNT_AGE_DAYS), tx1h=tx1h,
+            foreign_ip=u[6] < p_ip,
+            age=np.minimum(age, c.MAX_ACCOUNT_AGE_DAYS),
+            tx1h=tx1h,
             tx24h=tx1h + r.poisson(self.lam1h[acct] * 16.0),
-            avg=self.typical[acct] * np.exp(0.1 * r.normal(size=n)), distance=distance,
-            amount=amount)
+            avg=self.typical[acct] * np.exp(0.1 * r.normal(size=n)),
+            distance=distance,
+            amount=amount,
+        )
 
     def _place(self, home: I64, abroad: Bool, attack: Bool) -> tuple[I64, I64, F64]:
         """Merchant country, currency and distance from home (km) of each event."""
@@ -355,14 +479,24 @@ class _Engine:
     def dicts(self, b: _Block) -> list[dict[str, Any]]:
         """The clean event dicts of a block, in wire field order."""
         seed, cp = self.config.seed, np.isin(b.channel, (_ECOM, _MOTO), invert=True)
-        cols = ([f"ev-{seed}-{i}" for i in b.index.tolist()], b.time.tolist(),
-                [self.ids[a] for a in b.acct.tolist()], b.amount.tolist(),
-                np.array(c.CURRENCIES, object)[b.currency].tolist(),
-                np.array(c.CHANNELS, object)[b.channel].tolist(),
-                np.array(c.MERCHANT_CATEGORIES, object)[b.merchant].tolist(),
-                np.array(c.COUNTRIES, object)[b.country].tolist(), cp.tolist(),
-                b.new_device.tolist(), b.foreign_ip.tolist(), b.age.tolist(), b.tx1h.tolist(),
-                b.tx24h.tolist(), b.avg.tolist(), b.distance.tolist())
+        cols = (
+            [f"ev-{seed}-{i}" for i in b.index.tolist()],
+            b.time.tolist(),
+            [self.ids[a] for a in b.acct.tolist()],
+            b.amount.tolist(),
+            np.array(c.CURRENCIES, object)[b.currency].tolist(),
+            np.array(c.CHANNELS, object)[b.channel].tolist(),
+            np.array(c.MERCHANT_CATEGORIES, object)[b.merchant].tolist(),
+            np.array(c.COUNTRIES, object)[b.country].tolist(),
+            cp.tolist(),
+            b.new_device.tolist(),
+            b.foreign_ip.tolist(),
+            b.age.tolist(),
+            b.tx1h.tolist(),
+            b.tx24h.tolist(),
+            b.avg.tolist(),
+            b.distance.tolist(),
+        )
         out = list(itertools.starmap(_event, zip(*cols, strict=True)))
         for i, names in b.missing.items():
             for name in names:
@@ -373,8 +507,10 @@ class _Engine:
         spec = self.config.messy
         if spec is None:
             return [None] * n
-        u, k = self.messy.random(n), _pick(self.messy.random(n), spec.probabilities()[None, :],
-                                           np.zeros(n, np.int64))
+        u, k = (
+            self.messy.random(n),
+            _pick(self.messy.random(n), spec.probabilities()[None, :], np.zeros(n, np.int64)),
+        )
         hits = (u < spec.fraction).tolist()
         return [spec.kinds[j] if hit else None for hit, j in zip(hits, k.tolist(), strict=True)]
 
@@ -382,29 +518,63 @@ class _Engine:
         """Event records ``start .. start+n-1`` (messy input applied)."""
         b, _, y = self.block(start, n)
         kinds = self.messy_kinds(n)
-        rows = zip(self.dicts(b), kinds, b.acct.tolist(), b.time.tolist(), y.tolist(),
-                   b.drifted.tolist(), strict=True)
+        rows = zip(
+            self.dicts(b),
+            kinds,
+            b.acct.tolist(),
+            b.time.tolist(),
+            y.tolist(),
+            b.drifted.tolist(),
+            strict=True,
+        )
         out: list[Record] = []
         for i, (ev, kind, acct, t, label, drifted) in enumerate(rows, start):
             value = _dumps(ev) if kind is None else corrupt(ev, kind, self.messy)
-            out.append(Record("events", self.keys[acct], value, i, t, kind,
-                              expected_valid(kind), label, drifted))
+            out.append(
+                Record(
+                    "events",
+                    self.keys[acct],
+                    value,
+                    i,
+                    t,
+                    kind,
+                    expected_valid(kind),
+                    label,
+                    drifted,
+                )
+            )
         return out
 
 
-_SOURCES = (("manual_review",) * 8 + ("customer_report",) * 2,  # for label 0, then 1
-            ("chargeback",) * 6 + ("customer_report",) * 3 + ("manual_review",))
+_SOURCES = (
+    ("manual_review",) * 8 + ("customer_report",) * 2,  # for label 0, then 1
+    ("chargeback",) * 6 + ("customer_report",) * 3 + ("manual_review",),
+)
 
 
-def _feedback(fid: str, event_id: str, label: int, source: str, t: int, index: int,
-              drifted: bool) -> Record:
-    value = _dumps({"feedback_id": fid, "event_id": event_id, "label": label,
-                    "label_source": source, "label_time": t})
+def _feedback(
+    fid: str, event_id: str, label: int, source: str, t: int, index: int, drifted: bool
+) -> Record:
+    value = _dumps(
+        {
+            "feedback_id": fid,
+            "event_id": event_id,
+            "label": label,
+            "label_source": source,
+            "label_time": t,
+        }
+    )
     return Record("feedback", event_id.encode(), value, index, t, None, True, None, drifted)
 
 
-def _schedule(heap: list[tuple[int, int, Record]], seq: Iterator[int], rec: Record,
-              spec: FeedbackSpec, u: list[float], seed: int) -> None:
+def _schedule(
+    heap: list[tuple[int, int, Record]],
+    seq: Iterator[int],
+    rec: Record,
+    spec: FeedbackSpec,
+    u: list[float],
+    seed: int,
+) -> None:
     """Push the feedback that valid event ``rec`` will get; ``u``: 8 uniforms for it."""
     truth, i = int(rec.label or 0), rec.index
     if u[0] >= (spec.fraud_fraction_labelled if truth else spec.fraction_labelled):
@@ -414,8 +584,9 @@ def _schedule(heap: list[tuple[int, int, Record]], seq: Iterator[int], rec: Reco
     corrected = u[2] < spec.correction_fraction
     first = 1 - truth if corrected else truth
     event_id = f"ev-{seed}-{i}"
-    fb = _feedback(f"fb-{seed}-{i}-0", event_id, first, _SOURCES[first][int(u[3] * 10)], t, i,
-                   rec.drifted)
+    fb = _feedback(
+        f"fb-{seed}-{i}-0", event_id, first, _SOURCES[first][int(u[3] * 10)], t, i, rec.drifted
+    )
     heapq.heappush(heap, (t, next(seq), fb))
     if u[4] < spec.duplicate_fraction:
         heapq.heappush(heap, (t, next(seq), fb))
@@ -424,8 +595,9 @@ def _schedule(heap: list[tuple[int, int, Record]], seq: Iterator[int], rec: Reco
         fix = _feedback(f"fb-{seed}-{i}-1", event_id, truth, "manual_review", t2, i, rec.drifted)
         heapq.heappush(heap, (t2, next(seq), fix))
     if u[6] < spec.unknown_fraction:
-        ghost = _feedback(f"fb-{seed}-u{i}", f"ev-{seed}-u{i}", int(u[7] < 0.5), "manual_review",
-                          t, -1, False)
+        ghost = _feedback(
+            f"fb-{seed}-u{i}", f"ev-{seed}-u{i}", int(u[7] < 0.5), "manual_review", t, -1, False
+        )
         heapq.heappush(heap, (t, next(seq), ghost))
 
 
@@ -474,5 +646,6 @@ def generate_events_clean(config: GeneratorConfig) -> CleanEvents:
         drifted.append(b.drifted)
     if not events:
         return CleanEvents([], np.zeros(0, np.int8), np.zeros(0), np.zeros(0, bool))
-    return CleanEvents(events, np.concatenate(labels), np.concatenate(probs),
-                       np.concatenate(drifted))
+    return CleanEvents(
+        events, np.concatenate(labels), np.concatenate(probs), np.concatenate(drifted)
+    )

@@ -245,8 +245,18 @@ class JoinProcessor:
             parsed = Problem("key_mismatch", "event_id", "record key is not its event_id")
         if isinstance(parsed, Problem):
             self.dead_letters[parsed.reason] += 1
-            return [dead_letter(rec.origin, rec.key, rec.value, parsed, stage="join",
-                                dlq_topic=self.dlq_topic, now_ms=now_ms, processor=PROCESSOR)]
+            return [
+                dead_letter(
+                    rec.origin,
+                    rec.key,
+                    rec.value,
+                    parsed,
+                    stage="join",
+                    dlq_topic=self.dlq_topic,
+                    now_ms=now_ms,
+                    processor=PROCESSOR,
+                )
+            ]
         p = rec.origin.partition
         out = self.join.on_score(parsed, p) if is_score else self.join.on_feedback(parsed, p)
         return out + self._watch_quality(out, rec.origin)
@@ -259,8 +269,13 @@ class JoinProcessor:
             labelled = orjson.loads(rec.value or b"{}")
             if labelled["correction"]:
                 continue
-            alert = self.quality.update(labelled["model_version"], labelled["label"],
-                                        labelled["score"], labelled["label_time"], origin)
+            alert = self.quality.update(
+                labelled["model_version"],
+                labelled["label"],
+                labelled["score"],
+                labelled["label_time"],
+                origin,
+            )
             if alert is not None:
                 self.alerts += 1
                 key = labelled["model_version"].encode()

@@ -89,11 +89,15 @@ def build_app(
         **faust_config(settings, topic_allow_declare=topic_allow_declare),
     )
     inputs = app.topic(
-        settings.topic_scores, settings.topic_feedback, key_serializer="raw",
+        settings.topic_scores,
+        settings.topic_feedback,
+        key_serializer="raw",
         value_serializer="raw",
     )
     table = app.Table(
-        TABLE, default=None, partitions=partitions,
+        TABLE,
+        default=None,
+        partitions=partitions,
         # str keys in and out, also after recovery from the changelog
         schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
     )
@@ -116,8 +120,9 @@ def build_app(
             rec = InRecord(origin, msg.key, event.value)
             now_ms = int(time.time() * 1000)
             for out in processor.handle(rec, msg.topic == settings.topic_scores, now_ms):
-                await outputs[out.topic].send(key=out.key, value=out.value,
-                                              headers=out.headers or None)
+                headers = [(k, v if isinstance(v, bytes) else str(v or "").encode())
+                           for k, v in out.headers]  # fmt: skip
+                await outputs[out.topic].send(key=out.key, value=out.value, headers=headers or None)
             if metrics is not None:
                 metrics.observe(processor)
 
@@ -139,7 +144,9 @@ def run_joiner(settings: Settings) -> int:
         if settings.metrics_port:
             start_http_server(settings.metrics_port, registry=registry)
         app, _ = build_app(
-            rt.settings, partitions, topic_allow_declare=not rt.on_embedded,
+            rt.settings,
+            partitions,
+            topic_allow_declare=not rt.on_embedded,
             metrics=JoinerMetrics(registry),
         )
         worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
@@ -204,7 +211,7 @@ class BackgroundJoiner:
 
     def stop(self, deadline_s: float = 60.0) -> None:
         """Stop the app (it commits what it processed) and wait for the thread."""
-        if self._loop is not None and self._stop is not None:
+        if self._thread.is_alive() and self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(deadline_s)
         if self.error is None and self._app is not None and self._app.crashed:

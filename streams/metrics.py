@@ -52,12 +52,17 @@ class ScorerMetrics:
             registry=registry,
         )
         self.batch_size = Histogram(
-            "streamscore_batch_size", "Records per micro-batch", buckets=_BATCH_BUCKETS,
+            "streamscore_batch_size",
+            "Records per micro-batch",
+            buckets=_BATCH_BUCKETS,
             registry=registry,
         )
         self.stage_seconds = Histogram(
-            "streamscore_stage_seconds", "Time per batch in each stage", ["stage"],
-            buckets=_STAGE_BUCKETS, registry=registry,
+            "streamscore_stage_seconds",
+            "Time per batch in each stage",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=registry,
         )
         self.latency = Histogram(
             "streamscore_end_to_end_latency_seconds",
@@ -67,7 +72,8 @@ class ScorerMetrics:
         )
         self.model = Info("streamscore_model", "The model in use", registry=registry)
         self.model_loaded = Gauge(
-            "streamscore_model_loaded", "1 when a model is loaded, 0 on fallback rules",
+            "streamscore_model_loaded",
+            "1 when a model is loaded, 0 on fallback rules",
             registry=registry,
         )
 
@@ -80,23 +86,31 @@ class JoinerMetrics:
             "streamscore_join_events", "Join outcomes by kind", ["kind"], registry=registry
         )
         self.unmatched = Counter(
-            "streamscore_join_unmatched", "Feedback sent to feedback.unmatched, by reason",
-            ["reason"], registry=registry,
+            "streamscore_join_unmatched",
+            "Feedback sent to feedback.unmatched, by reason",
+            ["reason"],
+            registry=registry,
         )
         self.dead_lettered = Counter(
-            "streamscore_join_dead_lettered", "Invalid joiner inputs dead-lettered, by reason",
-            ["reason"], registry=registry,
+            "streamscore_join_dead_lettered",
+            "Invalid joiner inputs dead-lettered, by reason",
+            ["reason"],
+            registry=registry,
         )
         self.state_size = Gauge(
-            "streamscore_join_state_entries", "Entries in the join table on this instance",
+            "streamscore_join_state_entries",
+            "Entries in the join table on this instance",
             registry=registry,
         )
         self.quality = Gauge(
-            "streamscore_online_quality", "Rolling model quality on labelled events",
-            ["model_version", "metric"], registry=registry,
+            "streamscore_online_quality",
+            "Rolling model quality on labelled events",
+            ["model_version", "metric"],
+            registry=registry,
         )
         self.concept_alerts = Counter(
-            "streamscore_concept_drift_alerts", "Concept-drift alerts raised by the joiner",
+            "streamscore_concept_drift_alerts",
+            "Concept-drift alerts raised by the joiner",
             registry=registry,
         )
         self._last: dict[tuple[str, str], int] = {}

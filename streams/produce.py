@@ -69,9 +69,13 @@ def _generator_config(args: argparse.Namespace, rate: float) -> GeneratorConfig:
         missing = tuple(f for f in args.drift_missing.split(",") if f)
         drift = (
             DriftSpec(
-                args.drift_at, args.drift_kind, width=args.drift_width,
-                amount_scale=args.drift_amount_scale, merchant_shift=args.drift_merchant_shift,
-                missing_features=missing, concept=args.drift_concept,
+                args.drift_at,
+                args.drift_kind,
+                width=args.drift_width,
+                amount_scale=args.drift_amount_scale,
+                merchant_shift=args.drift_merchant_shift,
+                missing_features=missing,
+                concept=args.drift_concept,
             ),
         )
     messy = None
@@ -80,15 +84,21 @@ def _generator_config(args: argparse.Namespace, rate: float) -> GeneratorConfig:
     feedback = None
     if args.feedback > 0:
         feedback = FeedbackSpec(
-            fraction_labelled=args.feedback, delay_mean_s=args.label_delay_s,
+            fraction_labelled=args.feedback,
+            delay_mean_s=args.label_delay_s,
             duplicate_fraction=args.feedback_duplicates,
             correction_fraction=args.feedback_corrections,
             unknown_fraction=args.feedback_unknown,
         )
     start = args.start_ms if args.start_ms is not None else int(time.time() * 1000)
     return GeneratorConfig(
-        seed=args.seed, count=args.count, start_ms=start, accounts=args.accounts,
-        events_per_second=rate if rate > 0 else 1_000.0, messy=messy, drift=drift,
+        seed=args.seed,
+        count=args.count,
+        start_ms=start,
+        accounts=args.accounts,
+        events_per_second=rate if rate > 0 else 1_000.0,
+        messy=messy,
+        drift=drift,
         feedback=feedback,
     )
 

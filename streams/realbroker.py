@@ -71,7 +71,6 @@ num.partitions=1
 """
 
 _LOG4J2 = """\
-status = warn
 appender.file.type = File
 appender.file.name = file
 appender.file.fileName = {log}
@@ -87,8 +86,8 @@ def _default_cache() -> Path:
     return Path(base) / "streamscore" / f"kafka-{KAFKA_VERSION}" / "libs"
 
 
-def _tail(text: str, lines: int = _TAIL_LINES) -> str:
-    return "\n".join(text.splitlines()[-lines:])
+def _tail(text: str) -> str:
+    return "\n".join(text.splitlines()[-_TAIL_LINES:])
 
 
 def _run(cmd: list[str], what: str, timeout_s: float) -> None:
@@ -120,16 +119,8 @@ def fetch_jars(cache_dir: Path | None = None) -> Path:
     libs.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{libs.name}-", dir=libs.parent))
     try:
-        cmd = [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(_POM),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={tmp}",
-            f"-Dkafka.version={KAFKA_VERSION}",
-        ]
+        cmd = ["mvn", "-q", "-B", "-f", str(_POM), "dependency:copy-dependencies"]
+        cmd += [f"-DoutputDirectory={tmp}", f"-Dkafka.version={KAFKA_VERSION}"]
         _run(cmd, "fetching the Kafka jars with Maven", timeout_s=900.0)
         (tmp / CACHE_MARKER).write_text(f"kafka {KAFKA_VERSION}\n")
         if not (libs / CACHE_MARKER).is_file():  # else a concurrent fetch won
@@ -140,20 +131,11 @@ def fetch_jars(cache_dir: Path | None = None) -> Path:
     return libs
 
 
-def _free_ports(count: int) -> list[int]:
-    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def _java() -> str:
-    home = os.environ.get("JAVA_HOME")
-    return str(Path(home) / "bin" / "java") if home else "java"
+def _two_free_ports() -> tuple[int, int]:
+    with socket.socket() as a, socket.socket() as b:  # both bound at once: distinct ports
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.1", 0))
+        return int(a.getsockname()[1]), int(b.getsockname()[1])
 
 
 class RealBroker:
@@ -209,45 +191,40 @@ class RealBroker:
 
     def _launch(self, libs: Path) -> None:
         assert self._tmp is not None
-        self._port, cport = _free_ports(2)
+        self._port, cport = _two_free_ports()
         props, log4j = self._tmp / "server.properties", self._tmp / "log4j2.properties"
         data = self._tmp / "data"
         props.write_text(_PROPERTIES.format(port=self._port, cport=cport, data=data))
         log4j.write_text(_LOG4J2.format(log=self._tmp / "server.log"))
-        java = [_java(), f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
+        java_home = os.environ.get("JAVA_HOME")
+        exe = str(Path(java_home) / "bin" / "java") if java_home else "java"
+        java = [exe, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
         cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
         fmt = ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id]
         _run([*java, *fmt, "-c", str(props)], "formatting Kafka storage", timeout_s=120.0)
-        with open(self._tmp / "broker.out", "wb") as out:
+        cmd = [*java, "-Xmx512m", "-Xms256m", "kafka.Kafka", str(props)]
+        with open(self._tmp / "broker.out", "wb") as out:  # the child keeps its own fd
             self._proc = subprocess.Popen(
-                [*java, "-Xmx512m", "-Xms256m", "kafka.Kafka", str(props)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
             )
 
     def _await_ready(self, deadline: float) -> None:
         """Poll until a probe message is acknowledged, the JVM dies, or the deadline."""
-        producer = Producer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "logger": _SILENT,
-                "message.timeout.ms": 5000,
-                "reconnect.backoff.max.ms": 500,
-            }
-        )
-        outcome: list[KafkaError | None] = []  # one delivery report per probe sent
+        conf = {"bootstrap.servers": self.bootstrap, "message.timeout.ms": 5000}
+        producer = Producer(conf, logger=_SILENT)
+        # One entry per delivery report. Never compare KafkaError objects to None with ==/in:
+        # in confluent-kafka 2.16.1 that leaves a stray TypeError pending in the interpreter.
+        acked: list[bool] = []
         sent = 0
         try:
-            while None not in outcome:
+            while not any(acked):
                 if self._proc is None or self._proc.poll() is not None:
                     raise BrokerError(f"Kafka broker exited during start\n{self.log_tail()}")
                 if time.monotonic() > deadline:
                     raise BrokerError(f"Kafka broker not ready in time\n{self.log_tail()}")
-                if len(outcome) == sent:  # nothing in flight: send the next probe
+                if len(acked) == sent:  # nothing in flight: send the next probe
                     producer.produce(
-                        _PROBE_TOPIC, b"probe", on_delivery=lambda err, _msg: outcome.append(err)
+                        _PROBE_TOPIC, b"probe", on_delivery=lambda e, _m: acked.append(e is None)
                     )
                     sent += 1
                 producer.poll(0.2)
@@ -255,13 +232,13 @@ class RealBroker:
             producer.purge()
             producer.flush(0)
 
-    def log_tail(self, lines: int = _TAIL_LINES) -> str:
+    def log_tail(self) -> str:
         """Last lines of the broker's log and of its stdout/stderr (for error messages)."""
         parts = []
         for name in ("server.log", "broker.out"):
             path = self._tmp / name if self._tmp is not None else None
             if path is not None and path.is_file():
-                text = _tail(path.read_text(errors="replace"), lines)
+                text = _tail(path.read_text(errors="replace"))
                 if text:
                     parts.append(f"--- {name} ---\n{text}")
         return "\n".join(parts) or "(no broker output)"
@@ -291,8 +268,6 @@ class RealBroker:
                 proc.wait(_STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            except ProcessLookupError:
                 proc.wait()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)

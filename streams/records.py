@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, str | bytes | None]]  # as confluent-kafka types them
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +49,10 @@ class OutRecord:
     headers: Headers
 
 
-def header(headers: Sequence[tuple[str, bytes | None]] | None, name: str) -> str | None:
+def header(headers: Sequence[tuple[str, str | bytes | None]] | None, name: str) -> str | None:
     """The decoded value of header ``name`` (the last one wins), or None."""
     found = None
     for k, v in headers or ():
         if k == name and v is not None:
-            found = v.decode("utf-8", "replace")
+            found = v.decode("utf-8", "replace") if isinstance(v, bytes) else v
     return found

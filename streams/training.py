@@ -191,7 +191,7 @@ def _manifest(
 
 def write_artifact(result: TrainResult, out_dir: Path, set_current: bool) -> Path:
     """Write ``<out_dir>/<version>/{model.txt,manifest.json}``; optionally point CURRENT at it."""
-    version = result.manifest["model_version"]
+    version = str(result.manifest["model_version"])
     target = out_dir / version
     target.mkdir(parents=True, exist_ok=True)
     blob = result.booster.model_to_string().encode("utf-8")

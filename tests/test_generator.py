@@ -35,9 +35,13 @@ UNPARSEABLE = {"malformed_json", "not_utf8", "empty_payload"}
 F64 = npt.NDArray[np.float64]
 
 FULL = GeneratorConfig(
-    seed=11, count=4_000, messy=MessySpec(0.2),
-    drift=(DriftSpec(1_500, "gradual", width=1_000, amount_scale=2.0, concept=True),
-           DriftSpec(3_000, missing_features=("country",))),
+    seed=11,
+    count=4_000,
+    messy=MessySpec(0.2),
+    drift=(
+        DriftSpec(1_500, "gradual", width=1_000, amount_scale=2.0, concept=True),
+        DriftSpec(3_000, missing_features=("country",)),
+    ),
     feedback=FeedbackSpec(duplicate_fraction=0.1, correction_fraction=0.1, unknown_fraction=0.1),
 )
 
@@ -148,11 +152,20 @@ def test_fraud_is_learnable_but_noisy() -> None:
 
 def _design(events: list[dict[str, Any]]) -> F64:
     risky = {"electronics", "jewelry", "gaming", "gambling", "money_transfer"}
-    rows = [[1.0, math.log1p(e["amount"]) - math.log1p(e["avg_amount_30d"]),
-             float(e["is_new_device"]), float(e["is_foreign_ip"]),
-             float(not e["card_present"]), float(e["merchant_category"] in risky),
-             min(e["txn_count_1h"], 10) / 10, math.log1p(e["distance_from_home_km"]) / 5,
-             float(e["account_age_days"] < 365)] for e in events]
+    rows = [
+        [
+            1.0,
+            math.log1p(e["amount"]) - math.log1p(e["avg_amount_30d"]),
+            float(e["is_new_device"]),
+            float(e["is_foreign_ip"]),
+            float(not e["card_present"]),
+            float(e["merchant_category"] in risky),
+            min(e["txn_count_1h"], 10) / 10,
+            math.log1p(e["distance_from_home_km"]) / 5,
+            float(e["account_age_days"] < 365),
+        ]
+        for e in events
+    ]
     return np.array(rows)
 
 
@@ -169,8 +182,11 @@ def test_clean_helper_matches_the_stream() -> None:
     recs = list(generate(config))
     ce = generate_events_clean(config)
     assert [r.label for r in recs] == ce.labels.tolist()
-    pairs = [(orjson.loads(r.value), e) for r, e in zip(recs, ce.events, strict=True)
-             if r.messy_kind is None]
+    pairs = [
+        (orjson.loads(r.value), e)
+        for r, e in zip(recs, ce.events, strict=True)
+        if r.messy_kind is None
+    ]
     assert len(pairs) > 1_500 and all(a == b for a, b in pairs)
 
 
@@ -209,8 +225,11 @@ def test_messy_input_leaves_the_clean_events_alone() -> None:
     messy = [r for r in stream(FULL) if r.topic == "events"]
     no_drift = replace(FULL, drift=())
     messy_no_drift = [r for r in generate(no_drift) if r.topic == "events"]
-    same = [(a.value, b.value) for a, b in zip(plain, messy_no_drift, strict=True)
-            if b.messy_kind is None]
+    same = [
+        (a.value, b.value)
+        for a, b in zip(plain, messy_no_drift, strict=True)
+        if b.messy_kind is None
+    ]
     assert len(same) > 3_000 and all(a == b for a, b in same)
     assert [r.label for r in plain] == [r.label for r in messy_no_drift]
     assert sum(r.messy_kind is not None for r in messy) > 600
@@ -238,8 +257,10 @@ def test_abrupt_feature_drift_shifts_distributions_after_the_start_only() -> Non
         return sum(e[field] in levels for e in evs) / len(evs)
 
     online = {"online_services", "electronics"}
-    assert share(after[N:], "merchant_category", online) > share(before[N:], "merchant_category",
-                                                                  online) + 0.3
+    assert (
+        share(after[N:], "merchant_category", online)
+        > share(before[N:], "merchant_category", online) + 0.3
+    )
     assert share(after[N:], "channel", {"ecom"}) > share(before[N:], "channel", {"ecom"}) + 0.25
     assert all(e["card_present"] == (e["channel"] in ("pos", "atm")) for e in after)
     drifted = generate_events_clean(_drifted(spec)).drifted
@@ -250,7 +271,7 @@ def test_gradual_drift_ramps_over_its_width() -> None:
     ce = generate_events_clean(_drifted(DriftSpec(5_000, "gradual", width=10_000)))
     d = ce.drifted
     assert not d[:5_000].any() and d[15_000:].all()
-    shares = [d[5_000 + i * 2_500: 5_000 + (i + 1) * 2_500].mean() for i in range(4)]
+    shares = [d[5_000 + i * 2_500 : 5_000 + (i + 1) * 2_500].mean() for i in range(4)]
     assert shares == sorted(shares)
     assert shares == pytest.approx([0.125, 0.375, 0.625, 0.875], abs=0.05)
 
@@ -259,7 +280,7 @@ def test_missing_feature_drift_removes_the_field() -> None:
     events, _, _ = clean(_drifted(DriftSpec(N, missing_features=("country", "is_new_device"))))
     assert all("country" in e and "is_new_device" in e for e in events[:N])
     assert not any("country" in e or "is_new_device" in e for e in events[N:])
-    assert all(EVENT.is_valid(e) for e in events[N:N + 500])
+    assert all(EVENT.is_valid(e) for e in events[N : N + 500])
     with pytest.raises(ValueError):
         DriftSpec(N, missing_features=("amount",))  # required fields can not go missing
 
@@ -270,8 +291,9 @@ def test_concept_drift_changes_who_is_fraud() -> None:
     assert [e["amount"] for e in events] == [e["amount"] for e in base_events]  # features same
 
     def rate(evs: list[dict[str, Any]], labels: npt.NDArray[np.int8], lo: int, hi: int) -> float:
-        mask = [e["card_present"] and e["merchant_category"] in ("fuel", "grocery")
-                for e in evs[lo:hi]]
+        mask = [
+            e["card_present"] and e["merchant_category"] in ("fuel", "grocery") for e in evs[lo:hi]
+        ]
         return float(labels[lo:hi][np.array(mask)].mean())
 
     after = rate(events, y, N, 2 * N)
@@ -282,9 +304,19 @@ def test_concept_drift_changes_who_is_fraud() -> None:
 
 # --- feedback -------------------------------------------------------------------------------
 
-FB = GeneratorConfig(seed=9, count=20_000, messy=MessySpec(0.1), feedback=FeedbackSpec(
-    fraction_labelled=0.3, fraud_fraction_labelled=0.9, delay_mean_s=30.0,
-    duplicate_fraction=0.05, correction_fraction=0.05, unknown_fraction=0.03))
+FB = GeneratorConfig(
+    seed=9,
+    count=20_000,
+    messy=MessySpec(0.1),
+    feedback=FeedbackSpec(
+        fraction_labelled=0.3,
+        fraud_fraction_labelled=0.9,
+        delay_mean_s=30.0,
+        duplicate_fraction=0.05,
+        correction_fraction=0.05,
+        unknown_fraction=0.03,
+    ),
+)
 
 
 def _split(recs: tuple[Record, ...]) -> tuple[dict[int, Record], list[Record]]:
@@ -350,8 +382,12 @@ def test_labelled_fractions_delays_and_unknown_ids() -> None:
     produced = {e["event_id"] for e in generate_events_clean(FB).events}
     assert len(produced) == FB.count and not set(unknown) & produced
     assert set(known) <= produced
-    delays = [f.event_time_ms - events[f.index].event_time_ms
-              for items in known.values() for f, p in items if p["feedback_id"].endswith("-0")]
+    delays = [
+        f.event_time_ms - events[f.index].event_time_ms
+        for items in known.values()
+        for f, p in items
+        if p["feedback_id"].endswith("-0")
+    ]
     assert np.mean(delays) == pytest.approx(30_000, rel=0.1)  # delay_mean_s
 
 
@@ -380,8 +416,9 @@ def test_flush_off_keeps_only_due_feedback_and_events_do_not_change() -> None:
     recs = list(generate(config))
     last = max(r.event_time_ms for r in recs if r.topic == "events")
     assert all(r.event_time_ms <= last for r in recs)
-    flushed = list(generate(GeneratorConfig(seed=9, count=5_000, feedback=FeedbackSpec(
-        delay_mean_s=30.0))))
+    flushed = list(
+        generate(GeneratorConfig(seed=9, count=5_000, feedback=FeedbackSpec(delay_mean_s=30.0)))
+    )
     assert len(flushed) > len(recs)
     assert flushed[: len(recs)] == recs
     without = [r.value for r in generate(GeneratorConfig(seed=9, count=5_000))]

@@ -120,10 +120,17 @@ def test_concept_drift_alert_fires_after_the_relation_flips() -> None:
         label = int(i % 10 == 0)
         # before 3,000 the score knows the label; after it, the relation is inverted
         score = (0.8 if label else 0.05) if i < 3_000 else (0.05 if label else 0.8)
-        eid = f"e{i}".encode()
-        rec = lambda v, t: InRecord(Origin(t, 0, i), eid, orjson.dumps(v))  # noqa: E731
-        p.handle(rec(score_record(eid.decode(), T0 + i, score=score), "scores"), True, 0)
-        out = p.handle(rec(feedback_record(eid.decode(), label, T0 + i), "feedback"), False, 0)
+        eid = f"e{i}"
+        score_in = InRecord(
+            Origin("scores", 0, i), eid.encode(), orjson.dumps(score_record(eid, T0 + i, score))
+        )
+        feedback_in = InRecord(
+            Origin("feedback", 0, i),
+            eid.encode(),
+            orjson.dumps(feedback_record(eid, label, T0 + i)),
+        )
+        p.handle(score_in, True, 0)
+        out = p.handle(feedback_in, False, 0)
         alerts_at += [i for r in out if r.topic == "drift.alerts"]
     assert len(alerts_at) == 1  # one shift, one alert (cool-down)
     assert 3_000 <= alerts_at[0] < 3_300

@@ -20,10 +20,21 @@ VALIDATOR = Draft202012Validator(SCHEMA)
 UNPARSEABLE = {"malformed_json", "not_utf8", "empty_payload"}
 
 CLEAN: dict[str, Any] = {
-    "event_id": "ev-1-42", "event_time": 1_767_225_600_123, "account_id": "acct-000007",
-    "amount": 12.5, "currency": "EUR", "channel": "pos", "merchant_category": "fuel",
-    "country": "DE", "card_present": True, "is_new_device": False, "is_foreign_ip": False,
-    "account_age_days": 400, "txn_count_1h": 1, "txn_count_24h": 3, "avg_amount_30d": 20.0,
+    "event_id": "ev-1-42",
+    "event_time": 1_767_225_600_123,
+    "account_id": "acct-000007",
+    "amount": 12.5,
+    "currency": "EUR",
+    "channel": "pos",
+    "merchant_category": "fuel",
+    "country": "DE",
+    "card_present": True,
+    "is_new_device": False,
+    "is_foreign_ip": False,
+    "account_age_days": 400,
+    "txn_count_1h": 1,
+    "txn_count_24h": 3,
+    "avg_amount_30d": 20.0,
     "distance_from_home_km": 4.2,
 }
 
@@ -35,8 +46,15 @@ def test_clean_example_is_valid_and_complete() -> None:
 
 def test_kind_names_are_the_published_ones() -> None:
     assert MESSY_KINDS == (
-        "missing_optional", "null_optional", "unknown_category", "missing_required",
-        "null_required", "wrong_type", "out_of_range", "malformed_json", "not_utf8",
+        "missing_optional",
+        "null_optional",
+        "unknown_category",
+        "missing_required",
+        "null_required",
+        "wrong_type",
+        "out_of_range",
+        "malformed_json",
+        "not_utf8",
         "empty_payload",
     )
     assert [k for k in MESSY_KINDS if expected_valid(k)] == list(MESSY_KINDS[:3])
@@ -44,8 +62,11 @@ def test_kind_names_are_the_published_ones() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(kind=st.sampled_from(MESSY_KINDS), seed=st.integers(0, 2**32 - 1),
-       drop=st.sets(st.sampled_from(OPTIONAL)))
+@given(
+    kind=st.sampled_from(MESSY_KINDS),
+    seed=st.integers(0, 2**32 - 1),
+    drop=st.sets(st.sampled_from(OPTIONAL)),
+)
 def test_corruption_matches_expected_validity(kind: str, seed: int, drop: set[str]) -> None:
     event = {k: v for k, v in CLEAN.items() if k not in drop}  # clean, maybe sparse, event
     before = dict(event)

@@ -29,7 +29,9 @@ def test_shipped_model_loads_and_is_small() -> None:
 def test_train_reproduces_the_shipped_metrics() -> None:
     shipped = load_model(MODELS).manifest
     t = shipped["training"]
-    config = TrainConfig(seed=t["seed"], events=t["events"], events_per_second=t["events_per_second"])
+    config = TrainConfig(
+        seed=t["seed"], events=t["events"], events_per_second=t["events_per_second"]
+    )
     again = train(config, version="repro").manifest
     for metric in ("holdout_auc", "holdout_log_loss", "train_auc"):
         assert again["metrics"][metric] == pytest.approx(shipped["metrics"][metric], abs=0.005)
@@ -69,7 +71,10 @@ def test_tampered_model_file_is_refused(model_copy: Path) -> None:
 
 def test_feature_order_mismatch_is_refused(model_copy: Path) -> None:
     manifest = orjson.loads((model_copy / "manifest.json").read_bytes())
-    manifest["features"][0], manifest["features"][1] = manifest["features"][1], manifest["features"][0]
+    manifest["features"][0], manifest["features"][1] = (
+        manifest["features"][1],
+        manifest["features"][0],
+    )
     (model_copy / "manifest.json").write_bytes(orjson.dumps(manifest))
     with pytest.raises(ModelError, match="differ"):
         load_model(model_copy.parent)

@@ -42,7 +42,9 @@ def model() -> Model:
 def _batch(count: int, fraction: float, seed: int = 11) -> tuple[list[InRecord], list]:
     config = GeneratorConfig(seed=seed, count=count, messy=MessySpec(fraction))
     gen = [r for r in generate(config) if r.topic == "events"]
-    batch = [InRecord(Origin("events", i % 3, i, 1_000 + i), r.key, r.value) for i, r in enumerate(gen)]
+    batch = [
+        InRecord(Origin("events", i % 3, i, 1_000 + i), r.key, r.value) for i, r in enumerate(gen)
+    ]
     return batch, gen
 
 
@@ -54,9 +56,16 @@ def test_one_output_per_input_with_the_right_destination(model: Model) -> None:
         if src.valid:
             assert out.topic == "scores"
             value = orjson.loads(out.value)
-            assert out.key == value["event_id"].encode() == orjson.loads(src.value)["event_id"].encode()
-            assert value["source"] == {"topic": "events", "partition": rec.origin.partition,
-                                       "offset": rec.origin.offset}
+            assert (
+                out.key
+                == value["event_id"].encode()
+                == orjson.loads(src.value)["event_id"].encode()
+            )
+            assert value["source"] == {
+                "topic": "events",
+                "partition": rec.origin.partition,
+                "offset": rec.origin.offset,
+            }
         else:
             assert out.topic == "events.dlq"
             assert (out.key, out.value) == (rec.key, rec.value)  # byte-identical
@@ -82,7 +91,9 @@ def test_score_records_match_their_schema(model: Model) -> None:
 def test_unseen_categories_are_scored_not_rejected(model: Model) -> None:
     batch, gen = _batch(2_000, 1.0)
     result = ScoringPipeline(model, PipelineConfig()).process(batch, now_ms=0)
-    unseen = [o for o, g in zip(result.records, gen, strict=True) if g.messy_kind == "unknown_category"]
+    unseen = [
+        o for o, g in zip(result.records, gen, strict=True) if g.messy_kind == "unknown_category"
+    ]
     assert unseen and all(o.topic == "scores" for o in unseen)
 
 
@@ -90,7 +101,7 @@ def test_failing_model_falls_back_and_says_so(model: Model) -> None:
     booster = create_autospec(lgb.Booster, spec_set=True, instance=True)
     booster.predict.side_effect = RuntimeError("model exploded")
     broken = Model(model.version, booster, model.manifest, model.assembler)
-    batch, gen = _batch(300, 0.0)
+    batch, _gen = _batch(300, 0.0)
     result = ScoringPipeline(broken, PipelineConfig()).process(batch, now_ms=0)
     values = [orjson.loads(r.value) for r in result.records]
     assert result.fallback == len(batch) == len(values)
@@ -117,5 +128,12 @@ def test_model_and_fallback_both_rank_fraud_higher(model: Model) -> None:
 
 def test_decide_bands() -> None:
     scores = np.array([0.0, 0.19, 0.2, 0.59, 0.6, 1.0])
-    assert decide(scores, 0.2, 0.6) == ["approve", "approve", "review", "review", "decline", "decline"]
+    assert decide(scores, 0.2, 0.6) == [
+        "approve",
+        "approve",
+        "review",
+        "review",
+        "decline",
+        "decline",
+    ]
     assert Counter(decide(scores, 0.0, 1.0)) == Counter({"review": 5, "decline": 1})

@@ -19,8 +19,13 @@ def test_event_schema_matches_events_module() -> None:
     assert set(s["required"]) == REQUIRED
     assert list(s["properties"]) == list(FIELDS)
     assert s["additionalProperties"] is True  # unknown extra fields are allowed
-    json_type = {"string": "string", "category": "string", "integer": "integer",
-                 "number": "number", "boolean": "boolean"}
+    json_type = {
+        "string": "string",
+        "category": "string",
+        "integer": "integer",
+        "number": "number",
+        "boolean": "boolean",
+    }
     for name, spec in FIELDS.items():
         prop = s["properties"][name]
         types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]

@@ -109,8 +109,13 @@ def test_exactly_one_output_per_event(settings: Settings) -> None:
     thread, scorer = _run_thread(settings, stop)
     stats = scorer.stats
     write_records(settings, sent, rate=0)
-    _await(lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)
-           == len(sent), 90, "every event committed")
+    _await(
+        lambda: (
+            committed_total(settings, settings.scorer_group_id, settings.topic_events) == len(sent)
+        ),
+        90,
+        "every event committed",
+    )
     stop.set()
     thread.join(30)
     assert not thread.is_alive()
@@ -120,8 +125,14 @@ def test_exactly_one_output_per_event(settings: Settings) -> None:
 
 
 def _scorer_process(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **{f"STREAMSCORE_{k.upper()}": str(v)
-                            for k, v in settings.model_dump().items() if v is not None}}
+    env = {
+        **os.environ,
+        **{
+            f"STREAMSCORE_{k.upper()}": str(v)
+            for k, v in settings.model_dump().items()
+            if v is not None
+        },
+    }
     env["STREAMSCORE_BATCH_MAX_SIZE"] = "200"  # many transactions: a kill lands mid-stream
     return subprocess.Popen([sys.executable, "-m", "streams", "score"], env=env, cwd=ROOT)
 
@@ -157,8 +168,13 @@ def test_two_scorers_share_the_partitions(settings: Settings) -> None:
     _await(lambda: bool(a.io.assigned) and bool(b.io.assigned), 60, "both to get partitions")
     write_records(settings, sent, rate=0)
     _await(lambda: s1.consumed + s2.consumed >= len(sent), 90, "both scorers to drain")
-    _await(lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)
-           == len(sent), 30, "every event committed")
+    _await(
+        lambda: (
+            committed_total(settings, settings.scorer_group_id, settings.topic_events) == len(sent)
+        ),
+        30,
+        "every event committed",
+    )
     stop.set()
     t1.join(30)
     t2.join(30)

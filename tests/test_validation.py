@@ -59,7 +59,11 @@ def test_good_event_parses() -> None:
         (_with(channel=7), "wrong_type", "channel"),
         (_with(amount=-1), "out_of_range", "amount"),
         (_with()[:-1] + b',"amount":123456789012345678901234567890}', "duplicate_key", "amount"),
-        (_with(amount=...)[:-1] + b',"amount":123456789012345678901234567890}', "out_of_range", "amount"),
+        (
+            _with(amount=...)[:-1] + b',"amount":123456789012345678901234567890}',
+            "out_of_range",
+            "amount",
+        ),
         (_with(account_age_days=-3), "out_of_range", "account_age_days"),
         (_with(event_id="x" * 65), "out_of_range", "event_id"),
         (_with(event_id=""), "out_of_range", "event_id"),
@@ -105,7 +109,6 @@ def test_a_field_name_as_a_value_is_not_a_duplicate() -> None:
 
 
 json_values = st.recursive(  # orjson writes 64-bit integers only
-
     st.none()
     | st.booleans()
     | st.integers(-(2**63), 2**64 - 1)
@@ -135,7 +138,7 @@ def test_arbitrary_json_never_raises(value: Any) -> None:
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.sampled_from(sorted(GOOD) + ["amount", "x"]), json_values, max_size=9))
+@given(st.dictionaries(st.sampled_from([*sorted(GOOD), "amount", "x"]), json_values, max_size=9))
 def test_contract_shaped_objects_agree_with_the_json_schema(event: dict[str, Any]) -> None:
     result = parse_event(orjson.dumps({**GOOD, **event}))
     assert isinstance(result, dict) == validator("event").is_valid({**GOOD, **event})

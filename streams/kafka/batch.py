@@ -42,8 +42,15 @@ from confluent_kafka import (
 
 from streams.config import Settings
 from streams.errors import BrokerError
-from streams.kafka.clients import DeliveryTracker, flush, make_consumer, make_producer, produce
-from streams.records import InRecord, Origin, OutRecord
+from streams.kafka.clients import (
+    DeliveryTracker,
+    flush,
+    make_consumer,
+    make_producer,
+    origin_of,
+    produce,
+)
+from streams.records import InRecord, OutRecord
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +111,7 @@ class BatchIO:
                     raise BrokerError(f"fatal consumer error: {err}")
                 log.warning("consumer error", extra={"error": str(err)})
                 continue
-            _, ts = msg.timestamp()
-            origin = Origin(msg.topic(), msg.partition(), msg.offset(), ts if ts > 0 else None)
-            batch.append(InRecord(origin, msg.key(), msg.value()))
+            batch.append(InRecord(origin_of(msg), msg.key(), msg.value()))
         return batch
 
     def deliver(self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]) -> None:

@@ -24,11 +24,12 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from streams.config import Settings, librdkafka_config
 from streams.errors import BrokerError
-from streams.records import InRecord, Origin, OutRecord
+from streams.records import Headers, InRecord, Origin, OutRecord
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ def make_consumer(settings: Settings, group_id: str, **extra: Any) -> Consumer:
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
+        "session.timeout.ms": settings.session_timeout_ms,
         "logger": _LIBRDKAFKA_LOG,
         **extra,
     }
@@ -69,9 +71,13 @@ def make_consumer(settings: Settings, group_id: str, **extra: Any) -> Consumer:
 
 
 def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | None = None) -> None:
-    """Create missing topics on a real broker (embedded: see EmbeddedBroker.create_topics)."""
+    """Create missing topics on a real broker and wait until metadata shows them all.
+
+    (On the embedded broker see EmbeddedBroker.create_topics.)
+    """
+    names = list(topics)
     admin = AdminClient(librdkafka_config(settings, logger=_LIBRDKAFKA_LOG))
-    wanted = [NewTopic(t, partitions or settings.topic_partitions, 1) for t in topics]
+    wanted = [NewTopic(t, partitions or settings.topic_partitions, 1) for t in names]
     futures = admin.create_topics(wanted, operation_timeout=_TIMEOUT_S)
     for name, fut in futures.items():
         try:
@@ -79,6 +85,12 @@ def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | N
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BrokerError(f"cannot create topic {name!r}: {exc}") from exc
+    # creation is acknowledged by the controller before every broker's metadata has it
+    deadline = time.monotonic() + _TIMEOUT_S
+    while any(topic_partitions(settings, t) == 0 for t in names):
+        if time.monotonic() > deadline:
+            raise BrokerError(f"topics not visible after creation: {names}")
+        time.sleep(0.1)  # polling metadata, bounded by the deadline
 
 
 def topic_partitions(settings: Settings, topic: str) -> int:
@@ -132,7 +144,7 @@ def produce(
     topic: str,
     key: bytes | None,
     value: bytes | None,
-    headers: list[tuple[str, bytes]] | None = None,
+    headers: Headers | None = None,
 ) -> None:
     """Produce one record, waiting for queue space instead of failing when the queue is full."""
     while True:
@@ -168,6 +180,14 @@ def committed_total(settings: Settings, group_id: str, topic: str) -> int:
         consumer.close()
 
 
+def origin_of(msg: Message) -> Origin:
+    """Where a consumed (non-error) message came from."""
+    _, ts = msg.timestamp()
+    return Origin(
+        msg.topic() or "", msg.partition() or 0, msg.offset() or 0, ts if ts > 0 else None
+    )
+
+
 def read_topic(settings: Settings, topic: str, deadline_s: float = 60.0) -> list[InRecord]:
     """Every committed record of ``topic`` up to its current end, without joining a group."""
     consumer = make_consumer(settings, "streamscore-reader")
@@ -184,9 +204,10 @@ def read_topic(settings: Settings, topic: str, deadline_s: float = 60.0) -> list
         while ends and time.monotonic() < deadline:
             msg = consumer.poll(0.2)
             if msg is not None and msg.error() is None:
-                _, ts = msg.timestamp()
-                origin = Origin(topic, msg.partition(), msg.offset(), ts if ts > 0 else None)
-                out.append(InRecord(origin, msg.key(), msg.value(), list(msg.headers() or [])))
+                headers = msg.headers()
+                out.append(
+                    InRecord(origin_of(msg), msg.key(), msg.value(), list(headers or []))  # type: ignore[arg-type]
+                )
             # positions, not offsets seen: transaction markers occupy offsets no record has
             for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
                 if tp.offset >= ends[tp.partition]:

@@ -1,0 +1,200 @@
+"""The faust joiner on the real Apache Kafka broker: arrival orders, corrections,
+duplicates, unknown ids, expiry and state size, invalid feedback, co-partitioning,
+and recovery of state from the changelog after SIGKILL."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streams.config import Settings
+from streams.contracts import validator
+from streams.dlq import H_REASON
+from streams.errors import ConfigError
+from streams.join import feedback_record, score_record
+from streams.joiner import BackgroundJoiner, changelog_topic, check_copartitioned
+from streams.kafka import committed_total, ensure_topics, make_producer, read_topic, watermarks
+from streams.realbroker import RealBroker
+from streams.records import header
+from streams.runtime import require_topics
+
+pytestmark = pytest.mark.realbroker
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTITIONS = 3
+RETENTION_MS = 60_000
+T0 = 1_767_225_600_000
+_ids = itertools.count()
+
+
+@pytest.fixture()
+def settings(real_broker: RealBroker, tmp_path: Path) -> Settings:
+    p = f"j{os.getpid()}-{next(_ids)}"
+    s = Settings(
+        bootstrap_servers=real_broker.bootstrap,
+        topic_scores=f"{p}.scores",
+        topic_feedback=f"{p}.feedback",
+        topic_feedback_unmatched=f"{p}.feedback.unmatched",
+        topic_feedback_dlq=f"{p}.feedback.dlq",
+        topic_labelled=f"{p}.labelled",
+        topic_drift_alerts=f"{p}.drift.alerts",
+        topic_partitions=PARTITIONS,
+        joiner_group_id=f"{p}-joiner",
+        joiner_store="memory://",
+        joiner_data_dir=tmp_path / "joiner",
+        join_retention_ms=RETENTION_MS,
+        metrics_port=0,
+    )
+    ensure_topics(s, s.all_topics())
+    return s
+
+
+def _await(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)  # polling interval of a condition with a deadline
+
+
+def _send(settings: Settings, records: list[tuple[str, bytes, bytes, int | None]]) -> None:
+    """(topic, key, value, partition or None) in order, each confirmed."""
+    producer = make_producer(settings)
+    for topic, key, value, partition in records:
+        kwargs = {} if partition is None else {"partition": partition}
+        producer.produce(topic, value=value, key=key, **kwargs)
+    assert producer.flush(30) == 0
+
+
+def _score(s: Settings, eid: str, t: int, partition: int | None = None) -> tuple:
+    return (s.topic_scores, eid.encode(), orjson.dumps(score_record(eid, t, score=0.4)), partition)
+
+
+def _fb(s: Settings, eid: str, label: int, t: int, fid: str | None = None) -> tuple:
+    value = orjson.dumps(feedback_record(eid, label, t, fid))
+    return (s.topic_feedback, eid.encode(), value, None)
+
+
+@pytest.fixture()
+def joiner(settings: Settings) -> Iterator[BackgroundJoiner]:
+    with BackgroundJoiner(settings, PARTITIONS) as j:
+        yield j
+
+
+def _handled(j: BackgroundJoiner) -> int:
+    assert j.processor is not None
+    return sum(j.processor.handled.values())
+
+
+def test_join_outcomes_land_where_they_should(settings: Settings, joiner: BackgroundJoiner) -> None:
+    s = settings
+    records = [
+        _score(s, "score-first", T0), _fb(s, "score-first", 1, T0 + 10),
+        _fb(s, "feedback-first", 0, T0 + 20), _score(s, "feedback-first", T0 + 5),
+        _score(s, "dup", T0),
+        _fb(s, "dup", 1, T0 + 30, "fb-dup"), _fb(s, "dup", 1, T0 + 30, "fb-dup"),
+        _score(s, "fix", T0), _fb(s, "fix", 1, T0 + 40), _fb(s, "fix", 0, T0 + 50),
+        _fb(s, "ghost", 1, T0 + 60),
+        (s.topic_feedback, b"bad", b'{"event_id": "bad", "label": "yes"}', None),
+        (s.topic_feedback, b"junk", b"\xff not json", None),
+    ]  # fmt: skip
+    _send(s, records)
+    _await(lambda: _handled(joiner) == len(records), 60, "the joiner to take every record")
+    # move every partition's event-time clock past retention: the ghost's wait ends
+    _send(s, [_score(s, f"tick-{p}", T0 + 2 * RETENTION_MS, p) for p in range(PARTITIONS)])
+    _await(lambda: _handled(joiner) == len(records) + PARTITIONS, 60, "the ticks")
+    joiner.stop()
+
+    labelled = [orjson.loads(r.value or b"") for r in read_topic(s, s.topic_labelled)]
+    assert all(validator("labelled").is_valid(v) for v in labelled)
+    by_id: dict[str, list[dict]] = {}
+    for v in labelled:
+        by_id.setdefault(v["event_id"], []).append(v)
+    assert [v["label"] for v in by_id["score-first"]] == [1]
+    assert [v["label"] for v in by_id["feedback-first"]] == [0]
+    assert len(by_id["dup"]) == 1  # the same feedback twice is not a second record
+    assert [(v["label"], v["correction"]) for v in by_id["fix"]] == [(1, False), (0, True)]
+    assert "ghost" not in by_id
+    unmatched = [orjson.loads(r.value or b"") for r in read_topic(s, s.topic_feedback_unmatched)]
+    assert [(u["event_id"], u["reason"]) for u in unmatched] == [("ghost", "no_matching_score")]
+    assert validator("feedback_unmatched").is_valid(unmatched[0])
+    dlq = read_topic(s, s.topic_feedback_dlq)
+    assert sorted((r.value, header(r.headers, H_REASON)) for r in dlq) == sorted(
+        [(b'{"event_id": "bad", "label": "yes"}', "missing_field"), (b"\xff not json", "not_utf8")]
+    )
+
+
+def test_state_shrinks_after_retention(settings: Settings, joiner: BackgroundJoiner) -> None:
+    s = settings
+    assert joiner.processor is not None
+    _send(s, [_score(s, f"e{i}", T0 + i) for i in range(600)])
+    _await(lambda: _handled(joiner) == 600, 60, "600 scores")
+    before = len(joiner.processor.join)
+    _send(s, [_score(s, f"tick-{p}", T0 + 2 * RETENTION_MS, p) for p in range(PARTITIONS)])
+    _await(lambda: _handled(joiner) == 600 + PARTITIONS, 60, "the ticks")
+    after = len(joiner.processor.join)
+    assert (before, after) == (600, PARTITIONS)
+    assert joiner.processor.join.counts.expired == 600
+
+
+def test_inputs_must_be_copartitioned(settings: Settings) -> None:
+    s = settings.model_copy(update={"topic_feedback": settings.topic_feedback + ".wide"})
+    ensure_topics(s, [s.topic_feedback], partitions=PARTITIONS + 2)
+    with pytest.raises(ConfigError, match="not co-partitioned"):
+        check_copartitioned(require_topics(s, [s.topic_scores, s.topic_feedback]))
+
+
+def _joiner_process(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        **{
+            f"STREAMSCORE_{k.upper()}": str(v)
+            for k, v in settings.model_dump().items()
+            if v is not None
+        },
+    }
+    return subprocess.Popen([sys.executable, "-m", "streams", "join"], env=env, cwd=ROOT)
+
+
+def test_sigkill_then_restart_restores_state_from_the_changelog(settings: Settings) -> None:
+    s = settings
+    first = _joiner_process(s)
+    try:
+        _send(s, [_score(s, "survivor", T0)])
+        changelog = changelog_topic(s)
+        _await(
+            lambda: sum(h for _, h in watermarks(s, changelog).values()) >= 1,
+            60,
+            "the score to reach the changelog",
+        )
+        # the input offset is committed too, so the restarted joiner cannot re-read the
+        # score from `scores`: only the changelog can give it back
+        _await(
+            lambda: committed_total(s, s.joiner_group_id, s.topic_scores) == 1,
+            60,
+            "the joiner to commit the score's offset",
+        )
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    second = _joiner_process(s)
+    try:
+        _send(s, [_fb(s, "survivor", 1, T0 + 99)])
+        _await(
+            lambda: sum(h for _, h in watermarks(s, s.topic_labelled).values()) >= 1,
+            90,
+            "a labelled record after the restart",
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(60)
+    labelled = [orjson.loads(r.value or b"") for r in read_topic(s, s.topic_labelled)]
+    assert [(v["event_id"], v["label"], v["score"]) for v in labelled] == [("survivor", 1, 0.4)]
