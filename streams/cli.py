@@ -127,7 +127,7 @@ def _cmd_join(settings: Settings, _args: argparse.Namespace) -> int:
 def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(settings, count=args.count, rate=args.rate, seed=args.seed)
+    return run_demo(settings, args.count, args.rate, args.seed, drift_at=args.drift_at)
 
 
 def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -137,6 +137,9 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--count", type=int, default=20_000, help="events to generate")
     p.add_argument("--rate", type=float, default=5_000.0, help="events per second (0: unpaced)")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--drift-at", type=int, default=None, help="inject amount and merchant drift from event N"
+    )
     p.set_defaults(handler=_cmd_demo)
 
     p = sub.add_parser("produce", parents=[parent], help="write synthetic events and feedback")

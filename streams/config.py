@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(64 * 1024, ge=1, description="larger events: too_large")
     max_depth: int = Field(16, ge=1, description="deeper nesting in events: too_deep")
 
+    # --- drift monitoring (in the scorer) ---------------------------------------------
+    drift_enabled: bool = True
+    drift_window: int = Field(1_000, ge=10, description="events in a drift distance window")
+    drift_step: int = Field(250, ge=1, description="the window moves (and is checked) this often")
+    drift_psi_threshold: float = Field(0.25, gt=0, description="PSI above this: drift")
+    drift_missing_delta: float = Field(0.2, gt=0, le=1, description="missing rate rise: alert")
+    drift_unseen_threshold: float = Field(0.05, gt=0, le=1, description="unseen share: alert")
+    drift_cooldown: int = Field(20_000, ge=0, description="events between two alerts of a signal")
+
     # --- joiner ----------------------------------------------------------------------
     joiner_store: str = Field(
         "rocksdb://", description="faust table store: rocksdb:// (persistent) or memory://"

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.config import Settings
 from streams.errors import StreamscoreError
-from streams.generator import FeedbackSpec, GeneratorConfig, generate
+from streams.generator import DriftSpec, FeedbackSpec, GeneratorConfig, generate
 from streams.join import JoinProcessor
 from streams.joiner import BackgroundJoiner, changelog_topic, check_copartitioned
 from streams.kafka import watermarks
@@ -98,7 +98,7 @@ class DemoReport:
             f"  {self.produced.render()}",
             f"  scorer: consumed {s.consumed} in {s.batches} batches ({rate:,.0f} events/s), "
             f"scored {s.scored} (fallback {s.fallback}), dead-lettered "
-            f"{sum(s.dead_letters.values())}",
+            f"{sum(s.dead_letters.values())}, drift alerts {s.drift_alerts}",
             "  decisions: " + ", ".join(f"{k}={v}" for k, v in sorted(s.decisions.items())),
             "  dead letters by reason: "
             + (", ".join(f"{k}={v}" for k, v in sorted(s.dead_letters.items())) or "none"),
@@ -202,14 +202,18 @@ def run_pipeline(
     return DemoReport(produced, scorer.stats, processor, counts, dropped, scorer_seconds)
 
 
-def run_demo(settings: Settings, count: int, rate: float, seed: int) -> int:
+def run_demo(
+    settings: Settings, count: int, rate: float, seed: int, drift_at: int | None = None
+) -> int:
     """``streamscore demo``; exit 0 when every check passes."""
+    drift = (DriftSpec(drift_at, amount_scale=3.0, merchant_shift=0.5),) if drift_at else ()
     config = GeneratorConfig(
         seed=seed,
         count=count,
         start_ms=int(time.time() * 1000),
         events_per_second=rate if rate > 0 else 5_000.0,
         messy=MessySpec(0.05),
+        drift=drift,
         feedback=FeedbackSpec(fraction_labelled=0.3, delay_mean_s=2.0),
     )
     with connect(settings) as rt:

@@ -27,7 +27,8 @@ class Detector:
     @classmethod
     def adwin(cls, delta: float = 0.002) -> Detector:
         """ADWIN: adaptive window, for a real-valued stream whose mean may shift."""
-        return cls("ADWIN", drift.ADWIN(delta=delta))
+        # clock=1: check for a change on every update (we feed one value per chunk, not per event)
+        return cls("ADWIN", drift.ADWIN(delta=delta, clock=1))
 
     @classmethod
     def page_hinkley(cls, threshold: float = 50.0, delta: float = 0.005) -> Detector:

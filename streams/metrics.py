@@ -76,6 +76,18 @@ class ScorerMetrics:
             "1 when a model is loaded, 0 on fallback rules",
             registry=registry,
         )
+        self.drift_value = Gauge(
+            "streamscore_drift_value",
+            "Latest windowed drift measure (psi, kl, missing_rate, unseen_rate, decision_share)",
+            ["measure", "feature"],
+            registry=registry,
+        )
+        self.drift_detections = Counter(
+            "streamscore_drift_detections",
+            "Drift alerts raised, by signal and feature",
+            ["signal", "feature"],
+            registry=registry,
+        )
 
 
 class JoinerMetrics:

@@ -58,6 +58,8 @@ class BatchResult:
     dead_letters: Counter[str] = field(default_factory=Counter)
     decisions: Counter[str] = field(default_factory=Counter)
     scores: Matrix = field(default_factory=lambda: np.empty(0))
+    features: Matrix = field(default_factory=lambda: np.empty((0, 0)))  # rows of valid events
+    max_event_time: int = 0  # largest event_time among the valid events
 
 
 def decide(scores: Matrix, review: float, decline: float) -> list[str]:
@@ -105,7 +107,8 @@ class ScoringPipeline:
                     used_fallback,
                     now_ms,
                 )
-            result.scores, result.scored = scores, len(ok)
+            result.scores, result.features, result.scored = scores, X, len(ok)
+            result.max_event_time = max(e["event_time"] for e in events)
             result.fallback = len(ok) if used_fallback else 0
             result.decisions.update(decisions)
         for i, (rec, item) in enumerate(zip(batch, parsed, strict=True)):

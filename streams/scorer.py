@@ -19,15 +19,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from types import FrameType
 
+import orjson
 from prometheus_client import CollectorRegistry
 
 from streams.config import Settings
+from streams.drift import DriftConfig, DriftMonitor
 from streams.errors import ModelError
 from streams.kafka.batch import BatchAborted, BatchIO
 from streams.metrics import ScorerMetrics
 from streams.model import Model, load_model
 from streams.pipeline import BatchResult, PipelineConfig, ScoringPipeline
-from streams.records import InRecord
+from streams.records import InRecord, OutRecord
 from streams.runtime import require_topics
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class ScorerStats:
     fallback: int = 0
     batches: int = 0
     aborted: int = 0
+    drift_alerts: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     decisions: Counter[str] = field(default_factory=Counter)
 
@@ -73,10 +76,16 @@ class Scorer:
     """Runs the micro-batch loop until ``stop`` is set."""
 
     def __init__(
-        self, settings: Settings, pipeline: ScoringPipeline, io: BatchIO, metrics: ScorerMetrics
+        self,
+        settings: Settings,
+        pipeline: ScoringPipeline,
+        io: BatchIO,
+        metrics: ScorerMetrics,
+        drift: DriftMonitor | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
+        self.drift = drift
         self.io = io
         self.metrics = metrics
         self.stats = ScorerStats()
@@ -98,8 +107,10 @@ class Scorer:
 
     def _process(self, batch: list[InRecord]) -> None:
         t0 = time.perf_counter()
-        result = self.pipeline.process(batch, now_ms=int(time.time() * 1000))
+        now_ms = int(time.time() * 1000)
+        result = self.pipeline.process(batch, now_ms)
         t1 = time.perf_counter()
+        self._watch_drift(batch, result)
         try:
             self.io.deliver(result.records, batch)
         except BatchAborted:
@@ -108,6 +119,32 @@ class Scorer:
             return  # rewound: the same records come again
         t2 = time.perf_counter()
         self._account(batch, result, t1 - t0, t2 - t1)
+
+    def _watch_drift(self, batch: list[InRecord], result: BatchResult) -> None:
+        """Feed the batch's aggregates to the drift monitor; alerts join the batch's outputs."""
+        if self.drift is None or not result.scored:
+            return
+        t0 = time.perf_counter()
+        alerts = self.drift.observe(
+            result.features,
+            result.scores,
+            dict(result.decisions),
+            batch[0].origin,
+            result.max_event_time,
+        )
+        topic = self.settings.topic_drift_alerts
+        for alert in alerts:
+            self.stats.drift_alerts += 1
+            self.metrics.drift_detections.labels(
+                signal=alert["signal"], feature=alert["feature"] or "score"
+            ).inc()
+            key = alert["model_version"].encode()
+            result.records.append(OutRecord(topic, key, orjson.dumps(alert), []))
+            log.warning("drift detected", extra={k: alert[k] for k in ("signal", "feature")})
+        if alerts or self.drift.seen % self.settings.drift_step < len(batch):
+            for (measure, feature), value in self.drift.values.items():
+                self.metrics.drift_value.labels(measure=measure, feature=feature).set(value)
+        self.metrics.stage_seconds.labels(stage="drift").observe(time.perf_counter() - t0)
 
     def _account(self, batch: list[InRecord], result: BatchResult, cpu: float, io: float) -> None:
         s, m = self.stats, self.metrics
@@ -136,10 +173,26 @@ class Scorer:
 def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: bool) -> Scorer:
     """Check topics and model (fail fast), then connect. Nothing is consumed yet."""
     require_topics(settings, [settings.topic_events, settings.topic_scores, settings.topic_dlq])
-    pipeline = ScoringPipeline(load_or_fallback(settings), pipeline_config(settings))
+    model = load_or_fallback(settings)
+    pipeline = ScoringPipeline(model, pipeline_config(settings))
     tx_id = f"{settings.scorer_group_id}-{settings.scorer_instance_id}" if exactly_once else None
     io = BatchIO(settings, settings.scorer_group_id, settings.topic_events, tx_id)
-    return Scorer(settings, pipeline, io, ScorerMetrics(registry))
+    return Scorer(settings, pipeline, io, ScorerMetrics(registry), drift_monitor(settings, model))
+
+
+def drift_monitor(settings: Settings, model: Model | None) -> DriftMonitor | None:
+    """The drift monitor for ``model`` (none without a model: no reference to compare to)."""
+    if model is None or not settings.drift_enabled:
+        return None
+    config = DriftConfig(
+        window=settings.drift_window,
+        step=settings.drift_step,
+        psi_threshold=settings.drift_psi_threshold,
+        missing_delta=settings.drift_missing_delta,
+        unseen_threshold=settings.drift_unseen_threshold,
+        cooldown=settings.drift_cooldown,
+    )
+    return DriftMonitor(model.manifest, model.assembler, config)
 
 
 def install_stop_signals(stop: threading.Event) -> None:
