@@ -78,8 +78,9 @@ def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     import threading
 
-    from prometheus_client import CollectorRegistry, start_http_server
-
+    from streams.health import ObservabilityServer
+    from streams.lag import LagCollector
+    from streams.metrics import process_registry
     from streams.runtime import connect
     from streams.scorer import build_scorer, install_stop_signals
 
@@ -88,14 +89,46 @@ def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
         if exactly_once and rt.on_embedded:
             log.warning("embedded broker: transactions are not real, running at-least-once")
             exactly_once = False
-        registry = CollectorRegistry()
-        if settings.metrics_port:
-            start_http_server(settings.metrics_port, registry=registry)
+        registry = process_registry()
         scorer = build_scorer(rt.settings, registry, exactly_once)
+        group, topics = settings.scorer_group_id, [settings.topic_events]
+        # lag of this instance's partitions only: instances of one group add up
+        registry.register(LagCollector(rt.settings, group, topics, lambda: set(scorer.io.assigned)))
+        server = None
+        if settings.metrics_port:
+            server = ObservabilityServer(settings.metrics_port, registry, scorer.checks).start()
         stop = threading.Event()
         install_stop_signals(stop)
-        stats = scorer.run(stop)
+        try:
+            stats = scorer.run(stop)
+        finally:
+            if server is not None:
+                server.stop()
     log.info("scorer stopped", extra={"consumed": stats.consumed, "scored": stats.scored})
+    return 0
+
+
+def _cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
+    import threading
+
+    from streams.health import ObservabilityServer
+    from streams.lag import LagCollector, group_lag, render_table
+    from streams.metrics import process_registry
+    from streams.scorer import install_stop_signals
+
+    group = args.group or settings.scorer_group_id
+    topics = args.topic or [settings.topic_events]
+    if args.serve is None:
+        print(render_table(group_lag(settings, group, topics, None)))
+        return 0
+    registry = process_registry()
+    registry.register(LagCollector(settings, group, topics))  # every partition of the group
+    server = ObservabilityServer(args.serve, registry, lambda: {"serving": True}).start()
+    print(f"serving streamscore_consumer_lag for {group} on :{server.port}/metrics", flush=True)
+    stop = threading.Event()
+    install_stop_signals(stop)
+    stop.wait()
+    server.stop()
     return 0
 
 
@@ -152,6 +185,12 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--create-topics", action="store_true", help="create missing topics instead of failing"
     )
     p.set_defaults(handler=_cmd_score)
+
+    p = sub.add_parser("lag", parents=[parent], help="consumer lag of a group: table or exporter")
+    p.add_argument("--group", default=None, help="consumer group (default: the scorer's)")
+    p.add_argument("--topic", action="append", help="topic (repeatable; default: events)")
+    p.add_argument("--serve", type=int, default=None, metavar="PORT", help="run as an exporter")
+    p.set_defaults(handler=_cmd_lag)
 
     p = sub.add_parser("join", parents=[parent], help="join scores and feedback into labelled")
     p.set_defaults(handler=_cmd_join)

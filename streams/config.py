@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     model_required: bool = Field(
         True, description="false: start on the fallback rules when the model cannot load"
     )
+    model_reload_s: float = Field(
+        30.0, ge=0, description="check models/CURRENT this often and load a new version (0: off)"
+    )
     metrics_port: int = Field(9108, ge=0, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -220,3 +223,19 @@ def faust_config(settings: Settings, *, topic_allow_declare: bool = True) -> dic
     elif context is not None:
         kwargs["broker_credentials"] = faust.SSLCredentials(context)
     return kwargs
+
+
+def env_vars(settings: Settings) -> dict[str, str]:
+    """``STREAMSCORE_*`` variables that rebuild ``settings`` in a child process.
+
+    >>> env_vars(Settings(topic_events="ev"))["STREAMSCORE_TOPIC_EVENTS"]
+    'ev'
+    """
+    out = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        out[f"STREAMSCORE_{name.upper()}"] = str(value)
+    return out

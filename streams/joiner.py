@@ -131,8 +131,9 @@ def build_app(
 
 def run_joiner(settings: Settings) -> int:
     """``streamscore join``: check inputs, then run the faust worker until SIGTERM/SIGINT."""
-    from prometheus_client import CollectorRegistry, start_http_server
-
+    from streams.health import ObservabilityServer
+    from streams.lag import LagCollector
+    from streams.metrics import process_registry
     from streams.runtime import connect, require_topics
 
     with connect(settings) as rt:
@@ -140,20 +141,30 @@ def run_joiner(settings: Settings) -> int:
         partitions = check_copartitioned(require_topics(rt.settings, inputs))
         if rt.embedded is not None:  # faust may not declare topics there: make its changelog
             rt.embedded.create_topics([changelog_topic(settings)])
-        registry = CollectorRegistry()
-        if settings.metrics_port:
-            start_http_server(settings.metrics_port, registry=registry)
+        registry = process_registry()
         app, _ = build_app(
             rt.settings,
             partitions,
             topic_allow_declare=not rt.on_embedded,
             metrics=JoinerMetrics(registry),
         )
+
+        def assigned() -> set[tuple[str, int]]:
+            return {(tp.topic, tp.partition) for tp in set(app.consumer.assignment())}
+
+        registry.register(LagCollector(rt.settings, settings.joiner_group_id, inputs, assigned))
+        checks = lambda: {"partitions_assigned": bool(assigned())}  # noqa: E731
+        server = None
+        if settings.metrics_port:
+            server = ObservabilityServer(settings.metrics_port, registry, checks).start()
         worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
         try:
             worker.execute_from_commandline()  # handles SIGTERM/SIGINT: stops, commits
         except SystemExit as exc:
             return int(exc.code or 0)
+        finally:
+            if server is not None:
+                server.stop()
     return 0
 
 

@@ -151,3 +151,14 @@ class JoinerMetrics:
         for version, values in processor.quality.snapshot().items():
             for metric, value in values.items():
                 self.quality.labels(model_version=version, metric=metric).set(value)
+
+
+def process_registry() -> CollectorRegistry:
+    """A fresh registry with the process, platform and GC collectors (memory, CPU, fds)."""
+    from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry

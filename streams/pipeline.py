@@ -15,6 +15,7 @@ rule-based fallback scores the batch and the records say ``"fallback": true``.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ class BatchResult:
     scores: Matrix = field(default_factory=lambda: np.empty(0))
     features: Matrix = field(default_factory=lambda: np.empty((0, 0)))  # rows of valid events
     max_event_time: int = 0  # largest event_time among the valid events
+    seconds: dict[str, float] = field(default_factory=dict)  # time per stage of this batch
 
 
 def decide(scores: Matrix, review: float, decline: float) -> list[str]:
@@ -87,26 +89,27 @@ class ScoringPipeline:
     def process(self, batch: Sequence[InRecord], now_ms: int) -> BatchResult:
         """Score one micro-batch; output order follows input order."""
         result = BatchResult()
+        t0 = time.perf_counter()
         parsed = [parse_event(r.value, self.config.max_bytes, self.config.max_depth) for r in batch]
         ok = [i for i, item in enumerate(parsed) if not isinstance(item, Problem)]
+        t1 = time.perf_counter()
+        result.seconds["validate"] = t1 - t0
         scored: dict[int, bytes] = {}
+        t3 = t1  # end of predict; building score values counts as "records"
         if ok:
             events: list[dict[str, Any]] = [parsed[i] for i in ok]  # type: ignore[misc]
             X = self.assembler.assemble(events)
+            t2 = time.perf_counter()
             scores, used_fallback = self._predict(X)
+            t3 = time.perf_counter()
+            result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
             decisions = decide(scores, self.config.review_threshold, self.config.decline_threshold)
             version = FALLBACK_VERSION if used_fallback else self._version
             for n, i in enumerate(ok):
                 scored[i] = self._score_value(
-                    events[n],
-                    batch[i].origin,
-                    X[n],
-                    float(scores[n]),
-                    decisions[n],
-                    version,
-                    used_fallback,
-                    now_ms,
-                )
+                    events[n], batch[i].origin, X[n], float(scores[n]), decisions[n],
+                    version, used_fallback, now_ms,
+                )  # fmt: skip
             result.scores, result.features, result.scored = scores, X, len(ok)
             result.max_event_time = max(e["event_time"] for e in events)
             result.fallback = len(ok) if used_fallback else 0
@@ -115,19 +118,13 @@ class ScoringPipeline:
             if isinstance(item, Problem):
                 result.dead_letters[item.reason] += 1
                 result.records.append(
-                    dead_letter(
-                        rec.origin,
-                        rec.key,
-                        rec.value,
-                        item,
-                        stage="validate",
-                        dlq_topic=self.config.dlq_topic,
-                        now_ms=now_ms,
-                    )
-                )
+                    dead_letter(rec.origin, rec.key, rec.value, item, stage="validate",
+                                dlq_topic=self.config.dlq_topic, now_ms=now_ms)
+                )  # fmt: skip
             else:
                 key = item["event_id"].encode()
                 result.records.append(OutRecord(self.config.scores_topic, key, scored[i], []))
+        result.seconds["records"] = time.perf_counter() - t3
         return result
 
     @property

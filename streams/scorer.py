@@ -27,7 +27,7 @@ from streams.drift import DriftConfig, DriftMonitor
 from streams.errors import ModelError
 from streams.kafka.batch import BatchAborted, BatchIO
 from streams.metrics import ScorerMetrics
-from streams.model import Model, load_model
+from streams.model import Model, current_version, load_model
 from streams.pipeline import BatchResult, PipelineConfig, ScoringPipeline
 from streams.records import InRecord, OutRecord
 from streams.runtime import require_topics
@@ -89,36 +89,68 @@ class Scorer:
         self.io = io
         self.metrics = metrics
         self.stats = ScorerStats()
-        model = pipeline.model
-        metrics.model_loaded.set(1 if model is not None else 0)
-        metrics.model.info({"version": model.version if model else "fallback-rules"})
+        self._announce_model()
 
     def run(self, stop: threading.Event) -> ScorerStats:
         """Process batches until ``stop`` is set; the batch in hand always completes."""
         wait_s = self.settings.batch_max_wait_ms / 1000
+        next_reload = time.monotonic() + self.settings.model_reload_s
         try:
             while not stop.is_set():
                 batch = self.io.poll_batch(self.settings.batch_max_size, wait_s)
                 if batch:
                     self._process(batch)
+                if self.settings.model_reload_s and time.monotonic() >= next_reload:
+                    self.reload_model()
+                    next_reload = time.monotonic() + self.settings.model_reload_s
         finally:
             self.io.close()
         return self.stats
 
+    def checks(self) -> dict[str, bool]:
+        """Readiness: partitions assigned, broker reachable, model loaded."""
+        return {
+            "partitions_assigned": bool(self.io.assigned),
+            "broker_reachable": self.io.broker_reachable(),
+            "model_loaded": self.pipeline.model is not None,
+        }
+
+    def reload_model(self) -> bool:
+        """Between batches: load the model CURRENT names if it is not the one in use.
+
+        A model that fails to load leaves the scorer as it was (on its old model, or on
+        the fallback rules); True when a new model was put in place.
+        """
+        current = self.pipeline.model.version if self.pipeline.model else None
+        try:
+            wanted = self.settings.model_version or current_version(self.settings.model_dir)
+            if wanted == current:
+                return False
+            model = load_model(self.settings.model_dir, wanted)
+        except ModelError as exc:
+            log.warning("model not (re)loaded", extra={"error": str(exc), "in_use": current})
+            return False
+        self.pipeline = ScoringPipeline(model, self.pipeline.config)
+        self.drift = drift_monitor(self.settings, model)
+        self._announce_model()
+        log.info("model loaded", extra={"version": model.version, "previous": current})
+        return True
+
+    def _announce_model(self) -> None:
+        model = self.pipeline.model
+        self.metrics.model_loaded.set(1 if model is not None else 0)
+        self.metrics.model.info({"version": model.version if model else "fallback-rules"})
+
     def _process(self, batch: list[InRecord]) -> None:
-        t0 = time.perf_counter()
-        now_ms = int(time.time() * 1000)
-        result = self.pipeline.process(batch, now_ms)
-        t1 = time.perf_counter()
+        result = self.pipeline.process(batch, int(time.time() * 1000))
         self._watch_drift(batch, result)
         try:
-            self.io.deliver(result.records, batch)
+            seconds = self.io.deliver(result.records, batch)
         except BatchAborted:
             self.stats.aborted += 1
             self.metrics.batches_aborted.inc()
             return  # rewound: the same records come again
-        t2 = time.perf_counter()
-        self._account(batch, result, t1 - t0, t2 - t1)
+        self._account(batch, result, seconds)
 
     def _watch_drift(self, batch: list[InRecord], result: BatchResult) -> None:
         """Feed the batch's aggregates to the drift monitor; alerts join the batch's outputs."""
@@ -146,7 +178,9 @@ class Scorer:
                 self.metrics.drift_value.labels(measure=measure, feature=feature).set(value)
         self.metrics.stage_seconds.labels(stage="drift").observe(time.perf_counter() - t0)
 
-    def _account(self, batch: list[InRecord], result: BatchResult, cpu: float, io: float) -> None:
+    def _account(
+        self, batch: list[InRecord], result: BatchResult, deliver: dict[str, float]
+    ) -> None:
         s, m = self.stats, self.metrics
         s.batches += 1
         s.consumed += len(batch)
@@ -158,8 +192,8 @@ class Scorer:
         m.scored.inc(result.scored)
         m.fallbacks.inc(result.fallback)
         m.batch_size.observe(len(batch))
-        m.stage_seconds.labels(stage="process").observe(cpu)
-        m.stage_seconds.labels(stage="deliver").observe(io)
+        for stage, secs in {**result.seconds, **deliver}.items():
+            m.stage_seconds.labels(stage=stage).observe(secs)
         for reason, n in result.dead_letters.items():
             m.dead_lettered.labels(reason=reason).inc(n)
         for decision, n in result.decisions.items():

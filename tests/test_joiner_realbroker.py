@@ -9,12 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+from helpers import child_env, wait_for
 
 from streams.config import Settings
 from streams.contracts import validator
@@ -56,13 +56,6 @@ def settings(real_broker: RealBroker, tmp_path: Path) -> Settings:
     )
     ensure_topics(s, s.all_topics())
     return s
-
-
-def _await(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)  # polling interval of a condition with a deadline
 
 
 def _send(settings: Settings, records: list[tuple[str, bytes, bytes, int | None]]) -> None:
@@ -107,10 +100,10 @@ def test_join_outcomes_land_where_they_should(settings: Settings, joiner: Backgr
         (s.topic_feedback, b"junk", b"\xff not json", None),
     ]  # fmt: skip
     _send(s, records)
-    _await(lambda: _handled(joiner) == len(records), 60, "the joiner to take every record")
+    wait_for(lambda: _handled(joiner) == len(records), 60, "the joiner to take every record")
     # move every partition's event-time clock past retention: the ghost's wait ends
     _send(s, [_score(s, f"tick-{p}", T0 + 2 * RETENTION_MS, p) for p in range(PARTITIONS)])
-    _await(lambda: _handled(joiner) == len(records) + PARTITIONS, 60, "the ticks")
+    wait_for(lambda: _handled(joiner) == len(records) + PARTITIONS, 60, "the ticks")
     joiner.stop()
 
     labelled = [orjson.loads(r.value or b"") for r in read_topic(s, s.topic_labelled)]
@@ -136,10 +129,10 @@ def test_state_shrinks_after_retention(settings: Settings, joiner: BackgroundJoi
     s = settings
     assert joiner.processor is not None
     _send(s, [_score(s, f"e{i}", T0 + i) for i in range(600)])
-    _await(lambda: _handled(joiner) == 600, 60, "600 scores")
+    wait_for(lambda: _handled(joiner) == 600, 60, "600 scores")
     before = len(joiner.processor.join)
     _send(s, [_score(s, f"tick-{p}", T0 + 2 * RETENTION_MS, p) for p in range(PARTITIONS)])
-    _await(lambda: _handled(joiner) == 600 + PARTITIONS, 60, "the ticks")
+    wait_for(lambda: _handled(joiner) == 600 + PARTITIONS, 60, "the ticks")
     after = len(joiner.processor.join)
     assert (before, after) == (600, PARTITIONS)
     assert joiner.processor.join.counts.expired == 600
@@ -153,14 +146,7 @@ def test_inputs_must_be_copartitioned(settings: Settings) -> None:
 
 
 def _joiner_process(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        **{
-            f"STREAMSCORE_{k.upper()}": str(v)
-            for k, v in settings.model_dump().items()
-            if v is not None
-        },
-    }
+    env = child_env(settings)
     return subprocess.Popen([sys.executable, "-m", "streams", "join"], env=env, cwd=ROOT)
 
 
@@ -170,14 +156,14 @@ def test_sigkill_then_restart_restores_state_from_the_changelog(settings: Settin
     try:
         _send(s, [_score(s, "survivor", T0)])
         changelog = changelog_topic(s)
-        _await(
+        wait_for(
             lambda: sum(h for _, h in watermarks(s, changelog).values()) >= 1,
             60,
             "the score to reach the changelog",
         )
         # the input offset is committed too, so the restarted joiner cannot re-read the
         # score from `scores`: only the changelog can give it back
-        _await(
+        wait_for(
             lambda: committed_total(s, s.joiner_group_id, s.topic_scores) == 1,
             60,
             "the joiner to commit the score's offset",
@@ -188,7 +174,7 @@ def test_sigkill_then_restart_restores_state_from_the_changelog(settings: Settin
     second = _joiner_process(s)
     try:
         _send(s, [_fb(s, "survivor", 1, T0 + 99)])
-        _await(
+        wait_for(
             lambda: sum(h for _, h in watermarks(s, s.topic_labelled).values()) >= 1,
             90,
             "a labelled record after the restart",

@@ -9,13 +9,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
+from helpers import child_env, wait_for
 from prometheus_client import CollectorRegistry
 
 from streams.config import Settings
@@ -73,13 +72,6 @@ def _events(count: int, seed: int, fraction: float = 0.2) -> list[Record]:
     return [r for r in generate(config) if r.topic == "events"]
 
 
-def _await(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)  # polling interval of a condition with a deadline
-
-
 def _run_thread(settings: Settings, stop: threading.Event) -> tuple[threading.Thread, Scorer]:
     scorer = build_scorer(settings, CollectorRegistry(), exactly_once=True)
     thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
@@ -109,7 +101,7 @@ def test_exactly_one_output_per_event(settings: Settings) -> None:
     thread, scorer = _run_thread(settings, stop)
     stats = scorer.stats
     write_records(settings, sent, rate=0)
-    _await(
+    wait_for(
         lambda: (
             committed_total(settings, settings.scorer_group_id, settings.topic_events) == len(sent)
         ),
@@ -125,15 +117,8 @@ def test_exactly_one_output_per_event(settings: Settings) -> None:
 
 
 def _scorer_process(settings: Settings) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        **{
-            f"STREAMSCORE_{k.upper()}": str(v)
-            for k, v in settings.model_dump().items()
-            if v is not None
-        },
-    }
-    env["STREAMSCORE_BATCH_MAX_SIZE"] = "200"  # many transactions: a kill lands mid-stream
+    # many small transactions, so the kill lands mid-stream
+    env = child_env(settings, batch_max_size=200)
     return subprocess.Popen([sys.executable, "-m", "streams", "score"], env=env, cwd=ROOT)
 
 
@@ -143,7 +128,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(settings: Settings) -> 
     writer.start()
     first = _scorer_process(settings)
     done = lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)  # noqa: E731
-    _await(lambda: done() > 2_000, 90, "the first scorer to commit some batches")
+    wait_for(lambda: done() > 2_000, 90, "the first scorer to commit some batches")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     killed_at = done()
@@ -151,7 +136,7 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(settings: Settings) -> 
     second = _scorer_process(settings)  # same instance id: fences the dead one's transaction
     try:
         writer.join(60)
-        _await(lambda: done() == len(sent), 120, "the restarted scorer to finish")
+        wait_for(lambda: done() == len(sent), 120, "the restarted scorer to finish")
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0  # SIGTERM: finish the batch, commit, exit 0
@@ -165,10 +150,10 @@ def test_two_scorers_share_the_partitions(settings: Settings) -> None:
     t2, b = _run_thread(settings.model_copy(update={"scorer_instance_id": "b"}), stop)
     s1, s2 = a.stats, b.stats
     # both in the group before any event exists, so neither can drain the topic alone
-    _await(lambda: bool(a.io.assigned) and bool(b.io.assigned), 60, "both to get partitions")
+    wait_for(lambda: bool(a.io.assigned) and bool(b.io.assigned), 60, "both to get partitions")
     write_records(settings, sent, rate=0)
-    _await(lambda: s1.consumed + s2.consumed >= len(sent), 90, "both scorers to drain")
-    _await(
+    wait_for(lambda: s1.consumed + s2.consumed >= len(sent), 90, "both scorers to drain")
+    wait_for(
         lambda: (
             committed_total(settings, settings.scorer_group_id, settings.topic_events) == len(sent)
         ),

@@ -39,8 +39,9 @@ from confluent_kafka import (
     Message,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 
-from streams.config import Settings
+from streams.config import Settings, librdkafka_config
 from streams.errors import BrokerError
 from streams.kafka.clients import (
     DeliveryTracker,
@@ -86,6 +87,8 @@ class BatchIO:
             }
         self.producer = make_producer(settings, **extra)
         self.assigned: set[tuple[str, int]] = set()
+        # readiness asks from the HTTP thread: its own handle, never the busy consumer's
+        self._admin = AdminClient(librdkafka_config(settings, logger=log))
         if self.exactly_once:
             # fences an older instance with the same id and aborts its open transaction
             self.producer.init_transactions(_TX_TIMEOUT_S)
@@ -114,14 +117,25 @@ class BatchIO:
             batch.append(InRecord(origin_of(msg), msg.key(), msg.value()))
         return batch
 
-    def deliver(self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]) -> None:
-        """Produce ``outputs`` and commit ``batch``'s offsets, in the documented order."""
+    def deliver(self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]) -> dict[str, float]:
+        """Produce ``outputs`` and commit ``batch``'s offsets, in the documented order.
+
+        Returns the seconds spent producing (until every delivery is confirmed) and
+        committing.
+        """
         if not batch:
-            return
+            return {}
         if self.exactly_once:
-            self._deliver_transactional(outputs, batch)
-        else:
-            self._deliver_at_least_once(outputs, batch)
+            return self._deliver_transactional(outputs, batch)
+        return self._deliver_at_least_once(outputs, batch)
+
+    def broker_reachable(self, timeout_s: float = 2.0) -> bool:
+        """True if the broker answers a metadata request (for readiness)."""
+        try:
+            self._admin.list_topics(timeout=timeout_s)
+            return True
+        except KafkaException:
+            return False
 
     def _produce_all(self, outputs: Sequence[OutRecord], tracker: DeliveryTracker) -> None:
         for rec in outputs:
@@ -129,27 +143,33 @@ class BatchIO:
 
     def _deliver_at_least_once(
         self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]
-    ) -> None:
+    ) -> dict[str, float]:
+        t0 = time.perf_counter()
         tracker = DeliveryTracker()
         self._produce_all(outputs, tracker)
         flush(self.producer, tracker)  # raises unless every record is confirmed
+        t1 = time.perf_counter()
         self.consumer.commit(offsets=next_offsets(batch), asynchronous=False)
+        return {"produce": t1 - t0, "commit": time.perf_counter() - t1}
 
     def _deliver_transactional(
         self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]
-    ) -> None:
+    ) -> dict[str, float]:
         tracker = DeliveryTracker()
+        t0 = time.perf_counter()
         try:
             self.producer.begin_transaction()
             self._produce_all(outputs, tracker)
+            t1 = time.perf_counter()
             self.producer.send_offsets_to_transaction(
                 next_offsets(batch), self.consumer.consumer_group_metadata(), _TX_TIMEOUT_S
             )
-            self._commit_transaction()
+            self._commit_transaction()  # flushes: every output is confirmed by the commit
         except KafkaException as exc:
             self._on_transaction_error(exc)
         if tracker.errors:  # cannot happen after a successful commit; guard the invariant
             raise BrokerError(f"transaction committed with failed deliveries: {tracker.errors[0]}")
+        return {"produce": t1 - t0, "commit": time.perf_counter() - t1}
 
     def _commit_transaction(self) -> None:
         deadline = time.monotonic() + _TX_TIMEOUT_S

@@ -169,15 +169,29 @@ def flush(producer: Producer, tracker: DeliveryTracker, timeout_s: float = 60.0)
         raise BrokerError(f"{tracker.pending} deliveries unconfirmed after {timeout_s:.0f}s")
 
 
-def committed_total(settings: Settings, group_id: str, topic: str) -> int:
-    """Sum of the committed offsets of ``group_id`` on ``topic`` (unset counts as 0)."""
-    consumer = make_consumer(settings, group_id, logger=_LIBRDKAFKA_LOG)
+def group_offsets(
+    settings: Settings, group_id: str, topics: list[str]
+) -> list[tuple[str, int, int, int, int]]:
+    """``(topic, partition, low, high, committed)`` of every partition (committed < 0: none)."""
+    consumer = make_consumer(settings, group_id, logger=_LIBRDKAFKA_LOG)  # never subscribes
     try:
-        parts = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics[topic].partitions
-        tps = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=_TIMEOUT_S)
-        return sum(max(tp.offset, 0) for tp in tps)
+        tps = []
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics[topic]
+            tps += [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+        committed = consumer.committed(tps, timeout=_TIMEOUT_S)
+        out = []
+        for tp in committed:
+            low, high = consumer.get_watermark_offsets(tp, timeout=_TIMEOUT_S, cached=False)
+            out.append((tp.topic, tp.partition, low, high, tp.offset))
+        return out
     finally:
         consumer.close()
+
+
+def committed_total(settings: Settings, group_id: str, topic: str) -> int:
+    """Sum of the committed offsets of ``group_id`` on ``topic`` (unset counts as 0)."""
+    return sum(max(committed, 0) for *_, committed in group_offsets(settings, group_id, [topic]))
 
 
 def origin_of(msg: Message) -> Origin:
