@@ -26,7 +26,7 @@ import orjson
 
 from streams.dlq import dead_letter
 from streams.fallback import rule_scores
-from streams.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
+from streams.features import CONTRACT_LEVELS, FEATURE_NAMES, FeatureAssembler, Matrix
 from streams.model import Model
 from streams.records import InRecord, Origin, OutRecord
 from streams.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem, parse_event
@@ -105,9 +105,10 @@ class ScoringPipeline:
             result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
             decisions = decide(scores, self.config.review_threshold, self.config.decline_threshold)
             version = FALLBACK_VERSION if used_fallback else self._version
+            rows, score_list = X.tolist(), scores.tolist()  # one conversion per batch
             for n, i in enumerate(ok):
                 scored[i] = self._score_value(
-                    events[n], batch[i].origin, X[n], float(scores[n]), decisions[n],
+                    events[n], batch[i].origin, rows[n], score_list[n], decisions[n],
                     version, used_fallback, now_ms,
                 )  # fmt: skip
             result.scores, result.features, result.scored = scores, X, len(ok)
@@ -135,7 +136,7 @@ class ScoringPipeline:
         self,
         event: dict[str, Any],
         origin: Origin,
-        row: Matrix,
+        row: list[float],
         score: float,
         decision: str,
         version: str,
@@ -151,7 +152,8 @@ class ScoringPipeline:
                 "decision": decision,
                 "model_version": version,
                 "fallback": fallback,
-                "features": self.assembler.row_dict(row),
+                # NaN (a missing value) is written as null by orjson
+                "features": dict(zip(FEATURE_NAMES, row, strict=True)),
                 "event_timestamp": origin.timestamp_ms,
                 "scored_at": now_ms,
                 "source": {
