@@ -23,7 +23,7 @@ def test_compose_file_is_valid_and_has_the_stack() -> None:
     services = subprocess.run(
         [*cmd, "config", "--services"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.split()
-    assert sorted(services) == ["joiner", "kafka", "prometheus", "scorer"]
+    assert sorted(services) == ["grafana", "joiner", "kafka", "prometheus", "scorer"]
     rendered = subprocess.run(
         [*cmd, "config"], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout
