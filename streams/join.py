@@ -38,7 +38,7 @@ import orjson
 from streams.dlq import dead_letter
 from streams.quality import OnlineQuality
 from streams.records import InRecord, Origin, OutRecord
-from streams.validation import Problem, parse_with_schema
+from streams.validation import DEFAULT_MAX_BYTES, Problem, load_object, parse_with_schema
 
 PROCESSOR = "streamscore-joiner"
 
@@ -204,12 +204,9 @@ def parse_score(raw: bytes | None) -> State | Problem:
     Scores are streamscore's own output, checked against ``score.schema.json`` by the
     scorer's tests; a full JSON Schema pass here would cost ~0.7 ms a record.
     """
-    try:
-        obj = orjson.loads(raw or b"")
-    except orjson.JSONDecodeError as exc:
-        return Problem("malformed_json" if raw else "empty_payload", None, str(exc)[:200])
-    if not isinstance(obj, dict):
-        return Problem("not_object", None, "expected a JSON object")
+    obj = load_object(raw, DEFAULT_MAX_BYTES)
+    if isinstance(obj, Problem):
+        return obj
     for name, kind in _SCORE_TYPES.items():
         value = obj.get(name)
         if value is None:

@@ -30,9 +30,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka import Producer
 
 from streams.errors import BrokerError
 
@@ -245,19 +243,10 @@ class RealBroker:
 
     def create_topics(self, names: Iterable[str], partitions: int = 1) -> None:
         """Create topics with ``partitions`` partitions each (existing ones are kept)."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap}, logger=_SILENT)
-        topics = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
-        if not topics:
-            return
-        futures = admin.create_topics(topics, operation_timeout=_ADMIN_TIMEOUT_S)
-        for name, fut in futures.items():
-            try:
-                fut.result(timeout=_ADMIN_TIMEOUT_S)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise BrokerError(f"could not create topic {name!r}: {exc}") from exc
-            except TimeoutError as exc:
-                raise BrokerError(f"creating topic {name!r} timed out") from exc
+        from streams.config import Settings
+        from streams.kafka import ensure_topics
+
+        ensure_topics(Settings(bootstrap_servers=self.bootstrap), list(names), partitions)
 
     def stop(self) -> None:
         """SIGTERM the JVM, SIGKILL it after 30 s, remove the temp dir. Idempotent."""

@@ -174,10 +174,8 @@ def _duplicate_contract_key(raw: bytes, keys: int) -> str | None:
     return None
 
 
-def parse_event(
-    raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
-) -> dict[str, Any] | Problem:
-    """Parse and validate one payload; return the event dict or a :class:`Problem`."""
+def load_object(raw: bytes | None, max_bytes: int) -> dict[str, Any] | Problem:
+    """The first checks of any payload: present, not too large, JSON, an object."""
     if not raw:
         return Problem("empty_payload", None, "payload is empty")
     if len(raw) > max_bytes:
@@ -188,6 +186,17 @@ def parse_event(
         return _decode_problem(raw, exc)
     if not isinstance(obj, dict):
         return Problem("not_object", None, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def parse_event(
+    raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
+) -> dict[str, Any] | Problem:
+    """Parse and validate one payload; return the event dict or a :class:`Problem`."""
+    obj = load_object(raw, max_bytes)
+    if isinstance(obj, Problem):
+        return obj
+    assert raw is not None  # load_object rejected empty payloads
     # contract fields are scalars: only extra fields can nest; bytes tell cheaply if any can
     nested = (b"[" in raw or raw.count(b"{") > 1) and any(
         isinstance(v, dict | list) for v in obj.values()
@@ -224,16 +233,9 @@ def parse_with_schema(
     """
     from streams.contracts import validator  # compiled once, cached
 
-    if not raw:
-        return Problem("empty_payload", None, "payload is empty")
-    if len(raw) > max_bytes:
-        return Problem("too_large", None, f"{len(raw)} bytes > limit {max_bytes}")
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        return _decode_problem(raw, exc)
-    if not isinstance(obj, dict):
-        return Problem("not_object", None, f"expected a JSON object, got {type(obj).__name__}")
+    obj = load_object(raw, max_bytes)
+    if isinstance(obj, Problem):
+        return obj
     error = next(iter(validator(schema_name).iter_errors(obj)), None)
     if error is None:
         return obj

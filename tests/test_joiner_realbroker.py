@@ -4,8 +4,6 @@ and recovery of state from the changelog after SIGKILL."""
 
 from __future__ import annotations
 
-import itertools
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from helpers import child_env, wait_for
+from helpers import child_env, isolated_settings, wait_for
 
 from streams.config import Settings
 from streams.contracts import validator
@@ -33,29 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 3
 RETENTION_MS = 60_000
 T0 = 1_767_225_600_000
-_ids = itertools.count()
 
 
 @pytest.fixture()
 def settings(real_broker: RealBroker, tmp_path: Path) -> Settings:
-    p = f"j{os.getpid()}-{next(_ids)}"
-    s = Settings(
-        bootstrap_servers=real_broker.bootstrap,
-        topic_scores=f"{p}.scores",
-        topic_feedback=f"{p}.feedback",
-        topic_feedback_unmatched=f"{p}.feedback.unmatched",
-        topic_feedback_dlq=f"{p}.feedback.dlq",
-        topic_labelled=f"{p}.labelled",
-        topic_drift_alerts=f"{p}.drift.alerts",
-        topic_partitions=PARTITIONS,
-        joiner_group_id=f"{p}-joiner",
-        joiner_store="memory://",
-        joiner_data_dir=tmp_path / "joiner",
-        join_retention_ms=RETENTION_MS,
-        metrics_port=0,
-    )
-    ensure_topics(s, s.all_topics())
-    return s
+    return isolated_settings(
+        real_broker.bootstrap, topic_partitions=PARTITIONS, joiner_store="memory://",
+        joiner_data_dir=tmp_path / "joiner", join_retention_ms=RETENTION_MS,
+    )  # fmt: skip
 
 
 def _send(settings: Settings, records: list[tuple[str, bytes, bytes, int | None]]) -> None:

@@ -3,9 +3,7 @@ readiness that follows the model, and the metrics port."""
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import shutil
 import signal
 import socket
@@ -20,12 +18,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
-from helpers import child_env, wait_for
+from helpers import child_env, isolated_settings, wait_for
 
 from streams.config import Settings
 from streams.generator import GeneratorConfig, generate
 from streams.health import ObservabilityServer
-from streams.kafka import ensure_topics, make_consumer
+from streams.kafka import make_consumer
 from streams.lag import LagCollector, group_lag
 from streams.metrics import process_registry
 from streams.produce import write_records
@@ -35,26 +33,11 @@ from streams.scorer import build_scorer
 pytestmark = pytest.mark.realbroker
 
 ROOT = Path(__file__).resolve().parent.parent
-_ids = itertools.count()
 
 
 @pytest.fixture()
 def settings(real_broker: RealBroker) -> Settings:
-    p = f"o{os.getpid()}-{next(_ids)}"
-    s = Settings(
-        bootstrap_servers=real_broker.bootstrap,
-        topic_events=f"{p}.events",
-        topic_scores=f"{p}.scores",
-        topic_dlq=f"{p}.events.dlq",
-        topic_drift_alerts=f"{p}.drift.alerts",
-        topic_partitions=3,
-        scorer_group_id=f"{p}-scorer",
-        scorer_instance_id="ops",
-        model_dir=ROOT / "models",
-        metrics_port=0,
-    )
-    ensure_topics(s, [s.topic_events, s.topic_scores, s.topic_dlq, s.topic_drift_alerts])
-    return s
+    return isolated_settings(real_broker.bootstrap, topic_partitions=3, scorer_instance_id="ops")
 
 
 def _free_port() -> int:

@@ -3,8 +3,6 @@ a SIGKILL mid-stream with restart, and two scorers sharing a group."""
 
 from __future__ import annotations
 
-import itertools
-import os
 import signal
 import subprocess
 import sys
@@ -14,14 +12,14 @@ from pathlib import Path
 
 import orjson
 import pytest
-from helpers import child_env, wait_for
+from helpers import child_env, isolated_settings, wait_for
 from prometheus_client import CollectorRegistry
 
 from streams.config import Settings
 from streams.contracts import validator
 from streams.dlq import H_OFFSET, H_REASON, H_TOPIC
 from streams.generator import GeneratorConfig, Record, generate
-from streams.kafka import committed_total, ensure_topics, read_topic
+from streams.kafka import committed_total, read_topic
 from streams.messy import MessySpec
 from streams.produce import write_records
 from streams.realbroker import RealBroker
@@ -40,31 +38,15 @@ EXPECTED_REASON = {
     "not_utf8": "not_utf8",
     "empty_payload": "empty_payload",
 }
-_ids = itertools.count()
 
 
 @pytest.fixture()
 def settings(real_broker: RealBroker) -> Settings:
     """Fresh topics and group per test, so tests never see each other's records."""
-    p = f"t{os.getpid()}-{next(_ids)}"
-    s = Settings(
-        bootstrap_servers=real_broker.bootstrap,
-        topic_events=f"{p}.events",
-        topic_scores=f"{p}.scores",
-        topic_dlq=f"{p}.events.dlq",
-        topic_feedback=f"{p}.feedback",
-        topic_feedback_unmatched=f"{p}.feedback.unmatched",
-        topic_labelled=f"{p}.labelled",
-        topic_drift_alerts=f"{p}.drift.alerts",
-        topic_partitions=4,
-        scorer_group_id=f"{p}-scorer",
-        scorer_instance_id="a",
+    return isolated_settings(
+        real_broker.bootstrap, topic_partitions=4, scorer_instance_id="a",
         transaction_timeout_ms=10_000,
-        model_dir=ROOT / "models",
-        metrics_port=0,
-    )
-    ensure_topics(s, s.all_topics())
-    return s
+    )  # fmt: skip
 
 
 def _events(count: int, seed: int, fraction: float = 0.2) -> list[Record]:

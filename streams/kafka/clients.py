@@ -76,6 +76,8 @@ def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | N
     (On the embedded broker see EmbeddedBroker.create_topics.)
     """
     names = list(topics)
+    if not names:
+        return
     admin = AdminClient(librdkafka_config(settings, logger=_LIBRDKAFKA_LOG))
     wanted = [NewTopic(t, partitions or settings.topic_partitions, 1) for t in names]
     futures = admin.create_topics(wanted, operation_timeout=_TIMEOUT_S)
