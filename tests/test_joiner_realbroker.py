@@ -167,3 +167,13 @@ def test_sigkill_then_restart_restores_state_from_the_changelog(settings: Settin
         second.wait(60)
     labelled = [orjson.loads(r.value or b"") for r in read_topic(s, s.topic_labelled)]
     assert [(v["event_id"], v["label"], v["score"]) for v in labelled] == [("survivor", 1, 0.4)]
+
+
+def test_rocksdb_store_joins_and_keeps_state_on_disk(settings: Settings, tmp_path: Path) -> None:
+    s = settings.model_copy(update={"joiner_store": "rocksdb://", "joiner_data_dir": tmp_path})
+    with BackgroundJoiner(s, PARTITIONS) as joiner:
+        _send(s, [_score(s, "r1", T0), _fb(s, "r1", 1, T0 + 5)])
+        wait_for(lambda: _handled(joiner) == 2, 60, "both records")
+    labelled = [orjson.loads(r.value or b"") for r in read_topic(s, s.topic_labelled)]
+    assert [(v["event_id"], v["label"]) for v in labelled] == [("r1", 1)]
+    assert any(p.is_dir() for p in tmp_path.rglob("*join_state*"))  # RocksDB files on disk

@@ -15,11 +15,12 @@ import pytest
 from helpers import child_env, isolated_settings, wait_for
 from prometheus_client import CollectorRegistry
 
+from streams.cli import main
 from streams.config import Settings
 from streams.contracts import validator
 from streams.dlq import H_OFFSET, H_REASON, H_TOPIC
 from streams.generator import GeneratorConfig, Record, generate
-from streams.kafka import committed_total, read_topic
+from streams.kafka import committed_total, ensure_topics, read_topic
 from streams.messy import MessySpec
 from streams.produce import write_records
 from streams.realbroker import RealBroker
@@ -147,3 +148,22 @@ def test_two_scorers_share_the_partitions(settings: Settings) -> None:
     t2.join(30)
     assert s1.consumed > 0 and s2.consumed > 0
     _check_outputs(settings, sent)
+
+
+def test_dlq_replay_republishes_selected_dead_letters(settings: Settings) -> None:
+    sent = _events(2_000, seed=55, fraction=0.3)
+    stop = threading.Event()
+    thread, _scorer = _run_thread(settings, stop)
+    write_records(settings, sent, rate=0)
+    wait_for(lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)
+             == len(sent), 90, "every event committed")  # fmt: skip
+    stop.set()
+    thread.join(30)
+    target = settings.topic_events + ".replayed"
+    ensure_topics(settings, [target])
+    flags = ["--bootstrap-servers", settings.bootstrap_servers, "--topic-dlq", settings.topic_dlq]
+    assert main(["dlq", "replay", *flags, "--reason", "not_utf8", "--to-topic", target]) == 0
+    replayed = read_topic(settings, target)
+    expected = Counter(r.value for r in sent if r.messy_kind == "not_utf8")
+    assert expected and Counter(r.value for r in replayed) == expected  # byte-identical
+    assert all(header(r.headers, "__streamscore.replayed.from") for r in replayed)
