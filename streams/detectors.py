@@ -30,16 +30,6 @@ class Detector:
         # clock=1: check for a change on every update (we feed one value per chunk, not per event)
         return cls("ADWIN", drift.ADWIN(delta=delta, clock=1))
 
-    @classmethod
-    def page_hinkley(cls, threshold: float = 50.0, delta: float = 0.005) -> Detector:
-        """Page-Hinkley: cumulative deviation from the running mean, cheap."""
-        return cls("PageHinkley", drift.PageHinkley(threshold=threshold, delta=delta))
-
-    @classmethod
-    def ddm(cls) -> Detector:
-        """DDM: error-rate drift detector for a 0/1 error stream."""
-        return cls("DDM", drift.binary.DDM())
-
     def update(self, x: float) -> bool:
         """Feed one value; True when this value made the detector signal drift."""
         result = self._impl.update(x)

@@ -126,10 +126,3 @@ class FeatureAssembler:
         for j, name in enumerate(FEATURE_NAMES):
             X[:, j] = cols[name]
         return X
-
-    def row_dict(self, row: Matrix) -> dict[str, float | None]:
-        """One assembled row as ``{feature: value}`` with NaN as None (for logging features)."""
-        return {
-            name: (None if math.isnan(v) else float(v))
-            for name, v in zip(FEATURE_NAMES, row.tolist(), strict=True)
-        }
