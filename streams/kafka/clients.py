@@ -171,6 +171,27 @@ def flush(producer: Producer, tracker: DeliveryTracker, timeout_s: float = 60.0)
         raise BrokerError(f"{tracker.pending} deliveries unconfirmed after {timeout_s:.0f}s")
 
 
+_COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
+
+
+def _committed(consumer: Consumer, tps: list[TopicPartition]) -> list[TopicPartition]:
+    """Committed offsets, retrying what Kafka calls retriable (e.g. a coordinator moving)."""
+    deadline = time.monotonic() + _TIMEOUT_S
+    while True:
+        try:
+            return list(consumer.committed(tps, timeout=_TIMEOUT_S))
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            transient = err.retriable() or err.code() in _COORDINATOR_MOVING
+            if not transient or time.monotonic() > deadline:
+                raise BrokerError(f"cannot read committed offsets: {exc}") from exc
+            time.sleep(0.1)  # back off before asking the (new) coordinator again
+
+
 def group_offsets(
     settings: Settings, group_id: str, topics: list[str]
 ) -> list[tuple[str, int, int, int, int]]:
@@ -181,7 +202,7 @@ def group_offsets(
         for topic in topics:
             meta = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics[topic]
             tps += [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-        committed = consumer.committed(tps, timeout=_TIMEOUT_S)
+        committed = _committed(consumer, tps)
         out = []
         for tp in committed:
             low, high = consumer.get_watermark_offsets(tp, timeout=_TIMEOUT_S, cached=False)

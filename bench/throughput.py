@@ -1,0 +1,240 @@
+"""Throughput on the real broker: streamscore against baselines in the same run.
+
+    .venv/bin/python -m bench.throughput                 # 200,000 events, ~5 minutes
+    .venv/bin/python -m bench.throughput --events 1000000
+
+Starts the project's real Kafka (or uses ``--bootstrap``), pre-fills an input topic
+with generated events (5% invalid), then runs each pipeline over it as a fresh
+consumer group and times first poll to the last input offset committed:
+
+- ``streamscore``: the scorer as shipped (micro-batched, exactly-once);
+- ``naive``: the loop a tutorial would write: one message at a time, ``json.loads``,
+  a per-message JSON Schema check, a one-row LightGBM predict, produce, commit;
+- ``passthrough``: the limit: bare confluent-kafka consume -> produce -> commit per
+  batch, no parsing or scoring.
+
+The naive loop is slow, so it runs on the first ``--naive-events`` events only;
+rates are comparable, totals are not. Writes ``BENCHMARKS.md`` (machine, versions,
+date, table) and ``bench/results/throughput.json``. The faust-streaming and Quix
+Streams baselines of the performance issue are not here yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import confluent_kafka
+import lightgbm
+import numpy as np
+import orjson
+from prometheus_client import CollectorRegistry
+
+from streams.config import Settings
+from streams.contracts import validator
+from streams.features import FeatureAssembler
+from streams.generator import GeneratorConfig, generate
+from streams.kafka import committed_total, ensure_topics, make_consumer, make_producer
+from streams.messy import MessySpec
+from streams.model import load_model
+from streams.produce import write_records
+from streams.realbroker import RealBroker
+from streams.scorer import build_scorer
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTITIONS = 6
+
+
+def prefill(settings: Settings, events: int) -> None:
+    """Write ``events`` generated events (5% invalid) to the input topic."""
+    config = GeneratorConfig(seed=99, count=events, messy=MessySpec(0.05))
+    write_records(settings, (r for r in generate(config) if r.topic == "events"), rate=0)
+
+
+def _timed(settings: Settings, group: str, target: int, run: Callable[[], None]) -> float:
+    """Seconds from start until ``group`` has committed ``target`` offsets on the input."""
+    t0 = time.monotonic()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    while committed_total(settings, group, settings.topic_events) < target:
+        if not thread.is_alive():
+            raise RuntimeError(f"{group} stopped before committing {target}")
+        time.sleep(0.2)  # polling the committed offsets; the measured span is seconds long
+    return time.monotonic() - t0
+
+
+def run_streamscore(settings: Settings, events: int) -> float:
+    """The shipped scorer, exactly-once, in this process."""
+    s = settings.model_copy(update={"scorer_group_id": "bench-streamscore"})
+    registry = CollectorRegistry()
+    scorer = build_scorer(s, registry, exactly_once=True)
+    stop = threading.Event()
+    try:
+        return _timed(s, s.scorer_group_id, events, lambda: scorer.run(stop))
+    finally:
+        stop.set()
+        STAGES.update(_stage_us_per_event(registry, events))
+
+
+STAGES: dict[str, float] = {}
+"""The scorer's time per stage in µs per event, from its own metrics (filled by a run)."""
+
+
+def _stage_us_per_event(registry: CollectorRegistry, events: int) -> dict[str, float]:
+    out = {}
+    for metric in registry.collect():
+        if metric.name == "streamscore_stage_seconds":
+            for sample in metric.samples:
+                if sample.name.endswith("_sum"):
+                    out[sample.labels["stage"]] = round(sample.value / events * 1e6, 2)
+    return out
+
+
+def run_naive(settings: Settings, events: int) -> float:
+    """One message at a time, as a tutorial would."""
+    model = load_model(settings.model_dir)
+    schema = validator("event")
+    group = "bench-naive"
+    consumer = make_consumer(settings, group)
+    producer = make_producer(settings)
+    consumer.subscribe([settings.topic_events])
+    assembler: FeatureAssembler = model.assembler
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            try:
+                event = json.loads(msg.value())
+                schema.validate(event)
+                score = float(model.booster.predict(assembler.assemble([event]))[0])
+                producer.produce(settings.topic_scores, json.dumps({"score": score}).encode())
+            except Exception:  # the naive loop's idea of error handling
+                producer.produce(settings.topic_dlq, msg.value())
+            producer.flush()
+            consumer.commit(msg, asynchronous=False)
+
+    try:
+        return _timed(settings, group, events, loop)
+    finally:
+        stop.set()
+
+
+def run_passthrough(settings: Settings, events: int) -> float:
+    """Bare confluent-kafka: consume a batch, produce it unchanged, commit."""
+    group = "bench-passthrough"
+    consumer = make_consumer(settings, group)
+    producer = make_producer(settings)
+    consumer.subscribe([settings.topic_events])
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            batch = consumer.consume(1000, 0.02)
+            for msg in batch:
+                if msg.error() is None:
+                    producer.produce(settings.topic_scores, msg.value(), msg.key())
+            if batch:
+                producer.flush()
+                consumer.commit(asynchronous=False)
+
+    try:
+        return _timed(settings, group, events, loop)
+    finally:
+        stop.set()
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "confluent_kafka": confluent_kafka.__version__,
+        "librdkafka": confluent_kafka.libversion()[0],
+        "lightgbm": lightgbm.__version__,
+        "numpy": np.__version__,
+        "kafka": "4.1.1 (KRaft, single node, same machine)",
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    """BENCHMARKS.md."""
+    m, rows = result["machine"], result["rows"]
+    base = next(r for r in rows if r["pipeline"] == "streamscore")["events_per_s"]
+    lines = [
+        "# Benchmarks", "",
+        f"Command: `{result['command']}` — {m['date']}, {m['cpus']} CPUs, Python {m['python']}, "
+        f"confluent-kafka {m['confluent_kafka']} (librdkafka {m['librdkafka']}), LightGBM "
+        f"{m['lightgbm']}, Kafka {m['kafka']}.", "",
+        "## Throughput (one process, pre-filled topic, 5% invalid, 6 partitions)", "",
+        "| pipeline | events | seconds | events/s | ratio to streamscore |",
+        "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {r['pipeline']} | {r['events']:,} | {r['seconds']:.1f} | "
+            f"{r['events_per_s']:,.0f} | {r['events_per_s'] / base:.2f} |"
+        )
+    stages = ", ".join(f"{k} {v} µs" for k, v in result.get("stages", {}).items())
+    lines += ["", f"Where streamscore's time goes, per event (its own stage metrics): {stages}."]
+    lines += ["", "Not measured yet: faust-streaming and Quix Streams baselines, latency at "
+              "fixed rates, 10-minute memory runs (see the performance issue).", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run the scenarios and write BENCHMARKS.md and the JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--naive-events", type=int, default=10_000)
+    p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
+    p.add_argument("--only", default=None, help="run just this pipeline")
+    args = p.parse_args()
+    broker = None if args.bootstrap else RealBroker()
+    bootstrap = args.bootstrap or broker.start()  # type: ignore[union-attr]
+    try:
+        s = Settings(bootstrap_servers=bootstrap, topic_partitions=PARTITIONS,
+                     model_dir=ROOT / "models", topic_events=f"bench.events.{os.getpid()}",
+                     topic_scores=f"bench.scores.{os.getpid()}",
+                     topic_dlq=f"bench.dlq.{os.getpid()}", metrics_port=0)  # fmt: skip
+        ensure_topics(s, s.all_topics())
+        prefill(s, args.events)
+        rows = []
+        scenarios: list[tuple[str, Callable[[Settings, int], float], int]] = [
+            ("streamscore", run_streamscore, args.events),
+            ("passthrough", run_passthrough, args.events),
+            ("naive", run_naive, min(args.naive_events, args.events)),
+        ]
+        for name, runner, n in scenarios:
+            if args.only and name != args.only:
+                continue
+            seconds = runner(s, n)
+            rows.append({"pipeline": name, "events": n, "seconds": seconds,
+                         "events_per_s": n / seconds})  # fmt: skip
+            print(rows[-1], flush=True)
+    finally:
+        if broker is not None:
+            broker.stop()
+    result = {"command": "python -m bench.throughput" + (f" --events {args.events}"),
+              "machine": machine(), "rows": rows, "stages": STAGES}  # fmt: skip
+    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "bench" / "results" / "throughput.json").write_bytes(
+        orjson.dumps(result, option=orjson.OPT_INDENT_2)
+    )
+    (ROOT / "BENCHMARKS.md").write_text(render(result))
+    print(render(result))
+
+
+if __name__ == "__main__":
+    main()
