@@ -196,7 +196,11 @@ def group_offsets(
     settings: Settings, group_id: str, topics: list[str]
 ) -> list[tuple[str, int, int, int, int]]:
     """``(topic, partition, low, high, committed)`` of every partition (committed < 0: none)."""
-    consumer = make_consumer(settings, group_id, logger=_LIBRDKAFKA_LOG)  # never subscribes
+    # never subscribes; read_uncommitted: a read_committed client's offset fetch waits
+    # (KIP-447 "stable offsets") while a dead producer's transaction is still open
+    consumer = make_consumer(
+        settings, group_id, logger=_LIBRDKAFKA_LOG, **{"isolation.level": "read_uncommitted"}
+    )
     try:
         tps = []
         for topic in topics:
