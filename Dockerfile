@@ -5,7 +5,8 @@ COPY pyproject.toml README.md ./
 COPY streams ./streams
 COPY schemas ./schemas
 COPY models ./models
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir -e . \
+    && mkdir -p /var/lib/streamscore && chown 65534:65534 /var/lib/streamscore
 ENV STREAMSCORE_MODEL_DIR=/app/models
 USER 65534
 ENTRYPOINT ["streamscore"]
