@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from streams.config import Settings
-from streams.drift import DriftConfig, DriftMonitor
+from streams.drift import DriftConfig, DriftMonitor, scan
 from streams.generator import DriftSpec, GeneratorConfig, generate, generate_events_clean
 from streams.model import Model, load_model
-from streams.pipeline import ScoringPipeline, decide
+from streams.pipeline import ScoringPipeline
 from streams.records import InRecord, Origin
 from streams.scorer import pipeline_config
 
@@ -72,15 +72,7 @@ def scenarios(width: int) -> list[Scenario]:
 
 def run_monitor(model: Model, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """All alerts of one stream, fed in batches as the scorer would."""
-    monitor = DriftMonitor(model.manifest, model.assembler, DriftConfig())
-    alerts = []
-    for i in range(0, len(events), BATCH):
-        chunk = events[i : i + BATCH]
-        X = model.assembler.assemble(chunk)
-        scores = model.predict(X)
-        decisions = Counter(decide(scores, 0.2, 0.6))
-        alerts += monitor.observe(X, scores, decisions, Origin("events", 0, i), 0)
-    return alerts
+    return scan(model, events, batch=BATCH)
 
 
 def _events(seed: int, count: int, spec: DriftSpec | None = None) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ events, so one shift gives one alert, not thousands.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,8 @@ import numpy as np
 
 from streams.detectors import Detector
 from streams.features import FEATURES, FeatureAssembler, Matrix
+from streams.model import Model
+from streams.pipeline import decide
 from streams.records import Origin
 
 _EPS = 1e-4
@@ -267,3 +269,20 @@ class DriftMonitor:
             "events_seen": self.seen,
             "retrain_requested": signal in ("distribution", "mean_shift"),
         }]  # fmt: skip
+
+
+def scan(
+    model: Model, events: list[dict[str, Any]], config: DriftConfig | None = None, batch: int = 500
+) -> list[dict[str, Any]]:
+    """Every alert a fresh monitor raises on ``events`` (valid event dicts), fed in batches
+    through the model as the scorer would: for evaluations and tests, no Kafka."""
+    monitor = DriftMonitor(model.manifest, model.assembler, config or DriftConfig())
+    alerts = []
+    for i in range(0, len(events), batch):
+        chunk = events[i : i + batch]
+        X = model.assembler.assemble(chunk)
+        scores = model.predict(X)
+        decisions = dict(Counter(decide(scores, 0.2, 0.6)))
+        first, last_time = Origin("events", 0, i), chunk[-1]["event_time"]
+        alerts += monitor.observe(X, scores, decisions, first, last_time)
+    return alerts

@@ -4,7 +4,6 @@ positions, one per shift, none on a stationary stream; and the scorer wiring."""
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import Any
 from unittest.mock import create_autospec
@@ -15,12 +14,12 @@ from prometheus_client import CollectorRegistry
 
 from streams.config import Settings
 from streams.contracts import validator
-from streams.drift import DriftConfig, DriftMonitor
+from streams.drift import scan
 from streams.generator import DriftSpec, GeneratorConfig, generate, generate_events_clean
 from streams.kafka.batch import BatchIO
 from streams.metrics import ScorerMetrics
 from streams.model import Model, load_model
-from streams.pipeline import ScoringPipeline, decide
+from streams.pipeline import ScoringPipeline
 from streams.records import InRecord, Origin
 from streams.scorer import Scorer, drift_monitor, pipeline_config
 
@@ -40,17 +39,7 @@ def _events(count: int, seed: int, *drift: DriftSpec) -> list[dict[str, Any]]:
 
 
 def _alerts(model: Model, events: list[dict[str, Any]], batch: int = 500) -> list[dict[str, Any]]:
-    monitor = DriftMonitor(model.manifest, model.assembler, DriftConfig())
-    out = []
-    for i in range(0, len(events), batch):
-        chunk = events[i : i + batch]
-        X = model.assembler.assemble(chunk)
-        scores = model.predict(X)
-        decisions = Counter(decide(scores, 0.2, 0.6))
-        out += monitor.observe(
-            X, scores, decisions, Origin("events", 0, i), chunk[-1]["event_time"]
-        )
-    return out
+    return scan(model, events, batch=batch)
 
 
 def test_stationary_stream_raises_nothing(model: Model) -> None:
