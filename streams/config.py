@@ -64,8 +64,16 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(
         10_000, ge=1_000, description="a dead consumer's partitions move after this long"
     )
-    batch_max_size: int = Field(1000, ge=1, le=100_000)
-    batch_max_wait_ms: int = Field(20, ge=0, le=60_000)
+    batch_max_size: int = Field(5000, ge=1, le=100_000, description="most records in a batch")
+    batch_max_wait_ms: int = Field(
+        20, ge=0, le=60_000, description="with nothing to score, wait this long for a record"
+    )
+    producer_linger_ms: float = Field(
+        5, ge=0, le=10_000, description="librdkafka linger.ms: wait to fill produce batches"
+    )
+    producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        "lz4", description="compression of produced batches"
+    )
     processing_guarantee: Literal["exactly_once", "at_least_once"] = Field(
         "exactly_once", description="exactly_once needs a real broker; embedded runs at_least_once"
     )
@@ -75,6 +83,9 @@ class Settings(BaseSettings):
     )
     transaction_timeout_ms: int = Field(
         60_000, ge=1_000, description="how long a dead scorer's open transaction blocks readers"
+    )
+    transaction_retry_backoff_ms: int = Field(
+        5, ge=1, le=1_000, description="retry delay after the broker's CONCURRENT_TRANSACTIONS"
     )
     review_threshold: float = Field(0.2, ge=0, le=1, description="score >= this: review")
     decline_threshold: float = Field(0.6, ge=0, le=1, description="score >= this: decline")

@@ -12,7 +12,7 @@ as "other" instead of the event being rejected.
 ...                         "merchant_category": (), "country": ()})
 >>> X = asm.assemble([{"event_time": 0, "amount": 10.0, "currency": "EUR",
 ...                    "channel": "ecom"}])
->>> X.shape == (1, len(FEATURES)), X[0, FEATURE_NAMES.index("channel")]
+>>> X.shape == (1, len(FEATURES)), float(X[0, FEATURE_NAMES.index("channel")])
 (True, 1.0)
 """
 
@@ -78,11 +78,7 @@ _PLAIN = (
     "is_foreign_ip",
 )
 _NAN = math.nan
-
-
-def _column(events: Sequence[Mapping[str, Any]], name: str) -> Matrix:
-    values = [e.get(name) for e in events]
-    return np.array([_NAN if v is None else float(v) for v in values], dtype=np.float64)
+_ROW = {name: i for i, name in enumerate(FIELDS)}  # an event row's layout (streams.wire.Row)
 
 
 class FeatureAssembler:
@@ -103,26 +99,28 @@ class FeatureAssembler:
         """The code given to a level of ``feature`` the model never saw."""
         return len(self._codes[feature])
 
-    def _categorical(self, events: Sequence[Mapping[str, Any]], name: str) -> Matrix:
-        codes = self._codes[name]
-        unseen = float(len(codes))
-        out = np.empty(len(events), dtype=np.float64)
-        for i, e in enumerate(events):
-            v = e.get(name)
-            out[i] = _NAN if v is None else codes.get(v, unseen)
-        return out
-
     def assemble(self, events: Sequence[Mapping[str, Any]]) -> Matrix:
-        """Build the ``(len(events), len(FEATURES))`` matrix for one micro-batch."""
-        n = len(events)
+        """Build the ``(len(events), len(FEATURES))`` matrix from validated event dicts."""
+        return self.assemble_rows([tuple(e.get(name) for name in FIELDS) for e in events])
+
+    def assemble_rows(self, rows: Sequence[Sequence[Any]]) -> Matrix:
+        """Build the matrix from event rows (field values in contract order, None if missing).
+
+        One code path for training (dicts) and scoring (rows), so they cannot skew.
+        """
+        n = len(rows)
         X = np.empty((n, len(FEATURES)), dtype=np.float64)
-        cols: dict[str, Matrix] = {name: _column(events, name) for name in _PLAIN}
-        times = np.array([e["event_time"] for e in events], dtype=np.int64)
+        if n == 0:
+            return X
+        # numpy turns None into NaN and booleans into 0/1 in a float64 array
+        cols = {name: np.array([r[_ROW[name]] for r in rows], dtype=np.float64) for name in _PLAIN}
+        times = np.array([r[_ROW["event_time"]] for r in rows], dtype=np.int64)
         cols["hour_of_day"] = ((times // _MS_PER_HOUR) % 24).astype(np.float64)
         with np.errstate(invalid="ignore"):
             cols["log_amount_ratio"] = np.log1p(cols["amount"]) - np.log1p(cols["avg_amount_30d"])
         for name in CATEGORICAL:
-            cols[name] = self._categorical(events, name)
+            get, unseen, i = self._codes[name].get, self.unseen_code(name), _ROW[name]
+            cols[name] = np.array([_NAN if r[i] is None else get(r[i], unseen) for r in rows])
         for j, name in enumerate(FEATURE_NAMES):
             X[:, j] = cols[name]
         return X

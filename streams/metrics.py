@@ -10,9 +10,15 @@ start-up), so nothing is registered at import time.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from streams.join import JoinProcessor as JoinProcessorLike
@@ -20,6 +26,48 @@ if TYPE_CHECKING:
 _STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+class BatchHistogram(Collector):
+    """A histogram observed a whole batch at a time, exported as prometheus-client's are.
+
+    prometheus-client's Histogram takes one value per call; the scorer's end-to-end
+    latency has one value per event, so it counts a batch's values with numpy.
+
+    >>> h = BatchHistogram("x_seconds", "x", (0.1, 1.0), CollectorRegistry())
+    >>> h.observe_many(np.array([0.05, 0.1, 0.5, 3.0]))
+    >>> [(s.labels["le"], s.value) for s in next(h.collect()).samples[:3]]
+    [('0.1', 2), ('1.0', 3), ('+Inf', 4)]
+    """
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry
+    ) -> None:
+        self._name, self._doc = name, documentation
+        self._bounds = np.asarray(buckets, dtype=np.float64)
+        self._counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # the last one is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()  # the HTTP thread collects while the loop observes
+        registry.register(self)
+
+    def observe_many(self, values: npt.NDArray[np.float64]) -> None:
+        """Count ``values``; each lands in the first bucket whose bound is >= it (``le``)."""
+        idx = np.searchsorted(self._bounds, values, side="left")
+        counts = np.bincount(idx, minlength=len(self._counts))
+        with self._lock:
+            self._counts += counts
+            self._sum += float(values.sum())
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        with self._lock:
+            cumulative, total = np.cumsum(self._counts).tolist(), self._sum
+        bounds = [*(str(b) for b in self._bounds.tolist()), "+Inf"]  # as prometheus-client
+        yield HistogramMetricFamily(
+            self._name,
+            self._doc,
+            buckets=list(zip(bounds, cumulative, strict=False)),
+            sum_value=total,
+        )
 
 
 class ScorerMetrics:
@@ -64,11 +112,11 @@ class ScorerMetrics:
             buckets=_STAGE_BUCKETS,
             registry=registry,
         )
-        self.latency = Histogram(
+        self.latency = BatchHistogram(
             "streamscore_end_to_end_latency_seconds",
             "Event's Kafka timestamp to its score being committed",
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
+            _LATENCY_BUCKETS,
+            registry,
         )
         self.model = Info("streamscore_model", "The model in use", registry=registry)
         self.model_loaded = Gauge(

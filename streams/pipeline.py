@@ -6,6 +6,7 @@ decide, and build one ``scores`` record per valid event and one ``events.dlq``
 record per invalid one. If the model is missing or its prediction fails, the
 rule-based fallback scores the batch and the records say ``"fallback": true``.
 
+>>> from streams.records import Origin
 >>> pipe = ScoringPipeline(model=None, config=PipelineConfig())
 >>> out = pipe.process([InRecord(Origin("events", 0, 7), b"k", b"{bad")], now_ms=0)
 >>> out.records[0].topic, dict(out.dead_letters)
@@ -19,17 +20,16 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
-import orjson
 
 from streams.dlq import dead_letter
 from streams.fallback import rule_scores
-from streams.features import CONTRACT_LEVELS, FEATURE_NAMES, FeatureAssembler, Matrix
+from streams.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
 from streams.model import Model
-from streams.records import InRecord, Origin, OutRecord
-from streams.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem, parse_event
+from streams.records import InRecord, OutRecord
+from streams.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem
+from streams.wire import Row, decode_events, encode, event_id, event_time, score_record
 
 log = logging.getLogger(__name__)
 
@@ -90,76 +90,52 @@ class ScoringPipeline:
         """Score one micro-batch; output order follows input order."""
         result = BatchResult()
         t0 = time.perf_counter()
-        parsed = [parse_event(r.value, self.config.max_bytes, self.config.max_depth) for r in batch]
-        ok = [i for i, item in enumerate(parsed) if not isinstance(item, Problem)]
+        cfg = self.config
+        parsed = decode_events([r.value for r in batch], cfg.max_bytes, cfg.max_depth)
+        ok = [i for i, item in enumerate(parsed) if type(item) is tuple]
         t1 = time.perf_counter()
         result.seconds["validate"] = t1 - t0
-        scored: dict[int, bytes] = {}
-        t3 = t1  # end of predict; building score values counts as "records"
+        out: list[OutRecord | None] = [None] * len(batch)
         if ok:
-            events: list[dict[str, Any]] = [parsed[i] for i in ok]  # type: ignore[misc]
-            X = self.assembler.assemble(events)
+            rows: list[Row] = [parsed[i] for i in ok]  # type: ignore[misc]
+            X = self.assembler.assemble_rows(rows)
             t2 = time.perf_counter()
             scores, used_fallback = self._predict(X)
             t3 = time.perf_counter()
             result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
-            decisions = decide(scores, self.config.review_threshold, self.config.decline_threshold)
+            decisions = decide(scores, cfg.review_threshold, cfg.decline_threshold)
             version = FALLBACK_VERSION if used_fallback else self._version
-            rows, score_list = X.tolist(), scores.tolist()  # one conversion per batch
+            features, score_list = X.tolist(), scores.tolist()  # one conversion per batch
             for n, i in enumerate(ok):
-                scored[i] = self._score_value(
-                    events[n], batch[i].origin, rows[n], score_list[n], decisions[n],
-                    version, used_fallback, now_ms,
-                )  # fmt: skip
+                row = rows[n]
+                value = encode(
+                    score_record(
+                        row,
+                        features[n],
+                        score_list[n],
+                        decisions[n],
+                        version,
+                        used_fallback,
+                        batch[i].origin,
+                        now_ms,
+                    )
+                )
+                out[i] = OutRecord(cfg.scores_topic, event_id(row).encode(), value)  # fmt: skip
             result.scores, result.features, result.scored = scores, X, len(ok)
-            result.max_event_time = max(e["event_time"] for e in events)
+            result.max_event_time = max(event_time(r) for r in rows)
             result.fallback = len(ok) if used_fallback else 0
             result.decisions.update(decisions)
-        for i, (rec, item) in enumerate(zip(batch, parsed, strict=True)):
+            t1 = t3  # building score records counts as "records"
+        for i, item in enumerate(parsed):
             if isinstance(item, Problem):
+                rec = batch[i]
                 result.dead_letters[item.reason] += 1
-                result.records.append(
-                    dead_letter(rec.origin, rec.key, rec.value, item, stage="validate",
-                                dlq_topic=self.config.dlq_topic, now_ms=now_ms)
-                )  # fmt: skip
-            else:
-                key = item["event_id"].encode()
-                result.records.append(OutRecord(self.config.scores_topic, key, scored[i], []))
-        result.seconds["records"] = time.perf_counter() - t3
+                out[i] = dead_letter(rec.origin, rec.key, rec.value, item, stage="validate",
+                                     dlq_topic=cfg.dlq_topic, now_ms=now_ms)  # fmt: skip
+        result.records = out  # type: ignore[assignment]  # every slot is filled above
+        result.seconds["records"] = time.perf_counter() - t1
         return result
 
     @property
     def _version(self) -> str:
         return self.model.version if self.model is not None else FALLBACK_VERSION
-
-    def _score_value(
-        self,
-        event: dict[str, Any],
-        origin: Origin,
-        row: list[float],
-        score: float,
-        decision: str,
-        version: str,
-        fallback: bool,
-        now_ms: int,
-    ) -> bytes:
-        return orjson.dumps(
-            {
-                "event_id": event["event_id"],
-                "account_id": event["account_id"],
-                "event_time": event["event_time"],
-                "score": score,
-                "decision": decision,
-                "model_version": version,
-                "fallback": fallback,
-                # NaN (a missing value) is written as null by orjson
-                "features": dict(zip(FEATURE_NAMES, row, strict=True)),
-                "event_timestamp": origin.timestamp_ms,
-                "scored_at": now_ms,
-                "source": {
-                    "topic": origin.topic,
-                    "partition": origin.partition,
-                    "offset": origin.offset,
-                },
-            }
-        )

@@ -57,7 +57,8 @@ REASONS: Final = (
 DEFAULT_MAX_BYTES: Final = 64 * 1024
 DEFAULT_MAX_DEPTH: Final = 16
 
-_WS_BEFORE_COLON = (b'" :', b'"\t:', b'"\n:', b'"\r:')
+# a quote then whitespace: where a key may be spaced from its colon (`"k"  :`)
+_QUOTE_SPACE = re.compile(rb'"[ \t\n\r]')
 _CONTRACT_KEY = re.compile(rb'"(' + b"|".join(re.escape(n.encode()) for n in FIELDS) + rb')"\s*:')
 
 
@@ -162,9 +163,10 @@ def check_event(event: dict[str, Any]) -> Problem | None:
 
 def _duplicate_contract_key(raw: bytes, keys: int) -> str | None:
     # Fast proof of "no duplicate" for a flat object: every key is a `"` then `:`; with
-    # no whitespace before any colon, count('":') >= keys written, so equality with the
-    # parsed key count means none was written twice. Otherwise look by name.
-    if raw.count(b'":') == keys and not any(ws in raw for ws in _WS_BEFORE_COLON):
+    # no quote followed by whitespace (so no space before any colon), count('":') >= keys
+    # written, so equality with the parsed key count means none was written twice.
+    # Otherwise look by name.
+    if raw.count(b'":') == keys and not _QUOTE_SPACE.search(raw):
         return None
     seen: set[bytes] = set()
     for name in _CONTRACT_KEY.findall(raw):

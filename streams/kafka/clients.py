@@ -40,8 +40,6 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     # the Java client's partitioner: a key lands on the same partition whoever produces
     # it (Java upstreams, faust's changelogs), which the joiner's co-partitioning needs
     "partitioner": "murmur2_random",
-    "linger.ms": 5,
-    "compression.type": "lz4",
 }
 
 
@@ -52,7 +50,13 @@ _LIBRDKAFKA_LOG.setLevel(logging.WARNING)
 
 def make_producer(settings: Settings, **extra: Any) -> Producer:
     """An idempotent producer; ``extra`` are librdkafka settings merged last."""
-    conf = {**PRODUCER_DEFAULTS, "logger": _LIBRDKAFKA_LOG, **extra}
+    conf = {
+        **PRODUCER_DEFAULTS,
+        "linger.ms": settings.producer_linger_ms,
+        "compression.type": settings.producer_compression,
+        "logger": _LIBRDKAFKA_LOG,
+        **extra,
+    }
     return Producer(librdkafka_config(settings, **conf))
 
 
@@ -142,7 +146,7 @@ class DeliveryTracker:
 
 def produce(
     producer: Producer,
-    tracker: DeliveryTracker,
+    tracker: DeliveryTracker | None,
     topic: str,
     key: bytes | None,
     value: bytes | None,
@@ -151,6 +155,9 @@ def produce(
     """Produce one record, waiting for queue space instead of failing when the queue is full."""
     while True:
         try:
+            if tracker is None:  # e.g. in a transaction: its commit confirms delivery
+                producer.produce(topic, value=value, key=key, headers=headers or None)
+                return
             producer.produce(
                 topic, value=value, key=key, headers=headers or None, on_delivery=tracker
             )
@@ -158,6 +165,47 @@ def produce(
             return
         except BufferError:
             producer.poll(0.05)  # serve delivery reports to free queue space
+
+
+def produce_many(
+    producer: Producer,
+    topic: str,
+    messages: list[dict[str, Any]],
+    tracker: DeliveryTracker | None = None,
+) -> None:
+    """Produce ``{"key": ..., "value": ...}`` dicts to ``topic`` in one C call (no headers).
+
+    ``produce_batch`` runs the configured partitioner per message, as ``produce`` does.
+    Messages the full queue refused are retried after serving delivery reports; any
+    other refusal raises BrokerError. Without a ``tracker`` no Python callback runs per
+    message: for transactions, whose commit confirms every delivery.
+    """
+    pending = messages
+    while pending:
+        try:
+            if tracker is None:
+                queued = producer.produce_batch(topic, pending)
+            else:
+                queued = producer.produce_batch(topic, pending, on_delivery=tracker)
+        except BufferError:
+            queued = 0
+            for m in pending:  # the whole batch was refused
+                m["_error"] = _QUEUE_FULL
+        if tracker is not None:
+            tracker.sent += queued
+        if queued == len(pending):
+            return
+        refused = [m for m in pending if "_error" in m]
+        fatal = [m["_error"] for m in refused if m["_error"].code() != KafkaError._QUEUE_FULL]
+        if fatal:
+            raise BrokerError(f"{len(fatal)} records not queued for {topic}, first: {fatal[0]}")
+        for m in refused:
+            del m["_error"]
+        pending = refused
+        producer.poll(0.05)  # serve delivery reports to free queue space
+
+
+_QUEUE_FULL = KafkaError(KafkaError._QUEUE_FULL)
 
 
 def flush(producer: Producer, tracker: DeliveryTracker, timeout_s: float = 60.0) -> None:

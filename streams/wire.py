@@ -1,0 +1,167 @@
+"""The scorer's hot-path wire formats, compiled with msgspec: events in, scores out.
+
+Decoding: the event contract (:data:`streams.events.FIELDS`) as a msgspec ``Struct``
+decodes *and* type/range-checks a payload in one C call. That is only a fast path:
+anything it does not accept outright, and anything it cannot prove free of duplicate
+keys, goes to :func:`streams.validation.parse_event`, which stays the exact reference
+(it picks the reason code, and normalises ``1.0`` to ``1``). Either way an event
+becomes a :data:`Row`: its field values as a tuple in :data:`ROW_FIELDS` order.
+``tests/test_wire.py`` checks that the fast path accepts nothing the exact path rejects
+and gives the same row.
+
+Encoding: a ``scores`` record is a msgspec ``Struct`` too (``schemas/score.schema.json``
+is the contract; NaN features are written as null).
+
+Measured in ``bench/hotpath.py``: decoding and validating an event 9.3 → 2.4 µs,
+encoding a score 8.2 → 1.9 µs against orjson with dict checks and dict building.
+
+>>> rows = decode_events([b'{"event_id": "e1"}'])
+>>> rows[0].reason, rows[0].field
+('missing_field', 'event_time')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from streams.events import FIELDS, Field
+from streams.features import FEATURE_NAMES
+from streams.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem, parse_event
+
+Row = tuple[Any, ...]
+"""An accepted event: its field values in :data:`ROW_FIELDS` order (None when missing)."""
+
+ROW_FIELDS: Final = tuple(FIELDS)
+FIELD_INDEX: Final = {name: i for i, name in enumerate(ROW_FIELDS)}
+_EVENT_ID, _EVENT_TIME, _ACCOUNT_ID = (
+    FIELD_INDEX[n] for n in ("event_id", "event_time", "account_id")
+)
+
+
+def _annotated(spec: Field) -> Any:
+    """The msgspec type of one contract field: the same bounds as validation's checks."""
+    if spec.kind in ("string", "category"):
+        return Annotated[str, msgspec.Meta(min_length=1, max_length=spec.max_length or 64)]
+    if spec.kind == "boolean":
+        return bool
+    # int fields reject bools and 1.5 (and 1.0: the exact path accepts that one)
+    base = int if spec.kind == "integer" else float
+    return Annotated[base, msgspec.Meta(ge=spec.minimum, le=spec.maximum)]
+
+
+def _event_struct() -> type[msgspec.Struct]:
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for spec in FIELDS.values():
+        if spec.required:
+            fields.append((spec.name, _annotated(spec)))
+        else:  # absent stays UNSET, so the duplicate-key proof can count present keys
+            fields.append((spec.name, _annotated(spec) | None | msgspec.UnsetType, msgspec.UNSET))
+    # extra fields take the exact path: they may nest, and they count for duplicates
+    return msgspec.defstruct("Event", fields, forbid_unknown_fields=True)
+
+
+_DECODER: Final = msgspec.json.Decoder(_event_struct())
+_ALL_KEYS: Final = len(ROW_FIELDS)
+_QUOTE_SPACE: Final = re.compile(rb'"[ \t\n\r]')  # where a key may be spaced from its colon
+
+
+def _fast(raw: bytes) -> Row | None:
+    """The row if ``raw`` is a plain, valid event with every contract key once; else None."""
+    try:
+        row: Row = msgspec.structs.astuple(_DECODER.decode(raw))
+    except (msgspec.MsgspecError, ValueError):  # ValueError: invalid UTF-8
+        return None
+    # Duplicate-key proof: each written key ends in `":` (no space before a colon), so
+    # count('":') >= keys written >= distinct keys; equal to the key count means each
+    # key was written once. Absent optional keys (UNSET) skip the proof: exact path.
+    if raw.count(b'":') != _ALL_KEYS or msgspec.UNSET in row:
+        return None
+    return None if _QUOTE_SPACE.search(raw) else row
+
+
+def row_of(event: dict[str, Any]) -> Row:
+    """The row of a validated event dict (the exact path's result)."""
+    return tuple(event.get(name) for name in ROW_FIELDS)
+
+
+def decode_events(
+    raws: Sequence[bytes | None],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> list[Row | Problem]:
+    """Decode and validate a batch of payloads: a :data:`Row` or a :class:`Problem` each."""
+    out: list[Row | Problem] = []
+    append = out.append
+    for raw in raws:
+        row = _fast(raw) if raw and len(raw) <= max_bytes else None
+        if row is None:
+            event = parse_event(raw, max_bytes, max_depth)
+            append(event if isinstance(event, Problem) else row_of(event))
+        else:
+            append(row)
+    return out
+
+
+def event_id(row: Row) -> str:
+    """The event id of a row."""
+    return str(row[_EVENT_ID])
+
+
+def event_time(row: Row) -> int:
+    """The event time of a row (ms since the epoch)."""
+    return int(row[_EVENT_TIME])
+
+
+class Source(msgspec.Struct):
+    """Where the scored event was read (``source`` in the score record)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+# The features object of a score: one float-or-null per model input, in model order.
+Features = msgspec.defstruct("Features", [(name, float | None) for name in FEATURE_NAMES])
+
+
+class ScoreRecord(msgspec.Struct):
+    """A ``scores`` record, field for field as ``schemas/score.schema.json``."""
+
+    event_id: str
+    account_id: str
+    event_time: int
+    score: float
+    decision: str
+    model_version: str
+    fallback: bool
+    features: Any  # a Features struct
+    event_timestamp: int | None
+    scored_at: int
+    source: Source
+
+
+_ENCODER: Final = msgspec.json.Encoder()
+encode = _ENCODER.encode
+"""Encode a msgspec struct (or plain data) to JSON bytes; NaN floats become null."""
+
+
+def score_record(
+    row: Row,
+    features: list[float],
+    score: float,
+    decision: str,
+    version: str,
+    fallback: bool,
+    origin: tuple[str, int, int, int | None],
+    now_ms: int,
+) -> ScoreRecord:
+    """The score record of one event (``origin``: topic, partition, offset, timestamp)."""
+    topic, partition, offset, timestamp = origin
+    return ScoreRecord(
+        row[_EVENT_ID], row[_ACCOUNT_ID], row[_EVENT_TIME], score, decision, version,
+        fallback, Features(*features), timestamp, now_ms, Source(topic, partition, offset),
+    )  # fmt: skip

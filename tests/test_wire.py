@@ -1,0 +1,138 @@
+"""The compiled fast path (streams.wire) agrees with the exact validator everywhere.
+
+The fast path may only ever be a shortcut: for every payload, :func:`decode_events`
+must give exactly what :func:`parse_event` gives (the same row, or the same problem).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streams.events import FIELDS
+from streams.validation import Problem, parse_event
+from streams.wire import ROW_FIELDS, _fast, decode_events, row_of
+
+FULL: dict[str, Any] = {
+    "event_id": "ev-1",
+    "event_time": 1_767_225_600_000,
+    "account_id": "acct-1",
+    "amount": 12.5,
+    "currency": "EUR",
+    "channel": "pos",
+    "merchant_category": "grocery",
+    "country": "DE",
+    "card_present": True,
+    "is_new_device": False,
+    "is_foreign_ip": False,
+    "account_age_days": 400,
+    "txn_count_1h": 1,
+    "txn_count_24h": 3,
+    "avg_amount_30d": 20.0,
+    "distance_from_home_km": 2.5,
+}
+
+
+def exact(raw: bytes | None) -> tuple[Any, ...] | Problem:
+    """What the reference path says, in the fast path's shape."""
+    event = parse_event(raw)
+    return event if isinstance(event, Problem) else row_of(event)
+
+
+def test_contract_keys_are_all_in_the_full_event() -> None:
+    assert list(FULL) == list(FIELDS) == list(ROW_FIELDS)
+
+
+def test_a_clean_full_event_takes_the_fast_path() -> None:
+    raw = orjson.dumps(FULL)
+    assert _fast(raw) == tuple(FULL.values())
+    assert decode_events([raw]) == [exact(raw)]
+
+
+def _full(**changes: Any) -> bytes:
+    return orjson.dumps({**FULL, **changes})
+
+
+EDGE_CASES = [
+    _full(account_age_days=400.0),  # an integral float is an integer: exact path normalises
+    _full()[:-1] + b',"amount":99}',  # duplicate key
+    _full().replace(b'"amount":', b'"amount"  :', 1)[:-1] + b',"amount":99}',  # spaced dup
+    _full().replace(b'"amount"', b'"\\u0061mount"', 1),  # escaped key: same name
+    _full().replace(b'"amount":12.5', b'"amount":12.5,"amount":12.5', 1),
+    _full(channel="é" * 64),  # 64 characters, 128 bytes: in range
+    _full(channel="é" * 65),
+    _full().replace(b'"ev-1"', b'"\\ud800"'),  # a lone surrogate escape
+    _full().replace(b"12.5", b"1e400"),
+    _full().replace(b"400", b"99999999999999999999999"),
+    _full(amount=12),  # an int where a number is wanted
+    _full(card_present=None),  # null optional
+    orjson.dumps({k: v for k, v in FULL.items() if k != "country"}),  # absent optional
+    _full(x={"nested": [1, 2]}),  # extra field
+    _full(amount=True),
+    _full(event_time=1.5),
+    _full(currency=""),
+    json.dumps(FULL).encode(),  # Python's spacing: `"k": v, "k2": ...`
+    json.dumps(FULL, indent=2).encode(),
+    b"",
+    b"\xff\xfe",
+    b"[]",
+    b"null",
+]
+
+
+@pytest.mark.parametrize("raw", EDGE_CASES)
+def test_fast_path_agrees_with_the_exact_path(raw: bytes) -> None:
+    assert decode_events([raw]) == [exact(raw)]
+
+
+def test_a_duplicate_spaced_from_its_colon_is_caught_by_the_exact_path() -> None:
+    raw = _full().replace(b'"amount":', b'"amount"  :', 1)[:-1] + b',"amount":99}'
+    problem = parse_event(raw)
+    assert isinstance(problem, Problem) and problem.reason == "duplicate_key"
+
+
+def test_oversized_payloads_never_reach_the_decoder() -> None:
+    raw = _full(x="y" * 100)
+    assert decode_events([raw], max_bytes=100) == [parse_event(raw, max_bytes=100)]
+
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=70),
+    st.sampled_from(["EUR", "pos", "DE", "grocery", "ev-1", 0, 1, 1.0, 400.0, 1_767_225_600_000]),
+)
+
+
+@st.composite
+def near_contract(draw: st.DrawFn) -> bytes:
+    """Mostly valid full events with some fields replaced, dropped, repeated or spaced."""
+    event = dict(FULL)
+    for name in draw(st.lists(st.sampled_from(list(FULL)), max_size=4)):
+        event[name] = draw(scalars)
+    for name in draw(st.lists(st.sampled_from(list(FULL)), max_size=2)):
+        event.pop(name, None)
+    raw = json.dumps(event, separators=(",", ":") if draw(st.booleans()) else None).encode()
+    if draw(st.booleans()) and len(raw) > 2:
+        name = draw(st.sampled_from(list(FULL)))
+        raw = raw[:-1] + b', "' + name.encode() + b'": ' + json.dumps(draw(scalars)).encode() + b"}"
+    return raw
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@given(near_contract())
+def test_fast_path_agrees_on_near_contract_events(raw: bytes) -> None:
+    assert decode_events([raw]) == [exact(raw)]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=600))
+def test_fast_path_agrees_on_arbitrary_bytes(raw: bytes) -> None:
+    assert decode_events([raw]) == [exact(raw)]
