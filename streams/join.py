@@ -96,6 +96,9 @@ class Join:
         self.counts = JoinCounts()
         self._expiry: dict[int, list[tuple[int, str]]] = {}
         self._clock: dict[int, int] = {}
+        # entries in state, counted here: len() of a RocksDB-backed table reads all of
+        # it; rebuild_index() counts a state that was loaded (recovery, rebalance)
+        self._size = 0
 
     # -- inputs ---------------------------------------------------------------------
     def on_score(self, score: State, partition: int) -> list[OutRecord]:
@@ -156,6 +159,8 @@ class Join:
         return [OutRecord(self.config.labelled_topic, event_id.encode(), orjson.dumps(value), [])]
 
     def _store(self, event_id: str, entry: State, partition: int, time_ms: int) -> None:
+        if "exp" not in entry:  # every stored entry has one: this event id is new
+            self._size += 1
         expires = max(entry.get("exp", 0), time_ms + self.config.retention_ms)
         entry["exp"], entry["p"] = expires, partition
         self.state[event_id] = entry
@@ -172,6 +177,7 @@ class Join:
             if entry is None or entry.get("exp") != expires:
                 continue  # superseded by a later update, or already gone
             del self.state[event_id]
+            self._size -= 1
             self.counts.expired += 1
             for fb in entry.get("pending", []):
                 out.append(self._unmatched(fb, "no_matching_score"))
@@ -184,12 +190,14 @@ class Join:
 
     def rebuild_index(self) -> None:
         """Rebuild the expiry index from ``state`` (after recovery or a rebalance)."""
-        self._expiry = {}
+        self._expiry, self._size = {}, 0
         for event_id, entry in self.state.items():
             heapq.heappush(self._expiry.setdefault(entry["p"], []), (entry["exp"], event_id))
+            self._size += 1
 
     def __len__(self) -> int:
-        return len(self.state)
+        """Entries in state (kept as a count: no scan of the store)."""
+        return self._size
 
 
 _SCORE_TYPES: dict[str, type | tuple[type, ...]] = {

@@ -36,6 +36,7 @@ from streams.records import InRecord, Origin
 log = logging.getLogger(__name__)
 
 TABLE = "join_state"
+_METRICS_INTERVAL_S = 1.0
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -114,6 +115,7 @@ def build_app(
 
     @app.agent(inputs)
     async def join(stream: faust.StreamT[bytes]) -> None:
+        next_observe = 0.0
         async for event in stream.events():
             msg = event.message
             origin = Origin(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000))
@@ -121,10 +123,12 @@ def build_app(
             now_ms = int(time.time() * 1000)
             for out in processor.handle(rec, msg.topic == settings.topic_scores, now_ms):
                 headers = [(k, v if isinstance(v, bytes) else str(v or "").encode())
-                           for k, v in out.headers]  # fmt: skip
+                           for k, v in out.headers or ()]  # fmt: skip
                 await outputs[out.topic].send(key=out.key, value=out.value, headers=headers or None)
-            if metrics is not None:
+            if metrics is not None and time.monotonic() >= next_observe:
+                # not per event: the quality snapshot is not free; scrapes are seconds apart
                 metrics.observe(processor)
+                next_observe = time.monotonic() + _METRICS_INTERVAL_S
 
     return app, processor
 

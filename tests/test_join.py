@@ -79,9 +79,9 @@ def test_state_expires_per_partition_and_shrinks() -> None:
         j.on_score(score_record(f"e{i}", T0 + i), i % 2)
     assert len(state) == 1_000
     j.on_score(score_record("tick0", T0 + 2 * DAY_MS), 0)  # partition 0's clock passes retention
-    assert len(state) == 501  # partition 1 has not moved: its 500 stay, plus the tick
+    assert len(state) == len(j) == 501  # partition 1 has not moved: its 500 stay, plus the tick
     j.on_score(score_record("tick1", T0 + 2 * DAY_MS), 1)
-    assert len(state) == 2
+    assert len(state) == len(j) == 2
 
 
 def test_index_rebuilt_from_state_expires_the_same() -> None:
@@ -91,6 +91,7 @@ def test_index_rebuilt_from_state_expires_the_same() -> None:
         first.on_score(score_record(f"e{i}", T0), 3)
     recovered = Join(JoinConfig(retention_ms=DAY_MS), state)  # as after a restart
     recovered.rebuild_index()
+    assert len(recovered) == 10
     recovered.on_score(score_record("tick", T0 + 2 * DAY_MS), 3)
     assert list(state) == ["tick"]
 
