@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     batch_max_wait_ms: int = Field(
         20, ge=0, le=60_000, description="with nothing to score, wait this long for a record"
     )
+    batch_linger_ms: float = Field(
+        0, ge=0, le=60_000, description="after the first record, collect this long more"
+    )
+    gc_interval_s: float = Field(
+        1.0, ge=0, description="the scorer runs Python's GC between batches this often (0: auto)"
+    )
     producer_linger_ms: float = Field(
         5, ge=0, le=10_000, description="librdkafka linger.ms: wait to fill produce batches"
     )
@@ -106,6 +112,12 @@ class Settings(BaseSettings):
         "rocksdb://", description="faust table store: rocksdb:// (persistent) or memory://"
     )
     joiner_data_dir: Path = Field(Path("var/joiner"), description="where rocksdb keeps state")
+    joiner_rocksdb_write_buffer_mb: int = Field(
+        4, ge=1, description="RocksDB memtable size per partition (faust's default: 64, x3)"
+    )
+    joiner_rocksdb_block_cache_mb: int = Field(
+        8, ge=1, description="RocksDB block cache per partition (faust's default: 2048)"
+    )
     join_retention_ms: int = Field(
         7 * 86_400_000, ge=1, description="join state expires after this much event time"
     )

@@ -93,6 +93,11 @@ class FeatureAssembler:
         if missing:
             raise ValueError(f"levels missing for categorical features: {sorted(missing)}")
         self._codes = {name: {lv: i for i, lv in enumerate(levels[name])} for name in CATEGORICAL}
+        # the same, plus None (a missing value) -> NaN: one dict lookup per value
+        self._codes_or_nan: dict[str, dict[str | None, float]] = {
+            name: {None: _NAN} | {lv: float(i) for lv, i in codes.items()}
+            for name, codes in self._codes.items()
+        }
         self.levels = {name: tuple(levels[name]) for name in CATEGORICAL}
 
     def unseen_code(self, feature: str) -> int:
@@ -112,15 +117,16 @@ class FeatureAssembler:
         X = np.empty((n, len(FEATURES)), dtype=np.float64)
         if n == 0:
             return X
+        by_field = list(zip(*rows, strict=True))  # rows to columns in one C-level pass
         # numpy turns None into NaN and booleans into 0/1 in a float64 array
-        cols = {name: np.array([r[_ROW[name]] for r in rows], dtype=np.float64) for name in _PLAIN}
-        times = np.array([r[_ROW["event_time"]] for r in rows], dtype=np.int64)
+        cols = {name: np.array(by_field[_ROW[name]], dtype=np.float64) for name in _PLAIN}
+        times = np.array(by_field[_ROW["event_time"]], dtype=np.int64)
         cols["hour_of_day"] = ((times // _MS_PER_HOUR) % 24).astype(np.float64)
         with np.errstate(invalid="ignore"):
             cols["log_amount_ratio"] = np.log1p(cols["amount"]) - np.log1p(cols["avg_amount_30d"])
         for name in CATEGORICAL:
-            get, unseen, i = self._codes[name].get, self.unseen_code(name), _ROW[name]
-            cols[name] = np.array([_NAN if r[i] is None else get(r[i], unseen) for r in rows])
+            get, unseen = self._codes_or_nan[name].get, self.unseen_code(name)
+            cols[name] = np.array([get(v, unseen) for v in by_field[_ROW[name]]], dtype=np.float64)
         for j, name in enumerate(FEATURE_NAMES):
             X[:, j] = cols[name]
         return X

@@ -11,6 +11,7 @@ then the process closes and exits 0.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -48,6 +49,47 @@ class ScorerStats:
     drift_alerts: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     decisions: Counter[str] = field(default_factory=Counter)
+
+
+class Collector:
+    """Python's cyclic garbage collection, run between batches instead of inside them.
+
+    A batch of 5,000 allocates ~100,000 objects, so Python's automatic collector ran
+    several times per batch, each time walking every live object: 24.5 against 13.8
+    µs per event in the pure pipeline at batch size 5,000 (``bench/hotpath.py``
+    measures both). So: freeze what start-up built (the model, the drift reference: never
+    garbage), turn the automatic collector off, and collect every ``interval_s``
+    between batches, which takes ~0.1 ms. ``interval_s`` 0 leaves Python's default.
+    """
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self.managed = interval_s > 0 and gc.isenabled()
+        self._next = time.monotonic() + interval_s
+        if self.managed:
+            gc.collect()
+            gc.freeze()
+            gc.disable()
+
+    def between_batches(self) -> None:
+        """Collect if the interval has passed."""
+        if self.managed and time.monotonic() >= self._next:
+            gc.collect()
+            self._next = time.monotonic() + self.interval_s
+
+    def refreeze(self) -> None:
+        """After a model swap: let go of frozen objects that are garbage now."""
+        if self.managed:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+
+    def close(self) -> None:
+        """Give the process its automatic collector back."""
+        if self.managed:
+            gc.unfreeze()
+            gc.enable()
+            self.managed = False
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -95,16 +137,21 @@ class Scorer:
     def run(self, stop: threading.Event) -> ScorerStats:
         """Process batches until ``stop`` is set; the batch in hand always completes."""
         wait_s = self.settings.batch_max_wait_ms / 1000
+        linger_s = self.settings.batch_linger_ms / 1000
         next_reload = time.monotonic() + self.settings.model_reload_s
+        collector = Collector(self.settings.gc_interval_s)
         try:
             while not stop.is_set():
-                batch = self.io.poll_batch(self.settings.batch_max_size, wait_s)
+                batch = self.io.poll_batch(self.settings.batch_max_size, wait_s, linger_s)
                 if batch:
                     self._process(batch)
                 if self.settings.model_reload_s and time.monotonic() >= next_reload:
-                    self.reload_model()
+                    if self.reload_model():
+                        collector.refreeze()  # the old model may be cyclic garbage now
                     next_reload = time.monotonic() + self.settings.model_reload_s
+                collector.between_batches()
         finally:
+            collector.close()
             self.io.close()
         return self.stats
 

@@ -109,18 +109,19 @@ class BatchIO:
         self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
         log.info("partitions revoked", extra={"partitions": [tp.partition for tp in partitions]})
 
-    def poll_batch(self, max_size: int, max_wait_s: float) -> list[InRecord]:
+    def poll_batch(self, max_size: int, max_wait_s: float, linger_s: float = 0.0) -> list[InRecord]:
         """What has arrived, up to ``max_size`` records; waits up to ``max_wait_s`` for one.
 
-        Adaptive: a batch never waits to fill. Under load the records that came in
+        Adaptive: a batch does not wait to fill. Under load the records that came in
         while the last batch was delivered make the next batch large (the commit is
-        amortised over many); at a low rate a record goes out as soon as it is read.
+        amortised over many); at a low rate a record goes out as soon as it is read,
+        or after ``linger_s`` more of collecting (fewer, larger transactions).
         """
         messages: list[Message] = self.consumer.consume(max_size, 0)
         if not messages:
             messages = self.consumer.consume(1, max_wait_s)
-            if messages and max_size > 1:
-                messages += self.consumer.consume(max_size - 1, 0)
+        if messages and len(messages) < max_size:
+            messages += self.consumer.consume(max_size - len(messages), linger_s)
         batch: list[InRecord] = []
         append = batch.append
         for msg in messages:
