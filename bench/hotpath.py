@@ -1,0 +1,298 @@
+"""The scorer's hot path without a broker: each lever measured against its alternative.
+
+    .venv/bin/python -m bench.hotpath            # ~1 minute; writes bench/results/hotpath.json
+
+Same generated events (5% invalid) for every measurement, in one process; each
+number is the best of a few repeats, in µs per event, so ratios between rows are
+what to read. Levers:
+
+- validation: the exact path (orjson and checks in Python), the msgspec fast path the
+  scorer uses, JSON Schema with ``jsonschema`` (Python) and ``jsonschema-rs``, and
+  pydantic-core (strict); the last two only if installed (``pip install -e '.[bench]'``);
+- score encoding: dict + orjson against a msgspec Struct;
+- record objects: frozen dataclass against NamedTuple;
+- prediction: LightGBM against treelite/tl2cgen compiled code (if installed; it also
+  checks the scores agree to 1e-6);
+- the pure pipeline per stage at several batch sizes, with Python's automatic GC
+  and with the scorer's (frozen start-up objects, collection between batches).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple
+
+import numpy as np
+import orjson
+
+from streams.contracts import validator
+from streams.drift import DriftConfig, DriftMonitor
+from streams.events import FIELDS
+from streams.features import FEATURE_NAMES
+from streams.generator import GeneratorConfig, generate
+from streams.messy import MessySpec
+from streams.model import Model, load_model
+from streams.pipeline import PipelineConfig, ScoringPipeline
+from streams.records import InRecord, Origin
+from streams.scorer import Collector
+from streams.validation import parse_event
+from streams.wire import decode_events, encode, row_of, score_record
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def best_us(fn: Callable[[], object], n: int, repeats: int = 3) -> float:
+    """Best of ``repeats`` runs of ``fn``, in µs per each of ``n`` items."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return round(best / n * 1e6, 3)
+
+
+def events(count: int) -> list[bytes]:
+    """Generated event payloads, 5% made invalid in the generator's ways."""
+    config = GeneratorConfig(seed=99, count=count, messy=MessySpec(0.05))
+    return [r.value or b"" for r in generate(config) if r.topic == "events"]
+
+
+def validation(raws: list[bytes]) -> dict[str, float]:
+    """µs per event to parse and validate, by method."""
+    out = {
+        "exact path: orjson + Python checks": best_us(
+            lambda: [parse_event(r) for r in raws], len(raws)
+        ),
+        "msgspec fast path (used)": best_us(lambda: decode_events(raws), len(raws)),
+    }
+    schema = validator("event")
+    few = raws[:2000]
+    out["jsonschema (Python)"] = best_us(
+        lambda: [_schema_check(schema.is_valid, r) for r in few], len(few), 1
+    )
+    try:
+        import jsonschema_rs
+
+        rs = jsonschema_rs.validator_for(schema.schema)
+        out["jsonschema-rs (valid or not, nothing else)"] = best_us(
+            lambda: [_schema_check(rs.is_valid, r) for r in raws], len(raws)
+        )
+        out["jsonschema-rs as the scorer would need it (row; exact path for reasons)"] = best_us(
+            lambda: [_schema_row(rs.is_valid, r) for r in raws], len(raws)
+        )
+    except ImportError:
+        pass
+    adapter = _pydantic_model()
+    out["pydantic-core (strict)"] = best_us(
+        lambda: [_pydantic(adapter, r) for r in raws], len(raws)
+    )
+    return out
+
+
+def _schema_check(is_valid: Callable[[Any], bool], raw: bytes) -> bool:
+    # a schema validator is given the parsed object, so parsing is part of its cost
+    try:
+        return is_valid(orjson.loads(raw))
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _schema_row(is_valid: Callable[[Any], bool], raw: bytes) -> object:
+    # what a jsonschema-rs fast path would have to do (still without the duplicate-key
+    # check, so it is favoured): parse, validate, make the row, exact path on failure
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return parse_event(raw)
+    return row_of(obj) if is_valid(obj) else parse_event(raw)
+
+
+def _pydantic_model() -> Any:
+    import pydantic
+
+    fields: dict[str, Any] = {}
+    for spec in FIELDS.values():
+        t: Any = {"string": str, "category": str, "boolean": bool, "integer": int}.get(
+            spec.kind, float
+        )
+        if spec.kind in ("string", "category"):
+            t = Annotated[
+                str, pydantic.StringConstraints(min_length=1, max_length=spec.max_length or 64)
+            ]
+        elif spec.kind in ("integer", "number"):
+            t = Annotated[t, pydantic.Field(ge=spec.minimum, le=spec.maximum)]
+        fields[spec.name] = (t, ...) if spec.required else (t | None, None)
+    config = pydantic.ConfigDict(strict=True)
+    return pydantic.create_model("Event", __config__=config, **fields)
+
+
+def _pydantic(model: Any, raw: bytes) -> object:
+    try:
+        return model.model_validate_json(raw)
+    except Exception:
+        return None
+
+
+def encoding(n: int) -> dict[str, float]:
+    """µs per score record to build and encode it, by method."""
+    rng = np.random.default_rng(1)
+    rows, scores = rng.random((n, len(FEATURE_NAMES))).tolist(), rng.random(n).tolist()
+    row: tuple[Any, ...] = ("ev-1", 1_767_225_600_000, "acct-1")
+    origin = ("events", 1, 7, 1_767_225_600_000)
+
+    def as_dicts() -> list[bytes]:
+        return [
+            orjson.dumps(
+                {
+                    "event_id": row[0],
+                    "account_id": row[2],
+                    "event_time": row[1],
+                    "score": scores[i],
+                    "decision": "approve",
+                    "model_version": "v1",
+                    "fallback": False,
+                    "features": dict(zip(FEATURE_NAMES, rows[i], strict=False)),
+                    "event_timestamp": origin[3],
+                    "scored_at": 0,
+                    "source": {"topic": "events", "partition": 1, "offset": origin[2]},
+                }
+            )
+            for i in range(n)
+        ]
+
+    def as_structs() -> list[bytes]:
+        return [
+            encode(score_record(row, rows[i], scores[i], "approve", "v1", False, origin, 0))
+            for i in range(n)
+        ]
+
+    assert orjson.loads(as_dicts()[0]) == orjson.loads(as_structs()[0])
+    return {"dict + orjson": best_us(as_dicts, n), "msgspec Struct (used)": best_us(as_structs, n)}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _FrozenOrigin:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+
+
+class _TupleOrigin(NamedTuple):
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+
+
+def record_objects(n: int) -> dict[str, float]:
+    """µs per consumed record to build its origin object."""
+    return {
+        "frozen dataclass": best_us(
+            lambda: [_FrozenOrigin("events", 1, i, 5) for i in range(n)], n
+        ),
+        "NamedTuple (used)": best_us(
+            lambda: [_TupleOrigin("events", 1, i, 5) for i in range(n)], n
+        ),
+    }
+
+
+def prediction(model: Model, X: np.ndarray) -> dict[str, Any]:
+    """µs per event to predict a batch of 1,000, LightGBM against compiled trees."""
+    batches = [X[i : i + 1000] for i in range(0, len(X), 1000)]
+    out: dict[str, Any] = {
+        "LightGBM (used)": best_us(lambda: [model.predict(b) for b in batches], len(X))
+    }
+    try:
+        import tl2cgen
+        import treelite
+    except ImportError:
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        tree = treelite.frontend.from_lightgbm(model.booster)
+        tl2cgen.export_lib(tree, toolchain="gcc", libpath=f"{tmp}/m.so", nthread=1)
+        out["tl2cgen compile seconds"] = round(time.perf_counter() - t0, 1)
+        pred = tl2cgen.Predictor(f"{tmp}/m.so", nthread=1)
+
+        def compiled() -> list[np.ndarray]:
+            return [pred.predict(tl2cgen.DMatrix(b, dtype="float64")) for b in batches]
+
+        out["treelite/tl2cgen compiled"] = best_us(compiled, len(X))
+        diff = np.abs(np.concatenate(compiled()).reshape(-1) - model.predict(X))
+        out["max |compiled - LightGBM|"] = float(diff.max())
+    return out
+
+
+def stages(model: Model, raws: list[bytes]) -> dict[str, dict[str, float]]:
+    """The pure pipeline (and drift) per stage in µs per event, by batch size and with
+    Python's automatic GC or the scorer's :class:`~streams.scorer.Collector`."""
+    records = [
+        InRecord(Origin("events", i % 6, i, 1_767_225_600_000), None, r) for i, r in enumerate(raws)
+    ]
+    out = {}
+    for size in (100, 1000, 5000):
+        for gc_mode in ("automatic GC", "GC between batches (used)"):
+            collector = Collector(1.0 if gc_mode != "automatic GC" else 0.0)
+            try:
+                row = _pipeline_run(model, records, size, collector)
+            finally:
+                collector.close()
+            out[f"{size}, {gc_mode}"] = row
+    return out
+
+
+def _pipeline_run(
+    model: Model, records: list[InRecord], size: int, collector: Collector
+) -> dict[str, float]:
+    pipe = ScoringPipeline(model, PipelineConfig())
+    drift = DriftMonitor(model.manifest, model.assembler, DriftConfig())
+    totals: dict[str, float] = {}
+    t0 = time.perf_counter()
+    for i in range(0, len(records), size):
+        batch = records[i : i + size]
+        result = pipe.process(batch, 0)
+        t = time.perf_counter()
+        drift.observe(
+            result.features, result.scores, dict(result.decisions), batch[0].origin,
+            result.max_event_time,
+        )  # fmt: skip
+        result.seconds["drift"] = time.perf_counter() - t
+        for stage, secs in result.seconds.items():
+            totals[stage] = totals.get(stage, 0.0) + secs
+        collector.between_batches()
+    elapsed = time.perf_counter() - t0
+    row = {k: round(v / len(records) * 1e6, 2) for k, v in totals.items()}
+    row["total"] = round(elapsed / len(records) * 1e6, 2)
+    return row
+
+
+def main() -> None:
+    """Run every measurement and write bench/results/hotpath.json (and BENCHMARKS.md)."""
+    from bench.report import write_report
+
+    raws = events(50_000)
+    model = load_model(ROOT / "models")
+    valid = [r for r in decode_events(raws) if isinstance(r, tuple)]
+    X = model.assembler.assemble_rows(valid)
+    result = {
+        "events": len(raws),
+        "validation_us": validation(raws),
+        "encoding_us": encoding(20_000),
+        "record_objects_us": record_objects(100_000),
+        "prediction_us": prediction(model, X),
+        "stages_us_by_batch_size": stages(model, raws),
+    }
+    out = ROOT / "bench" / "results" / "hotpath.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    write_report()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""End-to-end latency at fixed produce rates, on the real broker.
+
+    .venv/bin/python -m bench.latency                      # 1k, 5k, 20k events/s, 60 s each
+    .venv/bin/python -m bench.latency --rates 5000 --seconds 30
+
+Per rate: fresh topics, the shipped scorer as its own process (``streamscore score``,
+exactly-once), an upstream producer in this process writing generated events (5%
+invalid) at the rate, evenly (every millisecond what is due; ``linger.ms`` 1), and a
+``read_committed`` consumer reading the scores. For every score read, two latencies:
+
+- *timestamp*: the score record's Kafka timestamp minus the event's (which the score
+  carries as ``event_timestamp``), as the performance issue defines it;
+- *visible*: when this consumer received the committed score minus the event's
+  timestamp: what a downstream reader sees, transaction commit included.
+
+The first 5 s of each run are warm-up and not counted. Writes
+``bench/results/latency.json`` and regenerates ``BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+from bench.harness import RESULTS, broker, fresh_settings, spawn, stop, wait_until
+from streams.config import Settings
+from streams.generator import GeneratorConfig, generate
+from streams.kafka import make_consumer, make_producer
+from streams.messy import MessySpec
+
+WARMUP_S = 5.0
+
+
+class ScoreReader(threading.Thread):
+    """Reads the scores topic (read_committed) and keeps (event ts, score ts, received)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        self.consumer = make_consumer(settings, "bench-latency-reader", **{"fetch.wait.max.ms": 5})
+        topic = settings.topic_scores
+        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        self.rows: list[tuple[int, int, float]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            for msg in self.consumer.consume(1000, 0.1):
+                if msg.error() is None:
+                    received = time.time() * 1000
+                    event_ts = orjson.loads(msg.value())["event_timestamp"]
+                    self.rows.append((event_ts, msg.timestamp()[1], received))
+        self.consumer.close()
+
+
+def produce_paced(settings: Settings, rate: int, seconds: float, payloads: list[bytes]) -> int:
+    """Write ``rate`` events/s for ``seconds``, what is due every millisecond; the count."""
+    producer = make_producer(settings, **{"linger.ms": 1})
+    topic, n, sent = settings.topic_events, len(payloads), 0
+    t0 = time.monotonic()
+    while (elapsed := time.monotonic() - t0) < seconds:
+        due = int(elapsed * rate)
+        while sent < due:
+            try:
+                producer.produce(topic, payloads[sent % n])
+            except BufferError:
+                producer.poll(0.01)
+                continue
+            sent += 1
+        producer.poll(0)
+        time.sleep(0.001)  # the pacing tick
+    producer.flush(30)
+    return sent
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p95, p99 and max in ms."""
+    a = np.asarray(values, dtype=np.float64)
+    p50, p95, p99 = np.percentile(a, [50, 95, 99]).tolist()
+    return {"p50": round(p50, 1), "p95": round(p95, 1), "p99": round(p99, 1),
+            "max": round(float(a.max()), 1)}  # fmt: skip
+
+
+def valid_among(valid: list[bool], sent: int) -> int:
+    """How many of the first ``sent`` payloads (cycled) are valid events."""
+    whole, rest = divmod(sent, len(valid))
+    return whole * sum(valid) + sum(valid[:rest])
+
+
+def run_rate(
+    bootstrap: str, rate: int, seconds: float, payloads: list[bytes], valid: list[bool]
+) -> dict[str, Any]:
+    """One fixed-rate run with its own topics and scorer process."""
+    settings = fresh_settings(bootstrap, f"latency{rate}")
+    scorer = spawn(settings, "score")
+    reader = ScoreReader(settings)
+    reader.start()
+    try:
+        # ready when a score for a probe event comes through
+        probes = produce_paced(settings, 100, 0.2, payloads)
+        wait_until(lambda: len(reader.rows) > 0, 60, "the scorer to score a probe event")
+        start_ms = time.time() * 1000 + WARMUP_S * 1000
+        sent = produce_paced(settings, rate, seconds, payloads)
+        expected = valid_among(valid, probes) + valid_among(valid, sent)
+        wait_until(lambda: len(reader.rows) >= expected, 120, "every valid event's score")
+    finally:
+        reader.stopping.set()
+        reader.join(10)
+        code = stop(scorer)
+    counted = [r for r in reader.rows if r[0] >= start_ms]
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "events_produced": sent,
+        "scores_expected": expected,
+        "scores_read": len(reader.rows),
+        "scores_counted": len(counted),
+        "scorer_exit_code": code,
+        "timestamp_ms": percentiles([s - e for e, s, _ in counted]),
+        "visible_ms": percentiles([v - e for e, _, v in counted]),
+    }
+
+
+def main() -> None:
+    """Run every rate; write bench/results/latency.json and BENCHMARKS.md."""
+    from bench.report import write_report
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rates", default="1000,5000,20000")
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
+    args = p.parse_args()
+    config = GeneratorConfig(seed=11, count=50_000, messy=MessySpec(0.05))
+    events = [r for r in generate(config) if r.topic == "events"]
+    payloads, valid = [r.value or b"" for r in events], [r.valid for r in events]
+    runs = []
+    with broker(args.bootstrap) as bootstrap:
+        for rate in (int(r) for r in args.rates.split(",")):
+            runs.append(run_rate(bootstrap, rate, args.seconds, payloads, valid))
+            print(orjson.dumps(runs[-1]).decode(), flush=True)
+    command = f"python -m bench.latency --rates {args.rates} --seconds {args.seconds:g}"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latency.json").write_bytes(
+        orjson.dumps({"command": command, "runs": runs}, option=orjson.OPT_INDENT_2)
+    )
+    write_report()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""BENCHMARKS.md, rendered from every result file in ``bench/results/``.
+
+Each benchmark writes its own JSON and calls :func:`write_report`, so the page always
+shows the latest run of each, with the command that produced it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from bench.harness import RESULTS, ROOT
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return orjson.loads(path.read_bytes()) if path.exists() else None
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def throughput(result: dict[str, Any]) -> list[str]:
+    """The throughput section."""
+    rows = result["rows"]
+    base = next((r["events_per_s"] for r in rows if r["pipeline"] == "streamscore"), None)
+    lines = [
+        f"## Throughput (`{result['command']}`)",
+        "",
+        "One process per pipeline, the same pre-filled topic (5% invalid, 6 partitions), "
+        "same model, same broker; first poll to the last input offset committed. "
+        "streamscore and quix run exactly-once; faust at-least-once (its exactly_once "
+        "mode commits offsets in transactions but not the records it sends); naive and "
+        "passthrough commit after each flush. The slow pipelines run on a prefix of the "
+        "topic: rates compare, totals do not.",
+        "",
+    ]
+    lines += _table(
+        ["pipeline", "events", "seconds", "events/s", "streamscore is x"],
+        [
+            [
+                r["pipeline"],
+                f"{r['events']:,}",
+                f"{r['seconds']:.1f}",
+                f"{r['events_per_s']:,.0f}",
+                f"{base / r['events_per_s']:.2f}" if base else "-",
+            ]
+            for r in rows
+        ],
+    )
+    stages = result.get("stages", {})
+    if stages:
+        lines += [
+            "",
+            "Where streamscore's time goes in that run, µs per event (its own "
+            "`streamscore_stage_seconds`; `validate` includes parsing, `commit` is the "
+            "transaction's flush and commit):",
+            "",
+        ]
+        lines += _table(list(stages), [[f"{v:.2f}" for v in stages.values()]])
+    return lines
+
+
+def latency(result: dict[str, Any]) -> list[str]:
+    """The latency section."""
+    lines = [
+        f"## Latency (`{result['command']}`)",
+        "",
+        "Fixed produce rate; *timestamp* = score's Kafka timestamp minus the event's; "
+        "*visible* = received by a read_committed consumer minus the event's timestamp. ms.",
+        "",
+    ]
+    rows = []
+    for r in result["runs"]:
+        t, v = r["timestamp_ms"], r["visible_ms"]
+        rows.append(
+            [
+                f"{r['rate']:,}",
+                f"{r['scores_counted']:,}",
+                f"{r['scores_read']:,} / {r['scores_expected']:,}",
+                t["p50"],
+                t["p95"],
+                t["p99"],
+                t["max"],
+                v["p50"],
+                v["p99"],
+            ]
+        )
+    return lines + _table(
+        [
+            "events/s",
+            "scores counted",
+            "scores read / expected",
+            "p50",
+            "p95",
+            "p99",
+            "max",
+            "visible p50",
+            "visible p99",
+        ],
+        rows,
+    )
+
+
+def memory(result: dict[str, Any]) -> list[str]:
+    """The memory section."""
+    lines = [
+        f"## Memory (`{result['command']}`)",
+        "",
+        f"{result['rate']:,} events/s for {result['seconds'] / 60:.0f} minutes (5% invalid, "
+        f"30% labelled; the joiner's retention {result.get('retention_s', 0):g} s of event "
+        "time, so its state is steady in size); RSS sampled every 5 s; growth compares the "
+        "last minute's mean with minute 2's. *Records processed* are the input offsets the "
+        "process committed: the joiner's trail what it has processed (faust-streaming commits "
+        "slowly past the transaction markers in `scores`; see the README).",
+        "",
+    ]
+    rows = [
+        [
+            name,
+            f"{p['peak_mb']:.0f}",
+            f"{p['steady_mb']:.0f}",
+            f"{p['growth_pct']:+.1f}%",
+            f"{p['processed']:,}",
+        ]
+        for name, p in result["processes"].items()
+    ]
+    return lines + _table(
+        ["process", "peak MiB", "steady MiB (min 2-10)", "growth", "records processed"], rows
+    )
+
+
+def hotpath(result: dict[str, Any]) -> list[str]:
+    """The levers section."""
+    lines = ["## Hot-path levers (`python -m bench.hotpath`, no broker, µs per event)", ""]
+    for key, title in [
+        ("validation_us", "Parse and validate"),
+        ("encoding_us", "Encode a score"),
+        ("record_objects_us", "Build a record's origin"),
+        ("prediction_us", "Predict (batches of 1,000)"),
+    ]:
+        lines += [f"**{title}**", ""]
+        lines += [*_table(["method", "µs"], [[k, v] for k, v in result[key].items()]), ""]
+    stages = result["stages_us_by_batch_size"]
+    names = list(next(iter(stages.values())))
+    lines += ["**The pure pipeline per stage, by batch size and garbage collection**", ""]
+    lines += _table(["batch, GC", *names], [[size, *row.values()] for size, row in stages.items()])
+    return lines
+
+
+def write_report() -> None:
+    """Regenerate BENCHMARKS.md from the result files there are."""
+    lines = ["# Benchmarks", ""]
+    machine = (_load("throughput") or {}).get("machine")
+    if machine:
+        lines += [
+            f"Measured {machine['date']} on {machine['cpus']} CPUs, Python {machine['python']}, "
+            f"confluent-kafka {machine['confluent_kafka']} (librdkafka {machine['librdkafka']}), "
+            f"LightGBM {machine['lightgbm']}, Kafka {machine['kafka']}. The broker shares "
+            "the machine's cores with what is measured.",
+            "",
+        ]
+    sections = [
+        ("throughput", throughput),
+        ("latency", latency),
+        ("memory", memory),
+        ("hotpath", hotpath),
+    ]
+    for name, render in sections:
+        result = _load(name)
+        if result is not None:
+            lines += [*render(result), ""]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    write_report()

@@ -1,0 +1,52 @@
+"""The benchmark harness's own arithmetic and report (the runs themselves need minutes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.latency import percentiles, valid_among
+from bench.memory import summarise
+from bench.report import latency, memory, throughput
+
+
+def test_valid_among_counts_cycled_payloads() -> None:
+    valid = [True, False, True, True]
+    assert valid_among(valid, 0) == 0
+    assert valid_among(valid, 2) == 1
+    assert valid_among(valid, 4) == 3
+    assert valid_among(valid, 10) == 3 + 3 + 1
+
+
+def test_percentiles_are_in_the_unit_given() -> None:
+    p = percentiles([float(v) for v in range(1, 101)])
+    assert p["p50"] == pytest.approx(50.5)
+    assert p["p99"] == pytest.approx(99.0, abs=0.1)
+    assert p["max"] == 100.0
+
+
+def test_memory_growth_compares_the_last_minute_with_the_second() -> None:
+    # 100 MiB through minute 2, then a steady climb to 110 in the last minute
+    samples = [(t, 100.0 if t < 120 else 100.0 + (t - 120) / 480 * 10) for t in range(0, 600, 5)]
+    s = summarise(samples, minutes=10)
+    assert s["minute2_mb"] == 100.0
+    assert 8.0 < s["growth_pct"] < 10.0
+    assert s["peak_mb"] == pytest.approx(max(mb for _, mb in samples), abs=0.05)
+
+
+def test_report_sections_render_ratios_and_counts() -> None:
+    rows = [
+        {"pipeline": "streamscore", "events": 1000, "seconds": 1.0, "events_per_s": 1000.0},
+        {"pipeline": "naive", "events": 100, "seconds": 1.0, "events_per_s": 100.0},
+    ]
+    text = "\n".join(throughput({"command": "c", "rows": rows, "stages": {"validate": 1.5}}))
+    assert "| naive | 100 | 1.0 | 100 | 10.00 |" in text
+    assert "| 1.50 |" in text
+    run = {"rate": 5000, "scores_counted": 9, "scores_read": 10, "scores_expected": 10,
+           "timestamp_ms": {"p50": 1, "p95": 2, "p99": 3, "max": 4},
+           "visible_ms": {"p50": 5, "p95": 6, "p99": 7, "max": 8}}  # fmt: skip
+    assert "| 5,000 | 9 | 10 / 10 | 1 | 2 | 3 | 4 | 5 | 7 |" in "\n".join(
+        latency({"command": "c", "runs": [run]})
+    )
+    proc = {"peak_mb": 120.4, "steady_mb": 110.0, "growth_pct": 1.25, "processed": 1234}
+    mem = {"command": "c", "rate": 1000, "seconds": 600, "processes": {"scorer": proc}}
+    assert "| scorer | 120 | 110 | +1.2% | 1,234 |" in "\n".join(memory(mem))
