@@ -84,6 +84,15 @@ def _default_cache() -> Path:
     return Path(base) / "streamscore" / f"kafka-{KAFKA_VERSION}" / "libs"
 
 
+def _cluster_id() -> str:
+    """A random KRaft cluster id, as ``kafka-storage random-uuid`` makes them: 16 bytes,
+    URL-safe base64, never starting with "-" (the tool's parser would read an option)."""
+    while True:
+        cid = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
 def _tail(text: str) -> str:
     return "\n".join(text.splitlines()[-_TAIL_LINES:])
 
@@ -197,7 +206,7 @@ class RealBroker:
         java_home = os.environ.get("JAVA_HOME")
         exe = str(Path(java_home) / "bin" / "java") if java_home else "java"
         java = [exe, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
-        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        cluster_id = _cluster_id()
         fmt = ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id]
         _run([*java, *fmt, "-c", str(props)], "formatting Kafka storage", timeout_s=120.0)
         cmd = [*java, "-Xmx512m", "-Xms256m", "kafka.Kafka", str(props)]

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from streams.errors import BrokerError
-from streams.realbroker import CACHE_MARKER, RealBroker, fetch_jars
+from streams.realbroker import CACHE_MARKER, RealBroker, _cluster_id, fetch_jars
 
 _DEADLINE_S = 60.0
 
@@ -140,3 +140,10 @@ def test_fetch_jars_without_maven_raises_and_leaves_no_cache(
         fetch_jars(libs)
 
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_cluster_ids_never_start_with_a_dash() -> None:
+    # a leading "-" made kafka-storage read the id as an option (1 start in 64 failed)
+    ids = [_cluster_id() for _ in range(2000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)
