@@ -97,35 +97,7 @@ class ScoringPipeline:
         result.seconds["validate"] = t1 - t0
         out: list[OutRecord | None] = [None] * len(batch)
         if ok:
-            rows: list[Row] = [parsed[i] for i in ok]  # type: ignore[misc]
-            X = self.assembler.assemble_rows(rows)
-            t2 = time.perf_counter()
-            scores, used_fallback = self._predict(X)
-            t3 = time.perf_counter()
-            result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
-            decisions = decide(scores, cfg.review_threshold, cfg.decline_threshold)
-            version = FALLBACK_VERSION if used_fallback else self._version
-            features, score_list = X.tolist(), scores.tolist()  # one conversion per batch
-            for n, i in enumerate(ok):
-                row = rows[n]
-                value = encode(
-                    score_record(
-                        row,
-                        features[n],
-                        score_list[n],
-                        decisions[n],
-                        version,
-                        used_fallback,
-                        batch[i].origin,
-                        now_ms,
-                    )
-                )
-                out[i] = OutRecord(cfg.scores_topic, event_id(row).encode(), value)  # fmt: skip
-            result.scores, result.features, result.scored = scores, X, len(ok)
-            result.max_event_time = max(event_time(r) for r in rows)
-            result.fallback = len(ok) if used_fallback else 0
-            result.decisions.update(decisions)
-            t1 = t3  # building score records counts as "records"
+            t1 = self._score(batch, [parsed[i] for i in ok], ok, out, result, now_ms)  # type: ignore[misc]
         for i, item in enumerate(parsed):
             if isinstance(item, Problem):
                 rec = batch[i]
@@ -135,6 +107,38 @@ class ScoringPipeline:
         result.records = out  # type: ignore[assignment]  # every slot is filled above
         result.seconds["records"] = time.perf_counter() - t1
         return result
+
+    def _score(
+        self,
+        batch: Sequence[InRecord],
+        rows: list[Row],
+        ok: list[int],
+        out: list[OutRecord | None],
+        result: BatchResult,
+        now_ms: int,
+    ) -> float:
+        """Features, one prediction, decisions and score records for the valid events;
+        fills ``out`` at their positions and returns when prediction ended."""
+        cfg = self.config
+        t1 = time.perf_counter()
+        X = self.assembler.assemble_rows(rows)
+        t2 = time.perf_counter()
+        scores, used_fallback = self._predict(X)
+        t3 = time.perf_counter()
+        result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
+        decisions = decide(scores, cfg.review_threshold, cfg.decline_threshold)
+        version = FALLBACK_VERSION if used_fallback else self._version
+        features, score_list = X.tolist(), scores.tolist()  # one conversion per batch
+        for n, i in enumerate(ok):
+            row = rows[n]
+            record = score_record(row, features[n], score_list[n], decisions[n], version,
+                                  used_fallback, batch[i].origin, now_ms)  # fmt: skip
+            out[i] = OutRecord(cfg.scores_topic, event_id(row).encode(), encode(record))
+        result.scores, result.features, result.scored = scores, X, len(ok)
+        result.max_event_time = max(event_time(r) for r in rows)
+        result.fallback = len(ok) if used_fallback else 0
+        result.decisions.update(decisions)
+        return t3  # building score records counts as "records"
 
     @property
     def _version(self) -> str:
