@@ -31,7 +31,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from bench.harness import RESULTS, broker, fresh_settings, spawn, stop, wait_until
 from streams.config import Settings
 from streams.generator import GeneratorConfig, generate
-from streams.kafka import make_consumer, make_producer
+from streams.kafka import make_consumer, make_producer, produce
 from streams.messy import MessySpec
 
 WARMUP_S = 5.0
@@ -67,11 +67,7 @@ def produce_paced(settings: Settings, rate: int, seconds: float, payloads: list[
     while (elapsed := time.monotonic() - t0) < seconds:
         due = int(elapsed * rate)
         while sent < due:
-            try:
-                producer.produce(topic, payloads[sent % n])
-            except BufferError:
-                producer.poll(0.01)
-                continue
+            produce(producer, None, topic, None, payloads[sent % n])  # waits if the queue is full
             sent += 1
         producer.poll(0)
         time.sleep(0.001)  # the pacing tick

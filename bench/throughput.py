@@ -42,7 +42,7 @@ import confluent_kafka
 import lightgbm
 import numpy as np
 import orjson
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from bench.baselines.faust_pipeline import run_faust
@@ -54,6 +54,7 @@ from streams.contracts import validator
 from streams.features import FeatureAssembler
 from streams.generator import GeneratorConfig, generate
 from streams.kafka import ensure_topics, make_consumer, make_producer
+from streams.kafka.clients import committed_offsets
 from streams.messy import MessySpec
 from streams.model import load_model
 from streams.produce import write_records
@@ -79,13 +80,8 @@ def _timed(settings: Settings, group: str, target: int, run: Callable[[], None])
     parts = reader.list_topics(topic, timeout=15).topics[topic].partitions
     tps = [TopicPartition(topic, p) for p in sorted(parts)]
 
-    def committed() -> int:
-        try:
-            return sum(max(tp.offset, 0) for tp in reader.committed(tps, timeout=15))
-        except KafkaException as exc:
-            if exc.args[0].retriable() or exc.args[0].code() == KafkaError.NOT_COORDINATOR:
-                return -1  # the group coordinator is moving or loading: ask again
-            raise
+    def committed() -> int:  # retries while the group coordinator moves or loads
+        return sum(max(tp.offset, 0) for tp in committed_offsets(reader, tps))
 
     try:
         t0 = time.monotonic()

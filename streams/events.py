@@ -16,8 +16,9 @@ for the model). Unknown extra fields are allowed and ignored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 SCHEMA_VERSION = 1
 
@@ -82,6 +83,21 @@ _FIELDS = (
 
 FIELDS: dict[str, Field] = {f.name: f for f in _FIELDS}
 """Every field of the contract by name, in wire order."""
+
+ROW_FIELDS: tuple[str, ...] = tuple(FIELDS)
+"""The layout of an event *row* (the scorer's form of a validated event): its field
+values as a tuple in this order, None where missing."""
+ROW_INDEX: dict[str, int] = {name: i for i, name in enumerate(ROW_FIELDS)}
+
+
+def row_of(event: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The row of a validated event dict.
+
+    >>> row_of({"event_id": "e1"})[:2]
+    ('e1', None)
+    """
+    return tuple(event.get(name) for name in ROW_FIELDS)
+
 
 REQUIRED: frozenset[str] = frozenset(f.name for f in _FIELDS if f.required)
 OPTIONAL: tuple[str, ...] = tuple(f.name for f in _FIELDS if not f.required)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from streams.events import FIELDS
+from streams.events import FIELDS, ROW_INDEX, row_of
 
 FeatureKind = Literal["numeric", "categorical"]
 Matrix = npt.NDArray[np.float64]
@@ -78,7 +78,6 @@ _PLAIN = (
     "is_foreign_ip",
 )
 _NAN = math.nan
-_ROW = {name: i for i, name in enumerate(FIELDS)}  # an event row's layout (streams.wire.Row)
 
 
 class FeatureAssembler:
@@ -106,7 +105,7 @@ class FeatureAssembler:
 
     def assemble(self, events: Sequence[Mapping[str, Any]]) -> Matrix:
         """Build the ``(len(events), len(FEATURES))`` matrix from validated event dicts."""
-        return self.assemble_rows([tuple(e.get(name) for name in FIELDS) for e in events])
+        return self.assemble_rows([row_of(e) for e in events])
 
     def assemble_rows(self, rows: Sequence[Sequence[Any]]) -> Matrix:
         """Build the matrix from event rows (field values in contract order, None if missing).
@@ -119,14 +118,16 @@ class FeatureAssembler:
             return X
         by_field = list(zip(*rows, strict=True))  # rows to columns in one C-level pass
         # numpy turns None into NaN and booleans into 0/1 in a float64 array
-        cols = {name: np.array(by_field[_ROW[name]], dtype=np.float64) for name in _PLAIN}
-        times = np.array(by_field[_ROW["event_time"]], dtype=np.int64)
+        cols = {name: np.array(by_field[ROW_INDEX[name]], dtype=np.float64) for name in _PLAIN}
+        times = np.array(by_field[ROW_INDEX["event_time"]], dtype=np.int64)
         cols["hour_of_day"] = ((times // _MS_PER_HOUR) % 24).astype(np.float64)
         with np.errstate(invalid="ignore"):
             cols["log_amount_ratio"] = np.log1p(cols["amount"]) - np.log1p(cols["avg_amount_30d"])
         for name in CATEGORICAL:
             get, unseen = self._codes_or_nan[name].get, self.unseen_code(name)
-            cols[name] = np.array([get(v, unseen) for v in by_field[_ROW[name]]], dtype=np.float64)
+            cols[name] = np.array(
+                [get(v, unseen) for v in by_field[ROW_INDEX[name]]], dtype=np.float64
+            )
         for j, name in enumerate(FEATURE_NAMES):
             X[:, j] = cols[name]
         return X

@@ -161,13 +161,19 @@ def check_event(event: dict[str, Any]) -> Problem | None:
     return None
 
 
+def keys_written_once(raw: bytes, keys: int) -> bool:
+    """True if ``raw``, a flat object with ``keys`` distinct keys, provably wrote none twice.
+
+    Every written key is a `"` then `:`; with no quote followed by whitespace (so no
+    space before any colon), count('":') >= keys written >= ``keys``, so equality
+    means each key was written once. False means "not proven", not "duplicated".
+    """
+    return raw.count(b'":') == keys and not _QUOTE_SPACE.search(raw)
+
+
 def _duplicate_contract_key(raw: bytes, keys: int) -> str | None:
-    # Fast proof of "no duplicate" for a flat object: every key is a `"` then `:`; with
-    # no quote followed by whitespace (so no space before any colon), count('":') >= keys
-    # written, so equality with the parsed key count means none was written twice.
-    # Otherwise look by name.
-    if raw.count(b'":') == keys and not _QUOTE_SPACE.search(raw):
-        return None
+    if keys_written_once(raw, keys):
+        return None  # the cheap proof; otherwise look by name
     seen: set[bytes] = set()
     for name in _CONTRACT_KEY.findall(raw):
         if name in seen:

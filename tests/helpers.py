@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from streams.config import Settings, env_vars
 from streams.kafka import ensure_topics
@@ -25,6 +26,26 @@ def child_env(settings: Settings, **extra: object) -> dict[str, str]:
     overrides = env_vars(settings.model_copy(update=extra)) if extra else env_vars(settings)
     return {**os.environ, **overrides}
 
+
+FULL_EVENT: dict[str, Any] = {
+    "event_id": "ev-1-42",
+    "event_time": 1_767_225_600_123,
+    "account_id": "acct-000007",
+    "amount": 12.5,
+    "currency": "EUR",
+    "channel": "pos",
+    "merchant_category": "fuel",
+    "country": "DE",
+    "card_present": True,
+    "is_new_device": False,
+    "is_foreign_ip": False,
+    "account_age_days": 400,
+    "txn_count_1h": 1,
+    "txn_count_24h": 3,
+    "avg_amount_30d": 20.0,
+    "distance_from_home_km": 4.2,
+}
+"""A valid event with every contract field, in wire order (copy before changing it)."""
 
 _ids = itertools.count()
 

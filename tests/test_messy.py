@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from helpers import FULL_EVENT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -19,24 +19,7 @@ SCHEMA = orjson.loads((Path(__file__).parent.parent / "schemas/event.schema.json
 VALIDATOR = Draft202012Validator(SCHEMA)
 UNPARSEABLE = {"malformed_json", "not_utf8", "empty_payload"}
 
-CLEAN: dict[str, Any] = {
-    "event_id": "ev-1-42",
-    "event_time": 1_767_225_600_123,
-    "account_id": "acct-000007",
-    "amount": 12.5,
-    "currency": "EUR",
-    "channel": "pos",
-    "merchant_category": "fuel",
-    "country": "DE",
-    "card_present": True,
-    "is_new_device": False,
-    "is_foreign_ip": False,
-    "account_age_days": 400,
-    "txn_count_1h": 1,
-    "txn_count_24h": 3,
-    "avg_amount_30d": 20.0,
-    "distance_from_home_km": 4.2,
-}
+CLEAN = FULL_EVENT
 
 
 def test_clean_example_is_valid_and_complete() -> None:

@@ -226,7 +226,7 @@ _COORDINATOR_MOVING = {
 }
 
 
-def _committed(consumer: Consumer, tps: list[TopicPartition]) -> list[TopicPartition]:
+def committed_offsets(consumer: Consumer, tps: list[TopicPartition]) -> list[TopicPartition]:
     """Committed offsets, retrying what Kafka calls retriable (e.g. a coordinator moving)."""
     deadline = time.monotonic() + _TIMEOUT_S
     while True:
@@ -254,7 +254,7 @@ def group_offsets(
         for topic in topics:
             meta = consumer.list_topics(topic, timeout=_TIMEOUT_S).topics[topic]
             tps += [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-        committed = _committed(consumer, tps)
+        committed = committed_offsets(consumer, tps)
         out = []
         for tp in committed:
             low, high = consumer.get_watermark_offsets(tp, timeout=_TIMEOUT_S, cached=False)
