@@ -28,6 +28,7 @@ import faust
 
 from streams.config import Settings, faust_config
 from streams.errors import ConfigError, StreamscoreError
+from streams.faust_transport import install
 from streams.join import Join, JoinConfig, JoinProcessor
 from streams.metrics import JoinerMetrics
 from streams.quality import OnlineQuality
@@ -101,6 +102,7 @@ def build_app(
         producer_acks=-1,
         **faust_config(settings, topic_allow_declare=topic_allow_declare),
     )
+    install(app)  # commits past the transaction markers in `scores` (see the module)
     inputs = app.topic(
         settings.topic_scores,
         settings.topic_feedback,
