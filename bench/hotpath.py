@@ -40,7 +40,7 @@ from streams.pipeline import PipelineConfig, ScoringPipeline
 from streams.records import InRecord, Origin
 from streams.scorer import Collector
 from streams.validation import parse_event
-from streams.wire import decode_events, encode, row_of, score_record
+from streams.wire import decode_events, encode_scores, row_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -165,10 +165,10 @@ def encoding(n: int) -> dict[str, float]:
         ]
 
     def as_structs() -> list[bytes]:
-        return [
-            encode(score_record(row, rows[i], scores[i], "approve", "v1", False, origin, 0))
-            for i in range(n)
-        ]
+        pairs = encode_scores(
+            [row] * n, rows, scores, ["approve"] * n, "v1", False, [origin] * n, 0
+        )
+        return [value for _, value in pairs]
 
     assert orjson.loads(as_dicts()[0]) == orjson.loads(as_structs()[0])
     return {"dict + orjson": best_us(as_dicts, n), "msgspec Struct (used)": best_us(as_structs, n)}

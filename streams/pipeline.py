@@ -29,7 +29,7 @@ from streams.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
 from streams.model import Model
 from streams.records import InRecord, OutRecord
 from streams.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem
-from streams.wire import Row, decode_events, encode, event_id, event_time, score_record
+from streams.wire import Row, decode_events, encode_scores, event_time
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +128,12 @@ class ScoringPipeline:
         result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
         decisions = decide(scores, cfg.review_threshold, cfg.decline_threshold)
         version = FALLBACK_VERSION if used_fallback else self._version
-        features, score_list = X.tolist(), scores.tolist()  # one conversion per batch
-        for n, i in enumerate(ok):
-            row = rows[n]
-            record = score_record(row, features[n], score_list[n], decisions[n], version,
-                                  used_fallback, batch[i].origin, now_ms)  # fmt: skip
-            out[i] = OutRecord(cfg.scores_topic, event_id(row).encode(), encode(record))
+        origins = [batch[i].origin for i in ok]
+        encoded = encode_scores(rows, X.tolist(), scores.tolist(), decisions, version,
+                                used_fallback, origins, now_ms)  # fmt: skip
+        topic = cfg.scores_topic
+        for i, (key, value) in zip(ok, encoded, strict=True):
+            out[i] = OutRecord(topic, key, value)
         result.scores, result.features, result.scored = scores, X, len(ok)
         result.max_event_time = max(event_time(r) for r in rows)
         result.fallback = len(ok) if used_fallback else 0

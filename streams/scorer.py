@@ -134,6 +134,7 @@ class Scorer:
         self.io = io
         self.metrics = metrics
         self.stats = ScorerStats()
+        self._sent: tuple[list[InRecord], BatchResult] | None = None  # delivery in flight
         self._announce_model()
 
     def run(self, stop: threading.Event) -> ScorerStats:
@@ -145,13 +146,17 @@ class Scorer:
         try:
             while not stop.is_set():
                 batch = self.io.poll_batch(self.settings.batch_max_size, wait_s, linger_s)
-                if batch:
-                    self._process(batch)
+                # scored while the previous batch commits (overlap_commit), sent after
+                result = self._score(batch) if batch else None
+                if self._settle() and result is not None:
+                    self._send(batch, result)
                 if self.settings.model_reload_s and time.monotonic() >= next_reload:
+                    self._settle()  # the model's batches are committed before it goes
                     if self.reload_model():
                         collector.refreeze()  # the old model may be cyclic garbage now
                     next_reload = time.monotonic() + self.settings.model_reload_s
                 collector.between_batches()
+            self._settle()
         finally:
             collector.close()
             self.io.close()
@@ -191,16 +196,34 @@ class Scorer:
         self.metrics.model_loaded.set(1 if model is not None else 0)
         self.metrics.model.info({"version": model.version if model else "fallback-rules"})
 
-    def _process(self, batch: list[InRecord]) -> None:
+    def _score(self, batch: list[InRecord]) -> BatchResult:
         result = self.pipeline.process(batch, int(time.time() * 1000))
         self._watch_drift(batch, result)
+        return result
+
+    def _send(self, batch: list[InRecord], result: BatchResult) -> None:
         try:
-            seconds = self.io.deliver(result.records, batch)
+            self.io.send(result.records, batch)
         except BatchAborted:
-            self.stats.aborted += 1
-            self.metrics.batches_aborted.inc()
-            return  # rewound: the same records come again
-        self._account(batch, result, seconds)
+            self._aborted()  # rewound: the same records come again
+            return
+        self._sent = (batch, result)
+
+    def _settle(self) -> bool:
+        """Wait for the batch in flight and account for it; False if it was aborted."""
+        sent, self._sent = self._sent, None
+        try:
+            seconds = self.io.settle()
+        except BatchAborted:
+            self._aborted()  # rewound: what was polled since comes again too
+            return False
+        if sent is not None:
+            self._account(*sent, seconds)
+        return True
+
+    def _aborted(self) -> None:
+        self.stats.aborted += 1
+        self.metrics.batches_aborted.inc()
 
     def _watch_drift(self, batch: list[InRecord], result: BatchResult) -> None:
         """Feed the batch's aggregates to the drift monitor; alerts join the batch's outputs."""
@@ -260,7 +283,13 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
     model = load_or_fallback(settings)
     pipeline = ScoringPipeline(model, pipeline_config(settings))
     tx_id = f"{settings.scorer_group_id}-{settings.scorer_instance_id}" if exactly_once else None
-    io = BatchIO(settings, settings.scorer_group_id, settings.topic_events, tx_id)
+    io = BatchIO(
+        settings,
+        settings.scorer_group_id,
+        settings.topic_events,
+        tx_id,
+        overlap_commit=settings.overlap_commit,
+    )
     return Scorer(settings, pipeline, io, ScorerMetrics(registry), drift_monitor(settings, model))
 
 

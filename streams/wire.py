@@ -34,7 +34,6 @@ from streams.validation import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
     Problem,
-    keys_written_once,
     parse_event,
 )
 
@@ -70,6 +69,20 @@ def _event_struct() -> type[msgspec.Struct]:
 
 _DECODER: Final = msgspec.json.Decoder(_event_struct())
 _ALL_KEYS: Final = len(ROW_FIELDS)
+_TEXT = [ROW_INDEX[n] for n, spec in FIELDS.items() if spec.kind in ("string", "category")]
+_NULLABLE_TEXT: Final = [i for i in _TEXT if not FIELDS[ROW_FIELDS[i]].required]
+
+
+def _quotes_if_written_once(row: Row) -> int:
+    """How many ``"`` a payload decoded to ``row`` has if it wrote each key once.
+
+    Each key written is two quotes, each string value written two more, and an
+    escaped quote one; keys and strings written are at least the row's keys and
+    strings. So this count, met exactly, proves no key was written twice (and no
+    quote escaped); more means "not proven".
+    """
+    strings = len(_TEXT) - [row[i] for i in _NULLABLE_TEXT].count(None)
+    return 2 * (_ALL_KEYS + strings)
 
 
 def _fast(raw: bytes) -> Row | None:
@@ -78,8 +91,8 @@ def _fast(raw: bytes) -> Row | None:
         row: Row = msgspec.structs.astuple(_DECODER.decode(raw))
     except (msgspec.MsgspecError, ValueError):  # ValueError: invalid UTF-8
         return None
-    # absent optional keys (UNSET) leave the key count unknown: exact path
-    if msgspec.UNSET in row or not keys_written_once(raw, _ALL_KEYS):
+    # an absent optional key (UNSET) leaves the key count unknown: exact path
+    if msgspec.UNSET in row or raw.count(b'"') != _quotes_if_written_once(row):
         return None
     return row
 
@@ -100,11 +113,6 @@ def decode_events(
         else:
             append(row)
     return out
-
-
-def event_id(row: Row) -> str:
-    """The event id of a row."""
-    return str(row[_EVENT_ID])
 
 
 def event_time(row: Row) -> int:
@@ -145,19 +153,30 @@ encode = _ENCODER.encode
 """Encode a msgspec struct (or plain data) to JSON bytes; NaN floats become null."""
 
 
-def score_record(
-    row: Row,
-    features: list[float],
-    score: float,
-    decision: str,
+def encode_scores(
+    rows: Sequence[Row],
+    features: Sequence[list[float]],
+    scores: Sequence[float],
+    decisions: Sequence[str],
     version: str,
     fallback: bool,
-    origin: tuple[str, int, int, int | None],
+    origins: Sequence[tuple[str, int, int, int | None]],
     now_ms: int,
-) -> ScoreRecord:
-    """The score record of one event (``origin``: topic, partition, offset, timestamp)."""
-    topic, partition, offset, timestamp = origin
-    return ScoreRecord(
-        row[_EVENT_ID], row[_ACCOUNT_ID], row[_EVENT_TIME], score, decision, version,
-        fallback, Features(*features), timestamp, now_ms, Source(topic, partition, offset),
-    )  # fmt: skip
+) -> list[tuple[bytes, bytes]]:
+    """Key (the event id) and encoded ``scores`` record of each scored event, in order.
+
+    ``origins``: each event's (topic, partition, offset, Kafka timestamp). One loop
+    over plain lists for the batch: this runs once per scored event.
+    """
+    enc, record, feats, source = _ENCODER.encode, ScoreRecord, Features, Source
+    out: list[tuple[bytes, bytes]] = []
+    append = out.append
+    for row, x, score, decision, (topic, partition, offset, timestamp) in zip(
+        rows, features, scores, decisions, origins, strict=True
+    ):
+        eid = row[_EVENT_ID]
+        where = source(topic, partition, offset)
+        value = record(eid, row[_ACCOUNT_ID], row[_EVENT_TIME], score, decision, version,
+                       fallback, feats(*x), timestamp, now_ms, where)  # fmt: skip
+        append((eid.encode(), enc(value)))
+    return out

@@ -88,7 +88,8 @@ def test_scorer_sends_alerts_in_the_batch_outputs(model: Model) -> None:
     io = create_autospec(BatchIO, spec_set=True, instance=True)
     io.poll_batch.side_effect = lambda *_: batches.pop(0) if batches else (stop.set() or [])
     delivered: list = []
-    io.deliver.side_effect = lambda outputs, _batch: delivered.extend(outputs) or {"produce": 0.0}
+    io.send.side_effect = lambda outputs, _batch: delivered.extend(outputs)
+    io.settle.return_value = {"produce": 0.0}
     pipeline = ScoringPipeline(model, pipeline_config(settings))
     scorer = Scorer(settings, pipeline, io, ScorerMetrics(CollectorRegistry()),
                     drift_monitor(settings, model))  # fmt: skip

@@ -48,6 +48,8 @@ EDGE_CASES = [
     _full().replace(b'"amount":', b'"amount"  :', 1)[:-1] + b',"amount":99}',  # spaced dup
     _full().replace(b'"amount"', b'"\\u0061mount"', 1),  # escaped key: same name
     _full().replace(b'"amount":12.5', b'"amount":12.5,"amount":12.5', 1),
+    _full(event_id='e"1'),  # an escaped quote: one more quote than the proof allows
+    _full(country="DE")[:-1] + b',"country":null}',  # a string, then null, for one key
     _full(channel="é" * 64),  # 64 characters, 128 bytes: in range
     _full(channel="é" * 65),
     _full(event_id="X").replace(b'"X"', b'"\\ud800"'),  # a lone surrogate escape

@@ -10,19 +10,27 @@ exactly-once (transactional producer, KIP-447 consumer-group fencing)
        or (on abort) neither does and the consumer is rewound to the committed
        offsets so the batch is processed again.
 
+    Overlapped (``overlap_commit``): steps 3 and 4 (round trips to the broker, no
+    CPU) run in a committer thread while the caller polls and scores the next
+    batch; that batch's step 1 waits for them (:meth:`BatchIO.settle`). If the
+    commit failed, the batch polled meanwhile is dropped, since the rewind takes the
+    consumer back before both. Only one transaction is ever open.
+
 at-least-once (idempotent producer, plain commits; the embedded broker's mode)
     1. produce every output record
     2. flush and check every delivery report: nothing unconfirmed, no error
     3. only then commit the input offsets synchronously. A crash between 2 and 3
        re-processes the batch (duplicates possible, loss not).
 
-Rebalances: the loop is synchronous, so partitions are only revoked inside
-:meth:`BatchIO.poll_batch`, between batches, when no transaction is open and
-nothing is uncommitted.
+Rebalances: partitions are only revoked inside :meth:`BatchIO.poll_batch`; a
+commit in flight is waited for first, so no transaction is open at a revoke, and
+the records of revoked partitions polled before it are dropped from the batch
+(their new owner starts from the committed offsets).
 
 >>> io = BatchIO(settings, group_id="g", topic="events", transactional_id="g-0")  # doctest: +SKIP
 >>> batch = io.poll_batch(max_size=1000, max_wait_s=0.02)                         # doctest: +SKIP
->>> io.deliver(outputs, batch)                                                     # doctest: +SKIP
+>>> io.send(outputs, batch)                                                        # doctest: +SKIP
+>>> io.settle()  # waits for the commit; raises BatchAborted after a rewind        # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -64,11 +73,16 @@ class BatchAborted(Exception):
 
 
 def next_offsets(batch: Sequence[InRecord]) -> list[TopicPartition]:
-    """The offsets to commit after ``batch``: last offset + 1 per partition."""
-    last: dict[tuple[str, int], int] = {}
-    for rec in batch:
-        o = rec.origin
-        last[(o.topic, o.partition)] = max(last.get((o.topic, o.partition), -1), o.offset)
+    """The offsets to commit after ``batch``: last offset + 1 per partition.
+
+    >>> from streams.records import Origin
+    >>> batch = [InRecord(Origin("t", 0, 5), None, b""), InRecord(Origin("t", 1, 9), None, b""),
+    ...          InRecord(Origin("t", 0, 6), None, b"")]
+    >>> [(tp.partition, tp.offset) for tp in next_offsets(batch)]
+    [(0, 7), (1, 10)]
+    """
+    # a partition's records come in offset order, so its last one has the highest
+    last = {(o.topic, o.partition): o.offset for o, _, _, _ in batch}
     return [TopicPartition(t, p, off + 1) for (t, p), off in sorted(last.items())]
 
 
@@ -76,9 +90,18 @@ class BatchIO:
     """One consumer and one producer moving micro-batches with a chosen guarantee."""
 
     def __init__(
-        self, settings: Settings, group_id: str, topic: str, transactional_id: str | None
+        self,
+        settings: Settings,
+        group_id: str,
+        topic: str,
+        transactional_id: str | None,
+        overlap_commit: bool = False,
     ) -> None:
         self.exactly_once = transactional_id is not None
+        # one committer thread: commits stay in order, one transaction at a time
+        self._committer = ThreadPoolExecutor(1, "committer") if overlap_commit else None
+        self._in_flight: Future[dict[str, float]] | None = None
+        self._revoked = False
         self.consumer: Consumer = make_consumer(settings, group_id)
         extra: dict[str, object] = {}
         if transactional_id:
@@ -105,7 +128,9 @@ class BatchIO:
         log.info("partitions assigned", extra={"partitions": sorted(self.assigned)})
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # nothing is open here: see the module docstring
+        if self._in_flight is not None:
+            wait([self._in_flight])  # its outcome is taken by settle(), after the poll
+        self._revoked = True
         self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
         log.info("partitions revoked", extra={"partitions": [tp.partition for tp in partitions]})
 
@@ -117,6 +142,7 @@ class BatchIO:
         amortised over many); at a low rate a record goes out as soon as it is read,
         or after ``linger_s`` more of collecting (fewer, larger transactions).
         """
+        self._revoked = False
         messages: list[Message] = self.consumer.consume(max_size, 0)
         if not messages:
             messages = self.consumer.consume(1, max_wait_s)
@@ -132,6 +158,8 @@ class BatchIO:
                 log.warning("consumer error", extra={"error": str(err)})
                 continue
             append(InRecord(origin_of(msg), msg.key(), msg.value()))
+        if self._revoked:  # read before the revoke; the new owner reads them again
+            batch = [r for r in batch if (r.origin.topic, r.origin.partition) in self.assigned]
         return batch
 
     def deliver(self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]) -> dict[str, float]:
@@ -146,6 +174,55 @@ class BatchIO:
             return self._deliver_transactional(outputs, batch)
         return self._deliver_at_least_once(outputs, batch)
 
+    def send(self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]) -> None:
+        """Start delivering ``batch``'s outputs; :meth:`settle` waits for the outcome.
+
+        With ``overlap_commit`` and exactly-once, the commit runs in the committer
+        thread; otherwise this delivers the batch completely, as :meth:`deliver`
+        does. Raises :class:`BatchAborted` (rewound: drop the batch) as settle does;
+        settles the batch before, if the caller did not.
+        """
+        self.settle()
+        if self._committer is None or not self.exactly_once or not batch:
+            done: Future[dict[str, float]] = Future()
+            done.set_result(self.deliver(outputs, batch))
+            self._in_flight = done
+            return
+        t0 = time.perf_counter()
+        try:
+            self.producer.begin_transaction()
+            self._produce_all(outputs, None)  # no callbacks: see _deliver_transactional
+        except KafkaException as exc:
+            self._on_transaction_error(exc)
+        produced = time.perf_counter() - t0
+        offsets, group = next_offsets(batch), self.consumer.consumer_group_metadata()
+        self._in_flight = self._committer.submit(self._commit_offsets, offsets, group, produced)
+
+    def settle(self) -> dict[str, float]:
+        """Wait for the batch in flight; its stage seconds ({} if none was in flight).
+
+        Raises :class:`BatchAborted` when its transaction was aborted: the consumer
+        is rewound, and whatever was polled since is to be dropped.
+        """
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return {}
+        t0 = time.perf_counter()
+        try:
+            seconds = in_flight.result()
+        except KafkaException as exc:
+            self._on_transaction_error(exc)
+        return {**seconds, "commit_wait": time.perf_counter() - t0}
+
+    def _commit_offsets(
+        self, offsets: list[TopicPartition], group: object, produced: float
+    ) -> dict[str, float]:
+        """In the committer thread: steps 3 and 4 of the transaction."""
+        t0 = time.perf_counter()
+        self.producer.send_offsets_to_transaction(offsets, group, _TX_TIMEOUT_S)
+        self._commit_transaction()  # flushes: every output is confirmed by the commit
+        return {"produce": produced, "commit": time.perf_counter() - t0}
+
     def broker_reachable(self, timeout_s: float = 2.0) -> bool:
         """True if the broker answers a metadata request (for readiness)."""
         try:
@@ -157,11 +234,13 @@ class BatchIO:
     def _produce_all(self, outputs: Sequence[OutRecord], tracker: DeliveryTracker | None) -> None:
         """Produce ``outputs``: one batch call per topic for records without headers."""
         plain: dict[str, list[dict[str, bytes | None]]] = {}
-        for rec in outputs:
-            if rec.headers:  # produce_batch cannot carry headers (DLQ records have them)
-                produce(self.producer, tracker, rec.topic, rec.key, rec.value, rec.headers)
+        for topic, key, value, headers in outputs:
+            if headers:  # produce_batch cannot carry headers (DLQ records have them)
+                produce(self.producer, tracker, topic, key, value, headers)
+            elif (messages := plain.get(topic)) is not None:
+                messages.append({"key": key, "value": value})
             else:
-                plain.setdefault(rec.topic, []).append({"key": rec.key, "value": rec.value})
+                plain[topic] = [{"key": key, "value": value}]
         for topic, messages in plain.items():
             produce_many(self.producer, topic, messages, tracker)
 
@@ -224,8 +303,10 @@ class BatchIO:
             self.consumer.seek(tp)
 
     def close(self) -> None:
-        """Leave the group and flush; safe to call once the last batch is delivered."""
+        """Leave the group and flush; call once the last batch is settled."""
         try:
+            if self._committer is not None:
+                self._committer.shutdown(wait=True)
             self.consumer.close()
         finally:
             self.producer.flush(10)
