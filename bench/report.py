@@ -52,16 +52,22 @@ def throughput(result: dict[str, Any]) -> list[str]:
             for r in rows
         ],
     )
-    stages = result.get("stages", {})
+    stages: dict[str, dict[str, float]] = result.get("stages", {})
     if stages:
+        names = list(dict.fromkeys(k for by_stage in stages.values() for k in by_stage))
         lines += [
             "",
-            "Where streamscore's time goes in that run, µs per event (its own "
-            "`streamscore_stage_seconds`; `validate` includes parsing, `commit` is the "
-            "transaction's flush and commit):",
+            "Where the scorer's time goes in that run, µs per event (its own "
+            "`streamscore_stage_seconds`). `validate` includes parsing; `commit` is sending "
+            "the offsets and committing the transaction, which with `overlap_commit` runs in "
+            "the committer thread while the next batch is scored; `commit_wait` is what the "
+            "scoring loop then still waited for it.",
             "",
         ]
-        lines += _table(list(stages), [[f"{v:.2f}" for v in stages.values()]])
+        lines += _table(
+            ["pipeline", *names],
+            [[p, *(f"{v[n]:.2f}" if n in v else "-" for n in names)] for p, v in stages.items()],
+        )
     return lines
 
 

@@ -8,6 +8,8 @@ with generated events (5% invalid), then runs each pipeline over it as a fresh
 consumer group and times first poll to the last input offset committed:
 
 - ``streamscore``: the scorer as shipped (micro-batched, exactly-once);
+- ``streamscore-compiled``: the same with ``predictor=compiled`` (the trees as native code);
+- ``streamscore-no-overlap``: the same with ``overlap_commit=false`` (one batch at a time);
 - ``naive``: the loop a tutorial would write: one message at a time, ``json.loads``,
   a per-message JSON Schema check, a one-row LightGBM predict, produce, commit;
 - ``passthrough``: the limit: bare confluent-kafka consume -> produce -> commit per
@@ -96,9 +98,9 @@ def _timed(settings: Settings, group: str, target: int, run: Callable[[], None])
         reader.close()
 
 
-def run_streamscore(settings: Settings, events: int) -> float:
-    """The shipped scorer, exactly-once, in this process."""
-    s = settings.model_copy(update={"scorer_group_id": "bench-streamscore"})
+def run_streamscore(settings: Settings, events: int, name: str = "streamscore") -> float:
+    """The shipped scorer, exactly-once, in this process (``settings`` say how)."""
+    s = settings.model_copy(update={"scorer_group_id": f"bench-{name}"})
     registry = CollectorRegistry()
     scorer = build_scorer(s, registry, exactly_once=True)
     stop = threading.Event()
@@ -106,11 +108,18 @@ def run_streamscore(settings: Settings, events: int) -> float:
         return _timed(s, s.scorer_group_id, events, lambda: scorer.run(stop))
     finally:
         stop.set()
-        STAGES.update(_stage_us_per_event(registry, events))
+        STAGES[name] = _stage_us_per_event(registry, events)
 
 
-STAGES: dict[str, float] = {}
-"""The scorer's time per stage in µs per event, from its own metrics (filled by a run)."""
+def variant(name: str, **changes: object) -> Callable[[Settings, int], float]:
+    """The scorer with ``changes`` to its settings, as a scenario of its own."""
+    return lambda settings, events: run_streamscore(
+        settings.model_copy(update=changes), events, name
+    )
+
+
+STAGES: dict[str, dict[str, float]] = {}
+"""Per scorer scenario, its time per stage in µs per event, from its own metrics."""
 
 
 def _stage_us_per_event(registry: CollectorRegistry, events: int) -> dict[str, float]:
@@ -214,6 +223,20 @@ def main() -> None:
         rows = []
         scenarios: list[tuple[str, Callable[[Settings, int], float], int]] = [
             ("streamscore", run_streamscore, args.events),
+            (
+                "streamscore-compiled",
+                variant(
+                    "streamscore-compiled",
+                    predictor="compiled",
+                    compiled_model_dir=ROOT / "var" / "compiled",
+                ),
+                args.events,
+            ),
+            (
+                "streamscore-no-overlap",
+                variant("streamscore-no-overlap", overlap_commit=False),
+                args.events,
+            ),
             ("passthrough", run_passthrough, args.events),
             ("naive", run_naive, min(args.naive_events, args.events)),
             ("faust", run_faust, min(args.framework_events, args.events)),

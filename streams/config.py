@@ -129,6 +129,12 @@ class Settings(BaseSettings):
 
     # --- model and observability ----------------------------------------------
     model_dir: Path = Path("models")
+    predictor: Literal["lightgbm", "compiled"] = Field(
+        "lightgbm", description="compiled: the model's trees as native code (needs gcc)"
+    )
+    compiled_model_dir: Path = Field(
+        Path("var/compiled"), description="where compiled models are cached"
+    )
     model_version: str | None = Field(None, description="None: the version named by models/CURRENT")
     model_required: bool = Field(
         True, description="false: start on the fallback rules when the model cannot load"

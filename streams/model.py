@@ -23,6 +23,7 @@ import lightgbm as lgb
 import numpy as np
 import orjson
 
+from streams.compiled import CompiledTrees, check_same_scores, compile_trees
 from streams.contracts import validator
 from streams.errors import ModelError
 from streams.events import SCHEMA_VERSION
@@ -39,9 +40,12 @@ class Model:
     booster: lgb.Booster
     manifest: dict[str, Any]
     assembler: FeatureAssembler
+    compiled: CompiledTrees | None = None  # predictor=compiled: the same trees, native
 
     def predict(self, X: Matrix) -> Matrix:
         """Fraud probability per row of an assembled batch."""
+        if self.compiled is not None:
+            return self.compiled.predict(X)
         out: Matrix = np.asarray(self.booster.predict(X, num_threads=1), dtype=np.float64)
         return out
 
@@ -84,8 +88,15 @@ def _check_features(manifest: dict[str, Any], booster: lgb.Booster, version: str
         )
 
 
-def load_model(model_dir: Path, version: str | None = None) -> Model:
-    """Load ``<model_dir>/<version>`` (default: CURRENT) and check it; raise ModelError."""
+def load_model(
+    model_dir: Path, version: str | None = None, compiled_dir: Path | None = None
+) -> Model:
+    """Load ``<model_dir>/<version>`` (default: CURRENT) and check it; raise ModelError.
+
+    With ``compiled_dir``, the trees are also compiled to native code (cached there)
+    and predict with it, once its scores are checked against LightGBM's
+    (:mod:`streams.compiled`).
+    """
     version = version or current_version(model_dir)
     base = model_dir / version
     manifest = read_manifest(base / "manifest.json")
@@ -102,4 +113,20 @@ def load_model(model_dir: Path, version: str | None = None) -> Model:
         raise ModelError(f"LightGBM cannot load {model_path}: {exc}") from exc
     _check_features(manifest, booster, version)
     levels = {f["name"]: f.get("levels", []) for f in manifest["features"] if "levels" in f}
-    return Model(version, booster, manifest, FeatureAssembler(levels))
+    assembler = FeatureAssembler(levels)
+    compiled = None
+    if compiled_dir is not None:
+        compiled = compile_trees(booster, manifest["model_sha256"], compiled_dir)
+        check_same_scores(booster, compiled, _sample(assembler))
+    return Model(version, booster, manifest, assembler, compiled)
+
+
+def _sample(assembler: FeatureAssembler) -> Matrix:
+    """A fixed batch of generated events' features (invalid ones included) for checks."""
+    from streams.generator import GeneratorConfig, generate
+    from streams.messy import MessySpec
+    from streams.wire import decode_events
+
+    config = GeneratorConfig(seed=1, count=2_000, messy=MessySpec(0.1))
+    raws = [r.value for r in generate(config) if r.topic == "events"]
+    return assembler.assemble_rows([r for r in decode_events(raws) if type(r) is tuple])

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 import numpy as np
@@ -106,10 +107,15 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     )
 
 
+def compiled_dir(settings: Settings) -> Path | None:
+    """Where compiled models are cached, or None when the model predicts with LightGBM."""
+    return settings.compiled_model_dir if settings.predictor == "compiled" else None
+
+
 def load_or_fallback(settings: Settings) -> Model | None:
     """The model, or None (fallback rules) when it cannot load and it is not required."""
     try:
-        return load_model(settings.model_dir, settings.model_version)
+        return load_model(settings.model_dir, settings.model_version, compiled_dir(settings))
     except ModelError:
         if settings.model_required:
             raise
@@ -181,7 +187,7 @@ class Scorer:
             wanted = self.settings.model_version or current_version(self.settings.model_dir)
             if wanted == current:
                 return False
-            model = load_model(self.settings.model_dir, wanted)
+            model = load_model(self.settings.model_dir, wanted, compiled_dir(self.settings))
         except ModelError as exc:
             log.warning("model not (re)loaded", extra={"error": str(exc), "in_use": current})
             return False

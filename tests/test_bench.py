@@ -38,9 +38,11 @@ def test_report_sections_render_ratios_and_counts() -> None:
         {"pipeline": "streamscore", "events": 1000, "seconds": 1.0, "events_per_s": 1000.0},
         {"pipeline": "naive", "events": 100, "seconds": 1.0, "events_per_s": 100.0},
     ]
-    text = "\n".join(throughput({"command": "c", "rows": rows, "stages": {"validate": 1.5}}))
+    stages = {"streamscore": {"validate": 1.5, "commit": 2.0}, "other": {"commit": 3.0}}
+    text = "\n".join(throughput({"command": "c", "rows": rows, "stages": stages}))
     assert "| naive | 100 | 1.0 | 100 | 10.00 |" in text
-    assert "| 1.50 |" in text
+    assert "| pipeline | validate | commit |" in text
+    assert "| streamscore | 1.50 | 2.00 |" in text and "| other | - | 3.00 |" in text
     run = {"rate": 5000, "scores_counted": 9, "scores_read": 10, "scores_expected": 10,
            "timestamp_ms": {"p50": 1, "p95": 2, "p99": 3, "max": 4},
            "visible_ms": {"p50": 5, "p95": 6, "p99": 7, "max": 8}}  # fmt: skip

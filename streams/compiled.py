@@ -1,0 +1,87 @@
+"""A LightGBM model's trees compiled to native code (treelite + tl2cgen): same scores, faster.
+
+``predictor = "compiled"`` (a setting): at model load, treelite reads the booster,
+tl2cgen generates C for its trees and the system C compiler (``gcc``) builds a
+shared library, cached under ``compiled_model_dir`` by the model file's sha256 and
+the tl2cgen version, so a restart or a second scorer reuses it. Before it is used,
+its scores on a fixed sample (generated events, plus a copy with a quarter of the
+values missing) must equal LightGBM's to 1e-6, or loading fails.
+
+Measured by ``bench/hotpath.py``: 3.4 µs per event for LightGBM's predict against
+1.4 µs compiled, with identical scores; compiling takes ~3 s, once per model.
+
+This module is the one place that knows treelite's and tl2cgen's APIs (they moved
+between versions: code generation left treelite for tl2cgen in treelite 4).
+
+>>> trees = compile_trees(booster, "3f2a...", Path("var/compiled"))   # doctest: +SKIP
+>>> trees.predict(X)                                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from streams.errors import ModelError
+from streams.features import Matrix
+
+TOLERANCE = 1e-6
+
+
+class CompiledTrees:
+    """A compiled model's predictor: probabilities for rows of an assembled batch."""
+
+    def __init__(self, predictor: Any, dmatrix: Any, library: Path) -> None:
+        self._predictor = predictor
+        self._dmatrix = dmatrix
+        self.library = library
+
+    def predict(self, X: Matrix) -> Matrix:
+        """Fraud probability per row (LightGBM's ``predict`` of a binary model)."""
+        out = self._predictor.predict(self._dmatrix(X, dtype="float64"))
+        return np.asarray(out, dtype=np.float64).reshape(len(X))
+
+
+def compile_trees(booster: lgb.Booster, sha256: str, cache_dir: Path) -> CompiledTrees:
+    """The compiled trees of ``booster``, built once per model file and tl2cgen version."""
+    try:
+        import tl2cgen
+        import treelite
+    except ImportError as exc:
+        raise ModelError(
+            "predictor=compiled needs treelite and tl2cgen: pip install 'streamscore[compiled]'"
+        ) from exc
+    library = cache_dir / f"{sha256[:16]}-tl2cgen{tl2cgen.__version__}-{platform.machine()}.so"
+    if not library.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = library.with_name(f".{os.getpid()}.{library.name}")  # tl2cgen wants .so
+        try:
+            trees = treelite.frontend.from_lightgbm(booster)
+            tl2cgen.export_lib(trees, toolchain="gcc", libpath=str(partial), nthread=1)
+        except Exception as exc:  # treelite/tl2cgen raise their own errors, gcc failures too
+            partial.unlink(missing_ok=True)
+            raise ModelError(f"cannot compile the trees (is gcc installed?): {exc}") from exc
+        os.replace(partial, library)  # atomic: another scorer never loads half a file
+    try:
+        predictor = tl2cgen.Predictor(str(library), nthread=1)
+    except Exception as exc:
+        raise ModelError(f"cannot load compiled trees {library}: {exc}") from exc
+    return CompiledTrees(predictor, tl2cgen.DMatrix, library)
+
+
+def check_same_scores(booster: lgb.Booster, trees: CompiledTrees, X: Matrix) -> float:
+    """Raise ModelError unless ``trees`` scores ``X`` (and ``X`` with values missing) as
+    LightGBM does, to :data:`TOLERANCE`; the largest difference."""
+    holes = X.copy()
+    holes[np.random.default_rng(0).random(X.shape) < 0.25] = np.nan
+    both = np.vstack([X, holes])
+    expected = np.asarray(booster.predict(both, num_threads=1), dtype=np.float64)
+    diff = float(np.max(np.abs(trees.predict(both) - expected)))
+    if not diff <= TOLERANCE:  # also false for NaN
+        raise ModelError(f"compiled trees differ from LightGBM by {diff} (> {TOLERANCE})")
+    return diff

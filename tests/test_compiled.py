@@ -1,0 +1,50 @@
+"""predictor=compiled: the shipped model's trees as native code score as LightGBM does,
+are compiled once per model, and a library of other trees is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from streams.compiled import TOLERANCE, check_same_scores, compile_trees
+from streams.errors import ModelError
+from streams.generator import GeneratorConfig, generate
+from streams.model import Model, load_model
+from streams.training import TrainConfig, train, write_artifact
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def _features(model: Model, seed: int) -> np.ndarray:
+    events = [r for r in generate(GeneratorConfig(seed=seed, count=3_000)) if r.topic == "events"]
+    X = model.assembler.assemble([orjson.loads(r.value or b"") for r in events])
+    X[np.random.default_rng(seed).random(X.shape) < 0.1] = np.nan  # missing values too
+    return X
+
+
+def test_compiled_trees_score_as_lightgbm_and_are_built_once(tmp_path: Path) -> None:
+    model = load_model(MODELS, compiled_dir=tmp_path)
+    assert model.compiled is not None
+    X = _features(model, seed=5)  # not the sample load_model checked
+    compiled = model.predict(X)
+    expected = model.booster.predict(X, num_threads=1)
+    assert np.max(np.abs(compiled - expected)) <= TOLERANCE
+    library = model.compiled.library
+    built = library.stat().st_mtime_ns
+    again = load_model(MODELS, compiled_dir=tmp_path)
+    assert again.compiled is not None and again.compiled.library == library
+    assert library.stat().st_mtime_ns == built  # the cached library, not a new build
+    assert [p.name for p in tmp_path.iterdir()] == [library.name]  # no partial files left
+
+
+def test_trees_of_another_model_are_refused(tmp_path: Path) -> None:
+    shipped = load_model(MODELS)
+    config = TrainConfig(seed=3, events=8_000, rounds=15)
+    write_artifact(train(config, "other"), tmp_path, set_current=False)
+    other_model = load_model(tmp_path, "other")
+    trees = compile_trees(other_model.booster, other_model.manifest["model_sha256"], tmp_path)
+    with pytest.raises(ModelError, match="differ from LightGBM"):
+        check_same_scores(shipped.booster, trees, _features(shipped, seed=6))
