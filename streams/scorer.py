@@ -37,6 +37,12 @@ from streams.runtime import require_topics
 
 log = logging.getLogger(__name__)
 
+Scored = tuple[list[InRecord], BatchResult]
+"""A polled batch and what the pipeline made of it."""
+
+# settle() waited this long: the loop was idle, so a top-up poll costs no throughput
+_TOP_UP_AFTER_S = 0.001
+
 
 @dataclass
 class ScorerStats:
@@ -140,22 +146,30 @@ class Scorer:
         self.io = io
         self.metrics = metrics
         self.stats = ScorerStats()
-        self._sent: tuple[list[InRecord], BatchResult] | None = None  # delivery in flight
+        self._sent: list[Scored] = []  # the batches whose delivery is in flight
         self._announce_model()
 
     def run(self, stop: threading.Event) -> ScorerStats:
         """Process batches until ``stop`` is set; the batch in hand always completes."""
-        wait_s = self.settings.batch_max_wait_ms / 1000
+        max_size, wait_s = self.settings.batch_max_size, self.settings.batch_max_wait_ms / 1000
         linger_s = self.settings.batch_linger_ms / 1000
         next_reload = time.monotonic() + self.settings.model_reload_s
         collector = Collector(self.settings.gc_interval_s)
         try:
             while not stop.is_set():
-                batch = self.io.poll_batch(self.settings.batch_max_size, wait_s, linger_s)
+                batch = self.io.poll_batch(max_size, wait_s, linger_s)
                 # scored while the previous batch commits (overlap_commit), sent after
-                result = self._score(batch) if batch else None
-                if self._settle() and result is not None:
-                    self._send(batch, result)
+                work = [self._score(batch)] if batch else []
+                waited = self._settle()
+                if waited is None:
+                    continue  # aborted: rewound to before what was just scored
+                if waited > _TOP_UP_AFTER_S and len(batch) < max_size:
+                    # the loop idled on the commit (a low rate): what came meanwhile goes
+                    # out now, not after the next commit
+                    more = self.io.poll_batch(max_size - len(batch), 0)
+                    work += [self._score(more)] if more else []
+                if work:
+                    self._send(work)
                 if self.settings.model_reload_s and time.monotonic() >= next_reload:
                     self._settle()  # the model's batches are committed before it goes
                     if self.reload_model():
@@ -202,30 +216,32 @@ class Scorer:
         self.metrics.model_loaded.set(1 if model is not None else 0)
         self.metrics.model.info({"version": model.version if model else "fallback-rules"})
 
-    def _score(self, batch: list[InRecord]) -> BatchResult:
+    def _score(self, batch: list[InRecord]) -> Scored:
         result = self.pipeline.process(batch, int(time.time() * 1000))
         self._watch_drift(batch, result)
-        return result
+        return batch, result
 
-    def _send(self, batch: list[InRecord], result: BatchResult) -> None:
+    def _send(self, work: list[Scored]) -> None:
+        outputs = [out for _, result in work for out in result.records]
         try:
-            self.io.send(result.records, batch)
+            self.io.send(outputs, [rec for batch, _ in work for rec in batch])
         except BatchAborted:
             self._aborted()  # rewound: the same records come again
             return
-        self._sent = (batch, result)
+        self._sent = work
 
-    def _settle(self) -> bool:
-        """Wait for the batch in flight and account for it; False if it was aborted."""
-        sent, self._sent = self._sent, None
+    def _settle(self) -> float | None:
+        """Wait for the batches in flight and account for them; the seconds waited, or
+        None if their transaction was aborted."""
+        sent, self._sent = self._sent, []
         try:
             seconds = self.io.settle()
         except BatchAborted:
             self._aborted()  # rewound: what was polled since comes again too
-            return False
-        if sent is not None:
-            self._account(*sent, seconds)
-        return True
+            return None
+        for i, (batch, result) in enumerate(sent):
+            self._account(batch, result, seconds if i == 0 else {})  # one delivery's times
+        return seconds.get("commit_wait", 0.0)
 
     def _aborted(self) -> None:
         self.stats.aborted += 1
