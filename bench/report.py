@@ -59,9 +59,9 @@ def throughput(result: dict[str, Any]) -> list[str]:
             "",
             "Where the scorer's time goes in that run, µs per event (its own "
             "`streamscore_stage_seconds`). `validate` includes parsing; `commit` is sending "
-            "the offsets and committing the transaction, which with `overlap_commit` runs in "
-            "the committer thread while the next batch is scored; `commit_wait` is what the "
-            "scoring loop then still waited for it.",
+            "the offsets and committing the transaction, in the committer thread (under a "
+            "backlog, while the next batch is scored); `commit_wait` is what the scoring "
+            "loop waited for it.",
             "",
         ]
         lines += _table(

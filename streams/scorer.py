@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 Scored = tuple[list[InRecord], BatchResult]
 """A polled batch and what the pipeline made of it."""
 
-# settle() waited this long: the loop was idle, so a top-up poll costs no throughput
+# settle() waited at least this long: records may have come in meanwhile
 _TOP_UP_AFTER_S = 0.001
 
 
@@ -146,7 +146,7 @@ class Scorer:
         self.io = io
         self.metrics = metrics
         self.stats = ScorerStats()
-        self._sent: list[Scored] = []  # the batches whose delivery is in flight
+        self._sent: Scored | None = None  # the batch whose delivery is in flight
         self._announce_model()
 
     def run(self, stop: threading.Event) -> ScorerStats:
@@ -158,18 +158,20 @@ class Scorer:
         try:
             while not stop.is_set():
                 batch = self.io.poll_batch(max_size, wait_s, linger_s)
-                # scored while the previous batch commits (overlap_commit), sent after
-                work = [self._score(batch)] if batch else []
+                # a large batch (a backlog) is scored while the last one commits
+                early = len(batch) >= self.settings.overlap_min_batch
+                scored = self._score(batch) if early else None
                 waited = self._settle()
                 if waited is None:
-                    continue  # aborted: rewound to before what was just scored
-                if waited > _TOP_UP_AFTER_S and len(batch) < max_size:
-                    # the loop idled on the commit (a low rate): what came meanwhile goes
-                    # out now, not after the next commit
-                    more = self.io.poll_batch(max_size - len(batch), 0)
-                    work += [self._score(more)] if more else []
-                if work:
-                    self._send(work)
+                    continue  # aborted: rewound to before what was just polled
+                if not early:
+                    if waited > _TOP_UP_AFTER_S and len(batch) < max_size:
+                        # what came while the commit went out goes in this batch, not
+                        # after the next commit
+                        batch += self.io.poll_batch(max_size - len(batch), 0)
+                    scored = self._score(batch) if batch else None
+                if scored is not None:
+                    self._send(scored)
                 if self.settings.model_reload_s and time.monotonic() >= next_reload:
                     self._settle()  # the model's batches are committed before it goes
                     if self.reload_model():
@@ -221,26 +223,26 @@ class Scorer:
         self._watch_drift(batch, result)
         return batch, result
 
-    def _send(self, work: list[Scored]) -> None:
-        outputs = [out for _, result in work for out in result.records]
+    def _send(self, scored: Scored) -> None:
+        batch, result = scored
         try:
-            self.io.send(outputs, [rec for batch, _ in work for rec in batch])
+            self.io.send(result.records, batch)
         except BatchAborted:
             self._aborted()  # rewound: the same records come again
             return
-        self._sent = work
+        self._sent = scored
 
     def _settle(self) -> float | None:
-        """Wait for the batches in flight and account for them; the seconds waited, or
-        None if their transaction was aborted."""
-        sent, self._sent = self._sent, []
+        """Wait for the batch in flight and account for it; the seconds waited, or None
+        if its transaction was aborted."""
+        sent, self._sent = self._sent, None
         try:
             seconds = self.io.settle()
         except BatchAborted:
             self._aborted()  # rewound: what was polled since comes again too
             return None
-        for i, (batch, result) in enumerate(sent):
-            self._account(batch, result, seconds if i == 0 else {})  # one delivery's times
+        if sent is not None:
+            self._account(*sent, seconds)
         return seconds.get("commit_wait", 0.0)
 
     def _aborted(self) -> None:
@@ -310,7 +312,7 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
         settings.scorer_group_id,
         settings.topic_events,
         tx_id,
-        overlap_commit=settings.overlap_commit,
+        overlap_commit=settings.overlap_min_batch <= settings.batch_max_size,
     )
     return Scorer(settings, pipeline, io, ScorerMetrics(registry), drift_monitor(settings, model))
 
