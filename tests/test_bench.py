@@ -35,12 +35,14 @@ def test_memory_growth_compares_the_last_minute_with_the_second() -> None:
 
 def test_report_sections_render_ratios_and_counts() -> None:
     rows = [
-        {"pipeline": "streamscore", "events": 1000, "seconds": 1.0, "events_per_s": 1000.0},
+        {"pipeline": "streamscore", "events": 1000, "seconds": 1.0, "events_per_s": 1000.0,
+         "rounds_events_per_s": [900.0, 1000.0, 1100.0]},  # fmt: skip
         {"pipeline": "naive", "events": 100, "seconds": 1.0, "events_per_s": 100.0},
     ]
     stages = {"streamscore": {"validate": 1.5, "commit": 2.0}, "other": {"commit": 3.0}}
     text = "\n".join(throughput({"command": "c", "rows": rows, "stages": stages}))
-    assert "| naive | 100 | 1.0 | 100 | 10.00 |" in text
+    assert "| naive | 100 | 1.0 | 100 | 10.00 | - |" in text
+    assert "| 1.00 | 900, 1,000, 1,100 |" in text
     assert "| pipeline | validate | commit |" in text
     assert "| streamscore | 1.50 | 2.00 |" in text and "| other | - | 3.00 |" in text
     run = {"rate": 5000, "scores_counted": 9, "scores_read": 10, "scores_expected": 10,
