@@ -35,8 +35,13 @@ def test_memory_growth_compares_the_last_minute_with_the_second() -> None:
 
 def test_report_sections_render_ratios_and_counts() -> None:
     rows = [
-        {"pipeline": "streamscore", "events": 1000, "seconds": 1.0, "events_per_s": 1000.0,
-         "rounds_events_per_s": [900.0, 1000.0, 1100.0]},  # fmt: skip
+        {
+            "pipeline": "streamscore",
+            "events": 1000,
+            "seconds": 1.0,
+            "events_per_s": 1000.0,
+            "rounds_events_per_s": [900.0, 1000.0, 1100.0],
+        },
         {"pipeline": "naive", "events": 100, "seconds": 1.0, "events_per_s": 100.0},
     ]
     stages = {"streamscore": {"validate": 1.5, "commit": 2.0}, "other": {"commit": 3.0}}
