@@ -9,8 +9,7 @@ consumer group and times first poll to the last input offset committed:
 
 - ``streamscore``: the scorer as shipped (micro-batched, exactly-once);
 - ``streamscore-compiled``: the same with ``predictor=compiled`` (the trees as native code);
-- ``streamscore-no-overlap``: the same scoring one batch at a time (``overlap_min_batch`` above
-  ``batch_max_size``);
+- ``streamscore-no-overlap``: the same with ``overlap_commit=false`` (one batch at a time);
 - ``naive``: the loop a tutorial would write: one message at a time, ``json.loads``,
   a per-message JSON Schema check, a one-row LightGBM predict, produce, commit;
 - ``passthrough``: the limit: bare confluent-kafka consume -> produce -> commit per
@@ -241,7 +240,7 @@ def main() -> None:
             ),
             (
                 "streamscore-no-overlap",
-                variant("streamscore-no-overlap", overlap_min_batch=1_000_000),
+                variant("streamscore-no-overlap", overlap_commit=False),
                 args.events,
             ),
             ("passthrough", run_passthrough, args.events),

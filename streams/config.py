@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     batch_linger_ms: float = Field(
         0, ge=0, le=60_000, description="after the first record, collect this long more"
     )
-    overlap_min_batch: int = Field(
-        1000, ge=0, description="exactly-once: a batch this large is scored while the last commits"
+    overlap_commit: bool = Field(
+        True, description="exactly-once: under a backlog, score a batch while the last commits"
     )
     gc_interval_s: float = Field(
         1.0, ge=0, description="the scorer runs Python's GC between batches this often (0: auto)"

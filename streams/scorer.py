@@ -152,14 +152,17 @@ class Scorer:
     def run(self, stop: threading.Event) -> ScorerStats:
         """Process batches until ``stop`` is set; the batch in hand always completes."""
         max_size, wait_s = self.settings.batch_max_size, self.settings.batch_max_wait_ms / 1000
+        overlap = self.settings.overlap_commit
         linger_s = self.settings.batch_linger_ms / 1000
         next_reload = time.monotonic() + self.settings.model_reload_s
         collector = Collector(self.settings.gc_interval_s)
         try:
             while not stop.is_set():
                 batch = self.io.poll_batch(max_size, wait_s, linger_s)
-                # a large batch (a backlog) is scored while the last one commits
-                early = len(batch) >= self.settings.overlap_min_batch
+                # a full batch (a backlog) is scored while the last one commits; below
+                # that, scoring during the commit only delays it (the commit thread waits
+                # for the GIL) and adds a commit to every record's latency
+                early = overlap and len(batch) == max_size
                 scored = self._score(batch) if early else None
                 waited = self._settle()
                 if waited is None:
@@ -312,7 +315,7 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
         settings.scorer_group_id,
         settings.topic_events,
         tx_id,
-        overlap_commit=settings.overlap_min_batch <= settings.batch_max_size,
+        overlap_commit=settings.overlap_commit,
     )
     return Scorer(settings, pipeline, io, ScorerMetrics(registry), drift_monitor(settings, model))
 
