@@ -29,6 +29,7 @@ from typing import Annotated, Any, NamedTuple
 import numpy as np
 import orjson
 
+from streams.collector import Collector
 from streams.contracts import validator
 from streams.drift import DriftConfig, DriftMonitor
 from streams.events import FIELDS
@@ -38,7 +39,6 @@ from streams.messy import MessySpec
 from streams.model import Model, load_model
 from streams.pipeline import PipelineConfig, ScoringPipeline
 from streams.records import InRecord, Origin
-from streams.scorer import Collector
 from streams.validation import parse_event
 from streams.wire import decode_events, encode_scores, row_of
 
@@ -230,7 +230,7 @@ def prediction(model: Model, X: np.ndarray) -> dict[str, Any]:
 
 def stages(model: Model, raws: list[bytes]) -> dict[str, dict[str, float]]:
     """The pure pipeline (and drift) per stage in µs per event, by batch size and with
-    Python's automatic GC or the scorer's :class:`~streams.scorer.Collector`."""
+    Python's automatic GC or the scorer's :class:`~streams.collector.Collector`."""
     records = [
         InRecord(Origin("events", i % 6, i, 1_767_225_600_000), None, r) for i, r in enumerate(raws)
     ]

@@ -11,7 +11,6 @@ then the process closes and exits 0.
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import threading
@@ -25,6 +24,7 @@ import numpy as np
 import orjson
 from prometheus_client import CollectorRegistry
 
+from streams.collector import Collector
 from streams.config import Settings
 from streams.drift import DriftConfig, DriftMonitor
 from streams.errors import ModelError
@@ -56,49 +56,6 @@ class ScorerStats:
     drift_alerts: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     decisions: Counter[str] = field(default_factory=Counter)
-
-
-class Collector:
-    """Python's cyclic garbage collection, run between batches instead of inside them.
-
-    A batch of 5,000 allocates ~100,000 objects, so Python's automatic collector ran
-    several times per batch, each time walking the live objects: the pure pipeline at
-    batch size 5,000 took 15.3 against 13.5 µs per event in ``bench/hotpath.py``'s
-    latest run (24.5 against 13.8 in an earlier one), and the scorer on the real
-    broker went from 25,386 to 31,946 events/s. So: freeze what start-up built (the
-    model, the drift reference: never garbage), turn the automatic collector off, and
-    collect every ``interval_s`` between batches, which takes ~0.1 ms. ``interval_s``
-    0 leaves Python's default.
-    """
-
-    def __init__(self, interval_s: float) -> None:
-        self.interval_s = interval_s
-        self.managed = interval_s > 0 and gc.isenabled()
-        self._next = time.monotonic() + interval_s
-        if self.managed:
-            gc.collect()
-            gc.freeze()
-            gc.disable()
-
-    def between_batches(self) -> None:
-        """Collect if the interval has passed."""
-        if self.managed and time.monotonic() >= self._next:
-            gc.collect()
-            self._next = time.monotonic() + self.interval_s
-
-    def refreeze(self) -> None:
-        """After a model swap: let go of frozen objects that are garbage now."""
-        if self.managed:
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
-
-    def close(self) -> None:
-        """Give the process its automatic collector back."""
-        if self.managed:
-            gc.unfreeze()
-            gc.enable()
-            self.managed = False
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -151,30 +108,11 @@ class Scorer:
 
     def run(self, stop: threading.Event) -> ScorerStats:
         """Process batches until ``stop`` is set; the batch in hand always completes."""
-        max_size, wait_s = self.settings.batch_max_size, self.settings.batch_max_wait_ms / 1000
-        overlap = self.settings.overlap_commit
-        linger_s = self.settings.batch_linger_ms / 1000
         next_reload = time.monotonic() + self.settings.model_reload_s
         collector = Collector(self.settings.gc_interval_s)
         try:
             while not stop.is_set():
-                batch = self.io.poll_batch(max_size, wait_s, linger_s)
-                # a full batch (a backlog) is scored while the last one commits; below
-                # that, scoring during the commit only delays it (the commit thread waits
-                # for the GIL) and adds a commit to every record's latency
-                early = overlap and len(batch) == max_size
-                scored = self._score(batch) if early else None
-                waited = self._settle()
-                if waited is None:
-                    continue  # aborted: rewound to before what was just polled
-                if not early:
-                    if waited > _TOP_UP_AFTER_S and len(batch) < max_size:
-                        # what came while the commit went out goes in this batch, not
-                        # after the next commit
-                        batch += self.io.poll_batch(max_size - len(batch), 0)
-                    scored = self._score(batch) if batch else None
-                if scored is not None:
-                    self._send(scored)
+                self._cycle()
                 if self.settings.model_reload_s and time.monotonic() >= next_reload:
                     self._settle()  # the model's batches are committed before it goes
                     if self.reload_model():
@@ -186,6 +124,29 @@ class Scorer:
             collector.close()
             self.io.close()
         return self.stats
+
+    def _cycle(self) -> None:
+        """Poll a batch, score it, wait for the last batch's commit, send this one."""
+        cfg = self.settings
+        max_size = cfg.batch_max_size
+        batch = self.io.poll_batch(
+            max_size, cfg.batch_max_wait_ms / 1000, cfg.batch_linger_ms / 1000
+        )
+        # a full batch (a backlog) is scored while the last one commits; below that,
+        # scoring during the commit only delays it (the commit thread waits for the
+        # GIL) and adds a commit to every record's latency
+        early = cfg.overlap_commit and len(batch) == max_size
+        scored = self._score(batch) if early else None
+        waited = self._settle()
+        if waited is None:
+            return  # aborted: rewound to before what was just polled
+        if not early:
+            if waited > _TOP_UP_AFTER_S and len(batch) < max_size:
+                # what came while the commit went out joins this batch, not the next
+                batch += self.io.poll_batch(max_size - len(batch), 0)
+            scored = self._score(batch) if batch else None
+        if scored is not None:
+            self._send(scored)
 
     def checks(self) -> dict[str, bool]:
         """Readiness: partitions assigned, broker reachable, model loaded."""

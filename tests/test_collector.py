@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from streams.scorer import Collector
+from streams.collector import Collector
 
 
 class _Cycle:
