@@ -11,7 +11,7 @@ what to read. Levers:
   pydantic-core (strict); the last two only if installed (``pip install -e '.[bench]'``);
 - score encoding: dict + orjson against a msgspec Struct;
 - record objects: frozen dataclass against NamedTuple;
-- prediction: LightGBM against treelite/tl2cgen compiled code (if installed; it also
+- prediction: LightGBM against the trees compiled by :mod:`streams.compiled` (if installed; it also
   checks the scores agree to 1e-6);
 - the pure pipeline per stage at several batch sizes, with Python's automatic GC
   and with the scorer's (frozen start-up objects, collection between batches).
@@ -30,8 +30,10 @@ import numpy as np
 import orjson
 
 from streams.collector import Collector
+from streams.compiled import compile_trees
 from streams.contracts import validator
 from streams.drift import DriftConfig, DriftMonitor
+from streams.errors import ModelError
 from streams.events import FIELDS
 from streams.features import FEATURE_NAMES
 from streams.generator import GeneratorConfig, generate
@@ -205,24 +207,20 @@ def prediction(model: Model, X: np.ndarray) -> dict[str, Any]:
     """µs per event to predict a batch of 1,000, LightGBM against compiled trees."""
     batches = [X[i : i + 1000] for i in range(0, len(X), 1000)]
     out: dict[str, Any] = {
-        "LightGBM (used)": best_us(lambda: [model.predict(b) for b in batches], len(X))
+        "LightGBM (default)": best_us(lambda: [model.predict(b) for b in batches], len(X))
     }
-    try:
-        import tl2cgen
-        import treelite
-    except ImportError:
-        return out
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        tree = treelite.frontend.from_lightgbm(model.booster)
-        tl2cgen.export_lib(tree, toolchain="gcc", libpath=f"{tmp}/m.so", nthread=1)
+        try:  # the shipped wrapper (streams.compiled), as predictor=compiled uses it
+            trees = compile_trees(model.booster, model.manifest["model_sha256"], Path(tmp))
+        except ModelError:  # treelite/tl2cgen not installed, or no gcc
+            return out
         out["tl2cgen compile seconds"] = round(time.perf_counter() - t0, 1)
-        pred = tl2cgen.Predictor(f"{tmp}/m.so", nthread=1)
 
         def compiled() -> list[np.ndarray]:
-            return [pred.predict(tl2cgen.DMatrix(b, dtype="float64")) for b in batches]
+            return [trees.predict(b) for b in batches]
 
-        out["treelite/tl2cgen compiled"] = best_us(compiled, len(X))
+        out["treelite/tl2cgen compiled (predictor=compiled)"] = best_us(compiled, len(X))
         diff = np.abs(np.concatenate(compiled()).reshape(-1) - model.predict(X))
         out["max |compiled - LightGBM|"] = float(diff.max())
     return out

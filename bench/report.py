@@ -123,8 +123,7 @@ def memory(result: dict[str, Any]) -> list[str]:
         f"30% labelled; the joiner's retention {result.get('retention_s', 0):g} s of event "
         "time, so its state is steady in size); RSS sampled every 5 s; growth compares the "
         "last minute's mean with minute 2's. *Records processed* are the input offsets the "
-        "process committed: the joiner's trail what it has processed (faust-streaming commits "
-        "slowly past the transaction markers in `scores`; see the README).",
+        "process committed.",
         "",
     ]
     rows = [
@@ -137,9 +136,24 @@ def memory(result: dict[str, Any]) -> list[str]:
         ]
         for name, p in result["processes"].items()
     ]
-    return lines + _table(
+    lines += _table(
         ["process", "peak MiB", "steady MiB (min 2-10)", "growth", "records processed"], rows
     )
+    samples: dict[str, list[list[float]]] = result.get("samples", {})
+    minutes = range(1, int(result["seconds"] // 60) + 1)
+    if samples:
+        lines += ["", "Mean RSS (MiB) in each minute:", ""]
+        lines += _table(
+            ["process", *(f"min {m}" for m in minutes)],
+            [[name, *(_minute_mean(s, m) for m in minutes)] for name, s in samples.items()],
+        )
+    return lines
+
+
+def _minute_mean(samples: list[list[float]], minute: int) -> str:
+    """Mean MiB of the (seconds, MiB) samples within ``minute`` (1-based)."""
+    inside = [mb for t, mb in samples if (minute - 1) * 60 <= t < minute * 60]
+    return f"{sum(inside) / len(inside):.0f}" if inside else "-"
 
 
 def hotpath(result: dict[str, Any]) -> list[str]:

@@ -59,3 +59,6 @@ def test_report_sections_render_ratios_and_counts() -> None:
     proc = {"peak_mb": 120.4, "steady_mb": 110.0, "growth_pct": 1.25, "processed": 1234}
     mem = {"command": "c", "rate": 1000, "seconds": 600, "processes": {"scorer": proc}}
     assert "| scorer | 120 | 110 | +1.2% | 1,234 |" in "\n".join(memory(mem))
+    mem["samples"] = {"scorer": [[10.0, 100.0], [50.0, 110.0], [70.0, 130.0]]}
+    text = "\n".join(memory({**mem, "seconds": 120}))
+    assert "| process | min 1 | min 2 |" in text and "| scorer | 105 | 130 |" in text
