@@ -143,7 +143,7 @@ class Scorer:
         if not early:
             if waited > _TOP_UP_AFTER_S and len(batch) < max_size:
                 # what came while the commit went out joins this batch, not the next
-                batch += self.io.poll_batch(max_size - len(batch), 0)
+                batch = self.io.poll_more(batch, max_size)
             scored = self._score(batch) if batch else None
         if scored is not None:
             self._send(scored)

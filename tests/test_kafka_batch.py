@@ -17,7 +17,7 @@ from streams.kafka import make_producer, watermarks
 from streams.kafka.batch import BatchIO
 from streams.kafka.clients import DeliveryTracker, flush, produce_many
 from streams.metrics import ScorerMetrics
-from streams.records import OutRecord
+from streams.records import InRecord, OutRecord
 
 
 @pytest.fixture()
@@ -113,3 +113,25 @@ def test_latency_histogram_counts_a_batch_per_bucket() -> None:
     assert f'{name}_bucket{{le="+Inf"}} 6.0' in text
     assert f"{name}_count 6.0" in text
     assert f"{name}_sum 37.0075" in text
+
+
+def test_poll_more_adds_what_arrived_to_the_batch(settings: Settings) -> None:
+    producer = make_producer(settings)
+    io = BatchIO(settings, "g3", "in", transactional_id=None)
+    first, later = [f"a{i}".encode() for i in range(5)], [f"b{i}".encode() for i in range(5)]
+    try:
+        for v in first:
+            producer.produce("in", v)
+        producer.flush(10)
+        batch: list[InRecord] = []
+        deadline = time.monotonic() + 30
+        while len(batch) < 5 and time.monotonic() < deadline:
+            batch += io.poll_batch(100, 1.0)
+        for v in later:
+            producer.produce("in", v)
+        producer.flush(10)
+        while len(batch) < 10 and time.monotonic() < deadline:
+            batch = io.poll_more(batch, 100)  # never waits: polled until they are fetched
+        assert sorted(r.value for r in batch) == sorted(first + later)
+    finally:
+        io.close()

@@ -158,9 +158,20 @@ class BatchIO:
                 log.warning("consumer error", extra={"error": str(err)})
                 continue
             append(InRecord(origin_of(msg), msg.key(), msg.value()))
-        if self._revoked:  # read before the revoke; the new owner reads them again
-            batch = [r for r in batch if (r.origin.topic, r.origin.partition) in self.assigned]
-        return batch
+        return self._owned(batch) if self._revoked else batch
+
+    def poll_more(self, batch: list[InRecord], max_size: int) -> list[InRecord]:
+        """``batch`` and what has arrived since, up to ``max_size`` in all, without waiting.
+
+        A revoke meanwhile drops the records of revoked partitions from both.
+        """
+        more = self.poll_batch(max_size - len(batch), 0)
+        return (self._owned(batch) if self._revoked else batch) + more
+
+    def _owned(self, batch: list[InRecord]) -> list[InRecord]:
+        """Records read before a revoke, of partitions still assigned (the new owner of
+        the others reads them again from the committed offsets)."""
+        return [r for r in batch if (r.origin.topic, r.origin.partition) in self.assigned]
 
     def deliver(self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]) -> dict[str, float]:
         """Produce ``outputs`` and commit ``batch``'s offsets, in the documented order.
