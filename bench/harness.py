@@ -34,34 +34,41 @@ def broker(bootstrap: str | None) -> Iterator[str]:
 
 
 def fresh_settings(bootstrap: str, name: str, **overrides: object) -> Settings:
-    """Settings with topics and groups of their own (6 partitions), topics created."""
-    p = f"bench.{name}.{os.getpid()}.{next(_ids)}"
+    """Settings with topics, groups, transactional id and joiner state of their own (6
+    partitions unless ``overrides`` say otherwise), every topic created. The real-broker
+    tests use it too (``tests/helpers.py``)."""
+    p = f"{name}.{os.getpid()}.{next(_ids)}"
     topics = {
         field: f"{p}.{default}"
         for field, default in Settings().model_dump().items()
         if field.startswith("topic_") and field != "topic_partitions"
     }
-    settings = Settings(
-        bootstrap_servers=bootstrap,
-        model_dir=ROOT / "models",
-        metrics_port=0,
-        topic_partitions=6,
-        scorer_group_id=f"{p}-scorer",
-        joiner_group_id=f"{p}-joiner",
-        scorer_instance_id=p,
-        joiner_data_dir=Path(f"/tmp/{p}-joiner"),
-        **{**topics, **overrides},  # type: ignore[arg-type]
-    )
+    defaults: dict[str, object] = {
+        "model_dir": ROOT / "models",
+        "metrics_port": 0,
+        "topic_partitions": 6,
+        "scorer_group_id": f"{p}-scorer",
+        "joiner_group_id": f"{p}-joiner",
+        "scorer_instance_id": p,
+        "joiner_data_dir": Path(f"/tmp/{p}-joiner"),
+        **topics,
+    }
+    settings = Settings(bootstrap_servers=bootstrap, **{**defaults, **overrides})  # type: ignore[arg-type]
     ensure_topics(settings, settings.all_topics())
     return settings
 
 
+def child_env(settings: Settings, **extra: object) -> dict[str, str]:
+    """The environment for a ``python -m streams ...`` child process with ``settings``."""
+    overrides = env_vars(settings.model_copy(update=extra)) if extra else env_vars(settings)
+    return {**os.environ, **overrides}
+
+
 def spawn(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
     """``python -m streams <args>`` with ``settings`` in its environment; logs discarded."""
-    env = {**os.environ, **env_vars(settings)}
     return subprocess.Popen(
         [sys.executable, "-m", "streams", *args],
-        env=env,
+        env=child_env(settings),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -87,9 +94,10 @@ def rss_mb(pid: int) -> float:
 
 
 def wait_until(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
-    """Poll ``cond`` until it holds; raise naming ``what`` after the deadline."""
+    """Poll ``cond`` until it holds; fail (AssertionError, also in tests) naming ``what``
+    after the deadline."""
     deadline = time.monotonic() + deadline_s
     while not cond():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)  # polling a condition with a deadline

@@ -99,7 +99,8 @@ class BatchIO:
     ) -> None:
         self.exactly_once = transactional_id is not None
         # one committer thread: commits stay in order, one transaction at a time
-        self._committer = ThreadPoolExecutor(1, "committer") if overlap_commit else None
+        overlap = overlap_commit and self.exactly_once
+        self._committer = ThreadPoolExecutor(1, "committer") if overlap else None
         self._in_flight: Future[dict[str, float]] | None = None
         self._revoked = False
         self.consumer: Consumer = make_consumer(settings, group_id)
@@ -194,7 +195,7 @@ class BatchIO:
         settles the batch before, if the caller did not.
         """
         self.settle()
-        if self._committer is None or not self.exactly_once or not batch:
+        if self._committer is None or not batch:
             done: Future[dict[str, float]] = Future()
             done.set_result(self.deliver(outputs, batch))
             self._in_flight = done
