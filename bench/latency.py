@@ -42,8 +42,9 @@ WARMUP_S = 5.0
 class ScoreReader(threading.Thread):
     """Reads the scores topic (read_committed) and keeps (event ts, score ts, received)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, poll_s: float = 0.1) -> None:
         super().__init__(daemon=True)
+        self.poll_s = poll_s
         self.consumer = make_consumer(settings, "bench-latency-reader", **{"fetch.wait.max.ms": 5})
         topic = settings.topic_scores
         parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -53,7 +54,9 @@ class ScoreReader(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            for msg in self.consumer.consume(1000, 0.1):
+            # what is queued, else wait for one: consume(n, t) alone would hold the
+            # first record until n arrive or t passes (and count that as latency)
+            for msg in self.consumer.consume(1000, 0) or self.consumer.consume(1, self.poll_s):
                 if msg.error() is None:
                     received = time.time() * 1000
                     event_ts = orjson.loads(msg.value())["event_timestamp"]

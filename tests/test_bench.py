@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
-from bench.latency import percentiles, valid_among
+from bench.harness import wait_until
+from bench.joiner import by_budget
+from bench.latency import ScoreReader, percentiles, valid_among
 from bench.memory import summarise
-from bench.report import latency, memory, throughput
+from bench.report import joiner, latency, memory, throughput
+from streams.config import Settings
+from streams.embedded import EmbeddedBroker
+from streams.kafka import make_producer
 
 
 def test_valid_among_counts_cycled_payloads() -> None:
@@ -62,3 +68,33 @@ def test_report_sections_render_ratios_and_counts() -> None:
     mem["samples"] = {"scorer": [[10.0, 100.0], [50.0, 110.0], [70.0, 130.0]]}
     text = "\n".join(memory({**mem, "seconds": 120}))
     assert "| process | min 1 | min 2 |" in text and "| scorer | 105 | 130 |" in text
+
+
+def test_joiner_budgets_are_summarised_by_median_and_rendered() -> None:
+    rates = [(1, 1, 1200), (4, 8, 1300), (1, 1, 1400), (4, 8, 1250), (1, 1, 1300)]
+    runs = [{"write_buffer_mb": w, "block_cache_mb": c, "records_per_s": r} for w, c, r in rates]
+    budgets = by_budget(runs, [(1, 1), (4, 8)])
+    assert [b["median_records_per_s"] for b in budgets] == [1300, 1275]
+    assert budgets[0]["rounds_records_per_s"] == [1200, 1400, 1300]
+    text = "\n".join(joiner({"command": "c", "budgets": budgets}))
+    assert "| 1 MB / 1 MB | 1,300 | 1,200 / 1,400 / 1,300 |" in text
+
+
+def test_latency_reader_hands_over_a_score_without_waiting_for_more() -> None:
+    # consume(n, t) keeps what it has until n records or t seconds have come: a reader
+    # built on it alone counted up to t of its own waiting as every score's latency
+    with EmbeddedBroker() as broker:
+        broker.create_topics(["scores"])
+        settings = Settings(bootstrap_servers=broker.bootstrap, topic_scores="scores")
+        reader = ScoreReader(settings, poll_s=60)
+        reader.start()
+        producer = make_producer(settings)
+        producer.produce("scores", orjson.dumps({"event_timestamp": 1}))
+        producer.flush(10)
+        wait_until(lambda: len(reader.rows) == 1, 20, "the one score, before the poll's 60 s")
+        reader.stopping.set()
+        producer.produce("scores", orjson.dumps({"event_timestamp": 2}))  # ends the poll
+        producer.flush(10)
+        reader.join(30)
+    assert not reader.is_alive()
+    assert reader.rows[0][0] == 1
