@@ -116,10 +116,10 @@ class Settings(BaseSettings):
     )
     joiner_data_dir: Path = Field(Path("var/joiner"), description="where rocksdb keeps state")
     joiner_rocksdb_write_buffer_mb: int = Field(
-        4, ge=1, description="RocksDB memtable size per partition (faust's default: 64, x3)"
+        1, ge=1, description="RocksDB memtable size per partition (faust's default: 64, x3)"
     )
     joiner_rocksdb_block_cache_mb: int = Field(
-        8, ge=1, description="RocksDB block cache per partition (faust's default: 2048)"
+        1, ge=1, description="RocksDB block cache per partition (faust's default: 2048)"
     )
     join_retention_ms: int = Field(
         7 * 86_400_000, ge=1, description="join state expires after this much event time"
