@@ -34,7 +34,7 @@ def end_total(settings: Settings, topic: str) -> int:
 def prefill(settings: Settings, events: int) -> int:
     """Events and feedback written and every event scored; the joiner's input offsets
     (high watermarks, so the commit markers of the transactional ``scores`` count too:
-    one per partition per scorer transaction, ~0.2% here)."""
+    one per partition per scorer transaction, ~0.1% here)."""
     flags = ["--messy-fraction", "0.05", "--feedback", "0.3", "--label-delay-s", "30"]
     producer = spawn(settings, "produce", "--count", str(events), "--rate", "0", *flags)
     if producer.wait(600) != 0:
