@@ -24,13 +24,22 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
+def _heading(title: str, result: dict[str, Any], text: str) -> list[str]:
+    """A section's title with the command that measured it, and what it shows.
+
+    >>> _heading("Latency", {"command": "c"}, "ms.")
+    ['## Latency (`c`)', '', 'ms.', '']
+    """
+    return [f"## {title} (`{result['command']}`)", "", text, ""]
+
+
 def throughput(result: dict[str, Any]) -> list[str]:
     """The throughput section."""
     rows = result["rows"]
     base = next((r["events_per_s"] for r in rows if r["pipeline"] == "streamscore"), None)
-    lines = [
-        f"## Throughput (`{result['command']}`)",
-        "",
+    lines = _heading(
+        "Throughput",
+        result,
         "One process per pipeline, the same pre-filled topic (5% invalid, 6 partitions), "
         "same model, same broker; first poll to the last input offset committed. "
         "streamscore and quix run exactly-once; faust at-least-once (its exactly_once "
@@ -38,8 +47,7 @@ def throughput(result: dict[str, Any]) -> list[str]:
         "passthrough commit after each flush. The slow pipelines run on a prefix of the "
         "topic: rates compare, totals do not. The fast ones ran several times, rounds "
         "interleaved; the table has the median run and every run's rate.",
-        "",
-    ]
+    )
     lines += _table(
         ["pipeline", "events", "seconds", "events/s", "streamscore is x", "each run, events/s"],
         [
@@ -75,13 +83,12 @@ def throughput(result: dict[str, Any]) -> list[str]:
 
 def latency(result: dict[str, Any]) -> list[str]:
     """The latency section."""
-    lines = [
-        f"## Latency (`{result['command']}`)",
-        "",
+    lines = _heading(
+        "Latency",
+        result,
         "Fixed produce rate; *timestamp* = score's Kafka timestamp minus the event's; "
         "*visible* = received by a read_committed consumer minus the event's timestamp. ms.",
-        "",
-    ]
+    )
     rows = []
     for r in result["runs"]:
         t, v = r["timestamp_ms"], r["visible_ms"]
@@ -116,16 +123,15 @@ def latency(result: dict[str, Any]) -> list[str]:
 
 def memory(result: dict[str, Any]) -> list[str]:
     """The memory section."""
-    lines = [
-        f"## Memory (`{result['command']}`)",
-        "",
+    lines = _heading(
+        "Memory",
+        result,
         f"{result['rate']:,} events/s for {result['seconds'] / 60:.0f} minutes (5% invalid, "
         f"30% labelled; the joiner's retention {result.get('retention_s', 0):g} s of event "
         "time, so its state is steady in size); RSS sampled every 5 s; growth compares the "
         "last minute's mean with minute 2's. *Records processed* are the input offsets the "
         "process committed.",
-        "",
-    ]
+    )
     rows = [
         [
             name,
@@ -158,13 +164,12 @@ def _minute_mean(samples: list[list[float]], minute: int) -> str:
 
 def joiner(result: dict[str, Any]) -> list[str]:
     """The joiner's throughput by RocksDB budget."""
-    lines = [
-        f"## Joiner throughput by RocksDB budget (`{result['command']}`)",
-        "",
+    lines = _heading(
+        "Joiner throughput by RocksDB budget",
+        result,
         "The joiner catching up on prefilled scores and feedback (RocksDB store, every key "
         "kept); records/s of its committed input, from 10% to 90%; median of the rounds.",
-        "",
-    ]
+    )
     rows = [
         [
             f"{b['write_buffer_mb']} MB / {b['block_cache_mb']} MB",
