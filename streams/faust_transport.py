@@ -22,6 +22,7 @@ joiner's real-broker test checks that commits keep up with a transactional input
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import faust
@@ -30,12 +31,28 @@ from faust.types import TP
 
 
 class Consumer(aiokafka.Consumer):
-    """faust's aiokafka consumer, recording a gap without the message after it."""
+    """faust's aiokafka consumer, recording a gap without the message after it, and
+    rewinding input partitions that have no committed offset after a recovery."""
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         # faust passes the arriving message's offset as ``offset_to`` (inclusive);
         # the gap is the offsets before it
         await super()._add_gap(tp, offset_from, offset_to - 1)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        # faust calls this when table recovery ends, to re-read what the fetcher took
+        # from the input partitions during recovery (and dropped). aiokafka only seeks
+        # partitions with a committed offset > 0; one without stays past the records
+        # fetched meanwhile, and they were never processed (a restarted joiner never
+        # saw the feedback that arrived during its recovery). Such a partition starts
+        # again where auto_offset_reset says.
+        committed = await super().seek_to_committed()
+        if self.app.conf.consumer_auto_offset_reset == "earliest":
+            changelogs = self.app.tables.changelog_topics
+            unread = [tp for tp, off in committed.items() if not off and tp.topic not in changelogs]
+            if unread:
+                await self._thread.seek_to_beginning(*unread)
+        return committed
 
 
 class Transport(aiokafka.Transport):

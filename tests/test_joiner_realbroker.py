@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from helpers import child_env, isolated_settings, wait_for
 
 from streams.config import Settings
@@ -133,17 +134,32 @@ def _joiner_process(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "streams", "join"], env=env, cwd=ROOT)
 
 
+_NOT_READY = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
+def _records_in(s: Settings, topic: str) -> int:
+    """Sum of ``topic``'s high watermarks; 0 while the topic has no partition leaders yet
+    (the joiner creates its changelog as it starts: the broker lists the topic a moment
+    before its partitions can answer)."""
+    try:
+        return sum(high for _, high in watermarks(s, topic).values())
+    except KafkaException as exc:
+        if exc.args[0].code() in _NOT_READY:
+            return 0
+        raise
+
+
 def test_sigkill_then_restart_restores_state_from_the_changelog(settings: Settings) -> None:
     s = settings
     first = _joiner_process(s)
     try:
         _send(s, [_score(s, "survivor", T0)])
         changelog = changelog_topic(s)
-        wait_for(
-            lambda: sum(h for _, h in watermarks(s, changelog).values()) >= 1,
-            60,
-            "the score to reach the changelog",
-        )
+        wait_for(lambda: _records_in(s, changelog) >= 1, 60, "the score to reach the changelog")
         # the input offset is committed too, so the restarted joiner cannot re-read the
         # score from `scores`: only the changelog can give it back
         wait_for(
