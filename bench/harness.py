@@ -64,10 +64,10 @@ def child_env(settings: Settings, **extra: object) -> dict[str, str]:
     return {**os.environ, **overrides}
 
 
-def spawn(settings: Settings, *args: str) -> subprocess.Popen[bytes]:
-    """``python -m streams <args>`` with ``settings`` in its environment; logs discarded."""
+def spawn(settings: Settings, *args: str, module: str = "streams") -> subprocess.Popen[bytes]:
+    """``python -m <module> <args>`` with ``settings`` in its environment; logs discarded."""
     return subprocess.Popen(
-        [sys.executable, "-m", "streams", *args],
+        [sys.executable, "-m", module, *args],
         env=child_env(settings),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,

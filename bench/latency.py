@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.latency                      # 1k, 5k, 20k events/s, 60 s each
     .venv/bin/python -m bench.latency --rates 5000 --seconds 30
 
-Per rate: fresh topics, the shipped scorer as its own process (``streamscore score``,
-exactly-once), an upstream producer in this process writing generated events (5%
+Per rate: fresh topics, the shipped scorer as its own process (``streamscore score``),
+an upstream producer in this process writing generated events (5%
 invalid) at the rate, evenly (every millisecond what is due; ``linger.ms`` 1), and a
 ``read_committed`` consumer reading the scores. For every score read, two latencies:
 
@@ -12,6 +12,11 @@ invalid) at the rate, evenly (every millisecond what is due; ``linger.ms`` 1), a
   carries as ``event_timestamp``), as the performance issue defines it;
 - *visible*: when this consumer received the committed score minus the event's
   timestamp: what a downstream reader sees, transaction commit included.
+
+Each rate runs for each guarantee (``--guarantees``, exactly-once and at-least-once)
+twice: the scorer, then the *limit* (``bench.baselines.io_limit``): the same scorer
+loop and Kafka layer with scoring replaced by a copy of each event's timestamp, so
+Kafka and the delivery guarantee alone.
 
 The first 5 s of each run are warm-up and not counted, and a first run at 5,000
 events/s (``--warmup-seconds``, 30) is not reported at all: on a freshly started broker
@@ -94,12 +99,25 @@ def valid_among(valid: list[bool], sent: int) -> int:
     return whole * sum(valid) + sum(valid[:rest])
 
 
+PIPELINES = ("streamscore", "limit")
+
+
 def run_rate(
-    bootstrap: str, rate: int, seconds: float, payloads: list[bytes], valid: list[bool]
+    bootstrap: str,
+    rate: int,
+    seconds: float,
+    payloads: list[bytes],
+    valid: list[bool],
+    pipeline: str = "streamscore",
+    guarantee: str = "exactly_once",
 ) -> dict[str, Any]:
-    """One fixed-rate run with its own topics and scorer process."""
-    settings = fresh_settings(bootstrap, f"latency{rate}")
-    scorer = spawn(settings, "score")
+    """One fixed-rate run with its own topics and scorer (or limit) process."""
+    settings = fresh_settings(bootstrap, f"latency{rate}", processing_guarantee=guarantee)
+    if pipeline == "limit":  # passes every event, valid or not
+        scorer = spawn(settings, module="bench.baselines.io_limit")
+        valid = [True] * len(valid)
+    else:
+        scorer = spawn(settings, "score")
     reader = ScoreReader(settings)
     reader.start()
     try:
@@ -117,6 +135,8 @@ def run_rate(
     counted = [r for r in reader.rows if r[0] >= start_ms]
     return {
         "rate": rate,
+        "pipeline": pipeline,
+        "guarantee": settings.processing_guarantee,
         "seconds": seconds,
         "events_produced": sent,
         "scores_expected": expected,
@@ -135,6 +155,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rates", default="1000,5000,20000")
     p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--guarantees", default="exactly_once,at_least_once")
     p.add_argument("--warmup-seconds", type=float, default=30.0, help="unreported first run")
     p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
     args = p.parse_args()
@@ -146,11 +167,17 @@ def main() -> None:
         if args.warmup_seconds > 0:  # a fresh broker's JVM: the first run was 2-3x slower
             run_rate(bootstrap, 5000, args.warmup_seconds, payloads, valid)
         for rate in (int(r) for r in args.rates.split(",")):
-            runs.append(run_rate(bootstrap, rate, args.seconds, payloads, valid))
-            print(orjson.dumps(runs[-1]).decode(), flush=True)
+            for guarantee in args.guarantees.split(","):
+                for pipeline in PIPELINES:
+                    runs.append(
+                        run_rate(
+                            bootstrap, rate, args.seconds, payloads, valid, pipeline, guarantee
+                        )
+                    )
+                    print(orjson.dumps(runs[-1]).decode(), flush=True)
     command = (
         f"python -m bench.latency --rates {args.rates} --seconds {args.seconds:g} "
-        f"--warmup-seconds {args.warmup_seconds:g}"
+        f"--guarantees {args.guarantees} --warmup-seconds {args.warmup_seconds:g}"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latency.json").write_bytes(

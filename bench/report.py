@@ -87,7 +87,9 @@ def latency(result: dict[str, Any]) -> list[str]:
         "Latency",
         result,
         "Fixed produce rate; *timestamp* = score's Kafka timestamp minus the event's; "
-        "*visible* = received by a read_committed consumer minus the event's timestamp. ms.",
+        "*visible* = received by a read_committed consumer minus the event's timestamp. ms. "
+        "*limit*: the scorer's loop and Kafka layer with scoring replaced by a copy "
+        "(Kafka and the delivery guarantee alone).",
     )
     rows = []
     for r in result["runs"]:
@@ -95,6 +97,8 @@ def latency(result: dict[str, Any]) -> list[str]:
         rows.append(
             [
                 f"{r['rate']:,}",
+                r.get("pipeline", "streamscore"),
+                r.get("guarantee", "exactly_once"),
                 f"{r['scores_counted']:,}",
                 f"{r['scores_read']:,} / {r['scores_expected']:,}",
                 t["p50"],
@@ -105,20 +109,8 @@ def latency(result: dict[str, Any]) -> list[str]:
                 v["p99"],
             ]
         )
-    return lines + _table(
-        [
-            "events/s",
-            "scores counted",
-            "scores read / expected",
-            "p50",
-            "p95",
-            "p99",
-            "max",
-            "visible p50",
-            "visible p99",
-        ],
-        rows,
-    )
+    header = ["events/s", "pipeline", "guarantee", "scores counted", "scores read / expected"]
+    return lines + _table([*header, "p50", "p95", "p99", "max", "visible p50", "visible p99"], rows)
 
 
 def memory(result: dict[str, Any]) -> list[str]:

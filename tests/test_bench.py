@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from bench.baselines.io_limit import Copy
 from bench.harness import wait_until
 from bench.joiner import by_budget
 from bench.latency import ScoreReader, percentiles, valid_among
@@ -13,6 +14,7 @@ from bench.report import joiner, latency, memory, throughput
 from streams.config import Settings
 from streams.embedded import EmbeddedBroker
 from streams.kafka import make_producer
+from streams.records import InRecord, Origin
 
 
 def test_valid_among_counts_cycled_payloads() -> None:
@@ -56,10 +58,11 @@ def test_report_sections_render_ratios_and_counts() -> None:
     assert "| 1.00 | 900, 1,000, 1,100 |" in text
     assert "| pipeline | validate | commit |" in text
     assert "| streamscore | 1.50 | 2.00 |" in text and "| other | - | 3.00 |" in text
-    run = {"rate": 5000, "scores_counted": 9, "scores_read": 10, "scores_expected": 10,
+    run = {"rate": 5000, "pipeline": "limit", "guarantee": "at_least_once",
+           "scores_counted": 9, "scores_read": 10, "scores_expected": 10,
            "timestamp_ms": {"p50": 1, "p95": 2, "p99": 3, "max": 4},
            "visible_ms": {"p50": 5, "p95": 6, "p99": 7, "max": 8}}  # fmt: skip
-    assert "| 5,000 | 9 | 10 / 10 | 1 | 2 | 3 | 4 | 5 | 7 |" in "\n".join(
+    assert "| 5,000 | limit | at_least_once | 9 | 10 / 10 | 1 | 2 | 3 | 4 | 5 | 7 |" in "\n".join(
         latency({"command": "c", "runs": [run]})
     )
     proc = {"peak_mb": 120.4, "steady_mb": 110.0, "growth_pct": 1.25, "processed": 1234}
@@ -98,3 +101,13 @@ def test_latency_reader_hands_over_a_score_without_waiting_for_more() -> None:
         reader.join(30)
     assert not reader.is_alive()
     assert reader.rows[0][0] == 1
+
+
+def test_latency_limit_copies_each_event_timestamp_in_order() -> None:
+    batch = [InRecord(Origin("events", p, o, 1000 + o), b"k", b"{bad") for p, o in [(1, 5), (0, 2)]]
+    out = Copy("scores").process(batch, now_ms=0)
+    assert out.scored == 2
+    assert [(r.topic, r.key, orjson.loads(r.value or b"")) for r in out.records] == [
+        ("scores", b"k", {"event_timestamp": 1005}),
+        ("scores", b"k", {"event_timestamp": 1002}),
+    ]
