@@ -203,7 +203,7 @@ def machine() -> dict[str, Any]:
         "librdkafka": confluent_kafka.libversion()[0],
         "lightgbm": lightgbm.__version__,
         "numpy": np.__version__,
-        "kafka": "4.1.1 (KRaft, single node, same machine)",
+        "kafka": "4.1.1 (KRaft, single node, same machine, group.coordinator.append.linger.ms=0)",
     }
 
 

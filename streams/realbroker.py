@@ -65,6 +65,9 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Kafka 4.x's group coordinator holds offset commits up to 5 ms to batch them: every
+# synchronous commit (at-least-once) waited that long. Transactional ones never did.
+group.coordinator.append.linger.ms=0
 num.partitions=1
 """
 
