@@ -270,15 +270,20 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
     require_topics(settings, [settings.topic_events, settings.topic_scores, settings.topic_dlq])
     model = load_or_fallback(settings)
     pipeline = ScoringPipeline(model, pipeline_config(settings))
+    io = scorer_io(settings, exactly_once)
+    return Scorer(settings, pipeline, io, ScorerMetrics(registry), drift_monitor(settings, model))
+
+
+def scorer_io(settings: Settings, exactly_once: bool) -> BatchIO:
+    """The scorer's consumer and producer; transactional (exactly-once) if asked."""
     tx_id = f"{settings.scorer_group_id}-{settings.scorer_instance_id}" if exactly_once else None
-    io = BatchIO(
+    return BatchIO(
         settings,
         settings.scorer_group_id,
         settings.topic_events,
         tx_id,
         overlap_commit=settings.overlap_commit,
     )
-    return Scorer(settings, pipeline, io, ScorerMetrics(registry), drift_monitor(settings, model))
 
 
 def drift_monitor(settings: Settings, model: Model | None) -> DriftMonitor | None:

@@ -2,7 +2,7 @@
 
     STREAMSCORE_... .venv/bin/python -m bench.baselines.io_limit   # settings from the environment
 
-Same :class:`~streams.scorer.Scorer` loop, same :class:`~streams.kafka.BatchIO`
+Same :class:`~streams.scorer.Scorer` loop, same :func:`~streams.scorer.scorer_io`
 (guarantee, batching, overlapped commits and transactions as the settings say), but
 each event becomes ``{"event_timestamp": <its Kafka timestamp>}`` on the scores topic:
 no parsing, validation, features, prediction or drift. What ``bench.latency``
@@ -23,11 +23,10 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry
 
 from streams.config import Settings
-from streams.kafka.batch import BatchIO
 from streams.metrics import ScorerMetrics
 from streams.pipeline import BatchResult, PipelineConfig, ScoringPipeline
 from streams.records import InRecord, OutRecord
-from streams.scorer import Scorer, install_stop_signals
+from streams.scorer import Scorer, install_stop_signals, scorer_io
 
 
 class Copy(ScoringPipeline):
@@ -50,15 +49,7 @@ def main() -> None:
     """Run the copy loop until SIGTERM, with the scorer's settings and guarantee."""
     # no model reloads: the scorer loop would swap the copy for a model-backed pipeline
     settings = Settings(model_reload_s=0)
-    exactly_once = settings.processing_guarantee == "exactly_once"
-    tx_id = f"{settings.scorer_group_id}-{settings.scorer_instance_id}" if exactly_once else None
-    io = BatchIO(
-        settings,
-        settings.scorer_group_id,
-        settings.topic_events,
-        tx_id,
-        overlap_commit=settings.overlap_commit,
-    )
+    io = scorer_io(settings, exactly_once=settings.processing_guarantee == "exactly_once")
     scorer = Scorer(settings, Copy(settings.topic_scores), io, ScorerMetrics(CollectorRegistry()))
     stop = threading.Event()
     install_stop_signals(stop)
