@@ -23,12 +23,7 @@ import orjson
 
 from bench.harness import RESULTS, broker, fresh_settings, spawn, stop, wait_until
 from streams.config import Settings
-from streams.kafka import committed_total, watermarks
-
-
-def end_total(settings: Settings, topic: str) -> int:
-    """Sum of ``topic``'s high watermarks."""
-    return sum(high for _, high in watermarks(settings, topic).values())
+from streams.kafka import committed_total, end_total
 
 
 def prefill(settings: Settings, events: int) -> int:

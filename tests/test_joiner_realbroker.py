@@ -21,7 +21,14 @@ from streams.dlq import H_REASON
 from streams.errors import ConfigError
 from streams.join import feedback_record, score_record
 from streams.joiner import BackgroundJoiner, changelog_topic, check_copartitioned
-from streams.kafka import committed_total, ensure_topics, make_producer, read_topic, watermarks
+from streams.kafka import (
+    committed_total,
+    end_total,
+    ensure_topics,
+    make_producer,
+    read_topic,
+    watermarks,
+)
 from streams.realbroker import RealBroker
 from streams.records import header
 from streams.runtime import require_topics
@@ -142,11 +149,11 @@ _NOT_READY = {
 
 
 def _records_in(s: Settings, topic: str) -> int:
-    """Sum of ``topic``'s high watermarks; 0 while the topic has no partition leaders yet
+    """:func:`end_total` of ``topic``; 0 while the topic has no partition leaders yet
     (the joiner creates its changelog as it starts: the broker lists the topic a moment
     before its partitions can answer)."""
     try:
-        return sum(high for _, high in watermarks(s, topic).values())
+        return end_total(s, topic)
     except KafkaException as exc:
         if exc.args[0].code() in _NOT_READY:
             return 0
@@ -174,7 +181,7 @@ def test_sigkill_then_restart_restores_state_from_the_changelog(settings: Settin
     try:
         _send(s, [_fb(s, "survivor", 1, T0 + 99)])
         wait_for(
-            lambda: sum(h for _, h in watermarks(s, s.topic_labelled).values()) >= 1,
+            lambda: end_total(s, s.topic_labelled) >= 1,
             90,
             "a labelled record after the restart",
         )

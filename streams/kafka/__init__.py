@@ -8,6 +8,7 @@ lives in :mod:`streams.joiner`.
 from streams.kafka.clients import (
     DeliveryTracker,
     committed_total,
+    end_total,
     ensure_topics,
     flush,
     group_offsets,
@@ -23,6 +24,7 @@ from streams.kafka.clients import (
 __all__ = [
     "DeliveryTracker",
     "committed_total",
+    "end_total",
     "ensure_topics",
     "flush",
     "group_offsets",

@@ -264,6 +264,11 @@ def group_offsets(
         consumer.close()
 
 
+def end_total(settings: Settings, topic: str) -> int:
+    """Sum of ``topic``'s high watermarks: its records (and commit markers) so far."""
+    return sum(high for _, high in watermarks(settings, topic).values())
+
+
 def committed_total(settings: Settings, group_id: str, topic: str) -> int:
     """Sum of the committed offsets of ``group_id`` on ``topic`` (unset counts as 0)."""
     return sum(max(committed, 0) for *_, committed in group_offsets(settings, group_id, [topic]))
