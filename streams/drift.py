@@ -141,6 +141,7 @@ class DriftMonitor:
         self.seen = 0
         self.values: dict[tuple[str, str], float] = {}  # (measure, feature) -> latest value
         self._chunk_events = 0
+        self._pending: list[tuple[Matrix, Matrix]] = []  # the open chunk's batches, unbinned
         self._chunk_first: deque[tuple[Origin | None, int]] = deque()
         self._current_first: tuple[Origin | None, int] | None = None
         self._decisions: deque[dict[str, int]] = deque()
@@ -156,13 +157,15 @@ class DriftMonitor:
         self, X: Matrix, scores: Matrix, decisions: dict[str, int], first: Origin | None,
         time_ms: int,
     ) -> list[dict[str, Any]]:  # fmt: skip
-        """Add one batch (its assembled features, scores and decision counts)."""
+        """Add one batch (its assembled features, scores and decision counts).
+
+        The batch is kept until its chunk closes and binned with the chunk's others
+        then: the same counts, but binning costs ~0.2 ms a call whatever its size, which
+        was a third of a small batch's time at 5,000 events/s.
+        """
         if X.shape[0] == 0:
             return []
-        columns = [*X.T, scores]
-        for sig, column in zip(self.signals, columns, strict=True):
-            counts = sig.bins(column, self.unseen_codes.get(sig.name))
-            sig.current = counts if sig.current is None else sig.current + counts
+        self._pending.append((X, scores))
         for decision, n in decisions.items():
             self._current_decisions[decision] = self._current_decisions.get(decision, 0) + n
         if self._current_first is None:
@@ -171,7 +174,17 @@ class DriftMonitor:
         self.seen += X.shape[0]
         if self._chunk_events < self.config.step:
             return []
+        self._bin_pending()
         return self._close_chunk(time_ms)
+
+    def _bin_pending(self) -> None:
+        """Bin the chunk's batches into each signal's current counts."""
+        X = np.concatenate([x for x, _ in self._pending])
+        scores = np.concatenate([s for _, s in self._pending])
+        self._pending.clear()
+        for sig, column in zip(self.signals, [*X.T, scores], strict=True):
+            counts = sig.bins(column, self.unseen_codes.get(sig.name))
+            sig.current = counts if sig.current is None else sig.current + counts
 
     def _close_chunk(self, time_ms: int) -> list[dict[str, Any]]:
         keep = self._chunks_per_window

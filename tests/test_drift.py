@@ -66,6 +66,19 @@ def test_unseen_category_flood_is_one_alert(model: Model) -> None:
     assert DRIFT_AT < unseen[0]["events_seen"] <= DRIFT_AT + 1_000
 
 
+def test_small_batches_raise_the_same_alerts_as_whole_chunks(model: Model) -> None:
+    # chunks close every 250 events (the step) either way; batches of 50 are kept and
+    # binned together when their chunk closes, which must count every one of them
+    events = _events(30_000, 7, DriftSpec(DRIFT_AT, amount_scale=3.0))
+    whole = _alerts(model, events, batch=250)
+    small = _alerts(model, events, batch=50)
+    assert any(a["signal"] == "distribution" for a in whole)
+    # a window's first time is its first batch's time, which the batch size moves
+    for a in whole + small:
+        del a["window_first_time"]
+    assert small == whole
+
+
 def test_abrupt_amount_drift_is_caught_within_2000_events(model: Model) -> None:
     alerts = _alerts(model, _events(40_000, 7, DriftSpec(DRIFT_AT, amount_scale=3.0)))
     first = {(a["signal"], a["feature"]): a["events_seen"] for a in reversed(alerts)}
