@@ -160,8 +160,8 @@ class DriftMonitor:
         """Add one batch (its assembled features, scores and decision counts).
 
         The batch is kept until its chunk closes and binned with the chunk's others
-        then: the same counts, but binning costs ~0.2 ms a call whatever its size, which
-        was a third of a small batch's time at 5,000 events/s.
+        then: the same counts, but binning a batch costs ~0.2 ms whatever its size,
+        which was a third of a small batch's time at 5,000 events/s.
         """
         if X.shape[0] == 0:
             return []

@@ -49,6 +49,7 @@ _STOP_GRACE_S = 30.0
 # bare Kafka limit's too). With 512 MB: one every ~8 s, 35-50 ms each (bench.latency,
 # 5,000 events/s, at-least-once: limit p99 13 -> 3 ms, scorer 33 -> 14 ms).
 _JVM_HEAP = ["-Xms1g", "-Xmx1g", "-Xmn512m"]
+
 _ADMIN_TIMEOUT_S = 30.0
 
 # librdkafka logs every refused connection while the broker boots; drop them.
