@@ -69,7 +69,6 @@ class _Signal:
     ref_missing: float
     detector: Detector | None
     chunks: deque[Matrix] = field(default_factory=deque)  # per-step bin counts (+ missing)
-    current: Matrix | None = None
     unseen: int = 0  # unseen-level count in the current chunk (categorical)
     unseen_chunks: deque[int] = field(default_factory=deque)
 
@@ -174,19 +173,17 @@ class DriftMonitor:
         self.seen += X.shape[0]
         if self._chunk_events < self.config.step:
             return []
-        self._bin_pending()
-        return self._close_chunk(time_ms)
+        return self._close_chunk(self._chunk_counts(), time_ms)
 
-    def _bin_pending(self) -> None:
-        """Bin the chunk's batches into each signal's current counts."""
+    def _chunk_counts(self) -> list[Matrix]:
+        """Each signal's bin counts over the chunk's batches (which are let go)."""
         X = np.concatenate([x for x, _ in self._pending])
         scores = np.concatenate([s for _, s in self._pending])
         self._pending.clear()
-        for sig, column in zip(self.signals, [*X.T, scores], strict=True):
-            counts = sig.bins(column, self.unseen_codes.get(sig.name))
-            sig.current = counts if sig.current is None else sig.current + counts
+        return [sig.bins(column, self.unseen_codes.get(sig.name))
+                for sig, column in zip(self.signals, [*X.T, scores], strict=True)]  # fmt: skip
 
-    def _close_chunk(self, time_ms: int) -> list[dict[str, Any]]:
+    def _close_chunk(self, counts: list[Matrix], time_ms: int) -> list[dict[str, Any]]:
         keep = self._chunks_per_window
         self._push(self._chunk_first, self._current_first or (None, time_ms), keep)
         self._push(self._decisions, self._current_decisions, keep)
@@ -197,8 +194,8 @@ class DriftMonitor:
             share = sum(d.get(decision, 0) for d in self._decisions) / max(window_events, 1)
             self.values[("decision_share", decision)] = share
         alerts = []
-        for sig in self.signals:
-            alerts += self._close_signal(sig, keep, full, time_ms)
+        for sig, chunk in zip(self.signals, counts, strict=True):
+            alerts += self._close_signal(sig, chunk, keep, full, time_ms)
         self._chunk_events = 0
         return alerts
 
@@ -209,10 +206,8 @@ class DriftMonitor:
             queue.popleft()
 
     def _close_signal(
-        self, sig: _Signal, keep: int, full: bool, time_ms: int
+        self, sig: _Signal, chunk: Matrix, keep: int, full: bool, time_ms: int
     ) -> list[dict[str, Any]]:
-        assert sig.current is not None
-        chunk, sig.current = sig.current, None
         self._push(sig.chunks, chunk, keep)
         self._push(sig.unseen_chunks, sig.unseen, keep)
         sig.unseen = 0
