@@ -29,7 +29,7 @@ from streams.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
 from streams.model import Model
 from streams.records import InRecord, OutRecord
 from streams.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem
-from streams.wire import Row, decode_events, encode_scores, event_time
+from streams.wire import Row, decode_events, encode_scores, max_event_time
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class ScoringPipeline:
         for i, (key, value) in zip(ok, encoded, strict=True):
             out[i] = OutRecord(topic, key, value)
         result.scores, result.features, result.scored = scores, X, len(ok)
-        result.max_event_time = max(event_time(r) for r in rows)
+        result.max_event_time = max_event_time(rows)
         result.fallback = len(ok) if used_fallback else 0
         result.decisions.update(decisions)
         return t3  # building score records counts as "records"

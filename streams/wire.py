@@ -24,6 +24,7 @@ encoding a score 8.5 µs with dicts and orjson against 2.0 µs here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -71,6 +72,10 @@ _DECODER: Final = msgspec.json.Decoder(_event_struct())
 _ALL_KEYS: Final = len(ROW_FIELDS)
 _TEXT = [ROW_INDEX[n] for n, spec in FIELDS.items() if spec.kind in ("string", "category")]
 _NULLABLE_TEXT: Final = [i for i in _TEXT if not FIELDS[ROW_FIELDS[i]].required]
+# A row's optional strings as one tuple: an itemgetter, measured faster than a loop. It
+# gives a tuple for two indices or more, so event_id (required, never None) pads it.
+_nullable_text: Final = itemgetter(*_NULLABLE_TEXT, _EVENT_ID, _EVENT_ID)
+_QUOTES_ALL: Final = 2 * (_ALL_KEYS + len(_TEXT))
 
 
 def _quotes_if_written_once(row: Row) -> int:
@@ -81,8 +86,8 @@ def _quotes_if_written_once(row: Row) -> int:
     strings. So this count, met exactly, proves no key was written twice (and no
     quote escaped); more means "not proven".
     """
-    strings = len(_TEXT) - [row[i] for i in _NULLABLE_TEXT].count(None)
-    return 2 * (_ALL_KEYS + strings)
+    absent: int = _nullable_text(row).count(None)
+    return _QUOTES_ALL - 2 * absent
 
 
 def _fast(raw: bytes) -> Row | None:
@@ -92,7 +97,8 @@ def _fast(raw: bytes) -> Row | None:
     except (msgspec.MsgspecError, ValueError):  # ValueError: invalid UTF-8
         return None
     # an absent optional key (UNSET) leaves the key count unknown: exact path
-    if msgspec.UNSET in row or raw.count(b'"') != _quotes_if_written_once(row):
+    # count, not `in`: measured faster on a row of about twenty values
+    if row.count(msgspec.UNSET) or raw.count(b'"') != _quotes_if_written_once(row):
         return None
     return row
 
@@ -115,9 +121,12 @@ def decode_events(
     return out
 
 
-def event_time(row: Row) -> int:
-    """The event time of a row (ms since the epoch)."""
-    return int(row[_EVENT_TIME])
+def max_event_time(rows: Sequence[Row]) -> int:
+    """The latest event time of some rows (one C-level pass: per batch, not per event)."""
+    return int(max(map(_event_time_of, rows)))
+
+
+_event_time_of: Final = itemgetter(_EVENT_TIME)
 
 
 class Source(msgspec.Struct):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from streams.events import FIELDS, ROW_FIELDS, row_of
 from streams.validation import Problem, parse_event
-from streams.wire import _fast, decode_events
+from streams.wire import _fast, decode_events, max_event_time
 
 FULL = FULL_EVENT
 
@@ -40,6 +40,21 @@ def test_a_clean_full_event_takes_the_fast_path() -> None:
 
 def _full(**changes: Any) -> bytes:
     return orjson.dumps({**FULL, **changes})
+
+
+def test_null_optional_strings_take_the_fast_path_too() -> None:
+    # each null string is two quotes fewer than the full event: the key count still holds
+    for changes in ({"country": None}, {"country": None, "merchant_category": None}):
+        raw = _full(**changes)
+        assert _fast(raw) == tuple({**FULL, **changes}.values())
+        assert _fast(raw[:-1] + b',"amount":99}') is None  # a duplicate is still not proven
+
+
+def test_max_event_time_is_the_latest_of_the_rows() -> None:
+    rows = decode_events(
+        [_full(event_time=t) for t in (1_700_000_000_002, 1_700_000_000_009, 1_700_000_000_001)]
+    )
+    assert max_event_time(rows) == 1_700_000_000_009  # type: ignore[arg-type]
 
 
 EDGE_CASES = [
