@@ -7,12 +7,16 @@ import itertools
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
+from confluent_kafka import TopicPartition
+
 from streams.config import Settings, env_vars
-from streams.kafka import ensure_topics
+from streams.kafka import ensure_topics, make_consumer
+from streams.kafka.clients import committed_offsets
 from streams.realbroker import RealBroker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +97,32 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int, exclude: Collection[int] = ()) -> float:
+    """CPU time (user + system) of ``pid`` and its live descendants, from /proc.
+
+    ``exclude``: descendants not to count, with theirs (a broker this process started).
+    """
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):  # it ended meanwhile: its time is gone
+                # fields after the command name, which may hold spaces or parentheses
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+    children: dict[int, list[int]] = {}
+    for child, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(child)  # field 4: the parent's pid
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        if p in stats and p not in exclude:
+            total += (int(stats[p][11]) + int(stats[p][12])) / _TICKS  # utime, stime
+            todo += children.get(p, [])
+    return total
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 def wait_until(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
     """Poll ``cond`` until it holds; fail (AssertionError, also in tests) naming ``what``
     after the deadline."""
@@ -101,3 +131,49 @@ def wait_until(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)  # polling a condition with a deadline
+
+
+def timed_until_committed(
+    settings: Settings, group: str, target: int, run: Callable[[], object]
+) -> float:
+    """Seconds from starting ``run`` in a thread until ``group`` has committed ``target``
+    offsets on the input; the run's CPU µs per event go to :data:`LAST_CPU`."""
+    # one client for all the polling (a new one per poll would tax the measured process);
+    # it never subscribes; read_uncommitted, so an open transaction does not stall it
+    topic = settings.topic_events
+    reader = make_consumer(settings, group, **{"isolation.level": "read_uncommitted"})
+    parts = reader.list_topics(topic, timeout=15).topics[topic].partitions
+    tps = [TopicPartition(topic, p) for p in sorted(parts)]
+
+    def committed() -> int:  # retries while the group coordinator moves or loads
+        return sum(max(tp.offset, 0) for tp in committed_offsets(reader, tps))
+
+    try:
+        cpu0 = _cpu_now()
+        t0 = time.monotonic()
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        while committed() < target:
+            if not thread.is_alive():
+                raise RuntimeError(f"{group} stopped before committing {target}")
+            time.sleep(0.2)  # polling the committed offsets; the measured span is seconds long
+        seconds = time.monotonic() - t0
+        LAST_CPU.update({k: (v - cpu0[k]) / target * 1e6 for k, v in _cpu_now().items()})
+        return seconds
+    finally:
+        reader.close()
+
+
+BROKER_PID: list[int] = []
+"""The broker JVM's pid, when this benchmark started the broker."""
+
+LAST_CPU: dict[str, float] = {}
+"""The last timed run's CPU µs per event: this process (and its children), the broker."""
+
+
+def _cpu_now() -> dict[str, float]:
+    """CPU seconds so far of this process with its children, and of the broker."""
+    cpu = {"process": cpu_seconds(os.getpid(), exclude=BROKER_PID)}
+    if BROKER_PID:
+        cpu["broker"] = cpu_seconds(BROKER_PID[0])
+    return cpu

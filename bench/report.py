@@ -46,10 +46,13 @@ def throughput(result: dict[str, Any]) -> list[str]:
         "mode commits offsets in transactions but not the records it sends); naive and "
         "passthrough commit after each flush. The slow pipelines run on a prefix of the "
         "topic: rates compare, totals do not. The fast ones ran several times, rounds "
-        "interleaved; the table has the median run and every run's rate.",
+        "interleaved; the table has the median run and every run's rate. *CPU µs per "
+        "event*: the CPU time (user + system, all threads) the pipeline's process and the "
+        "broker used during the run, per event, median of the runs: a steadier measure of "
+        "cost than the rate, which swings with what else the two cores are doing.",
     )
     lines += _table(
-        ["pipeline", "events", "seconds", "events/s", "streamscore is x", "each run, events/s"],
+        _THROUGHPUT_COLUMNS,
         [
             [
                 r["pipeline"],
@@ -58,6 +61,7 @@ def throughput(result: dict[str, Any]) -> list[str]:
                 f"{r['events_per_s']:,.0f}",
                 f"{base / r['events_per_s']:.2f}" if base else "-",
                 ", ".join(f"{v:,.0f}" for v in r.get("rounds_events_per_s", [])) or "-",
+                *(_cpu(r, k) for k in ("process", "broker")),
             ]
             for r in rows
         ],
@@ -79,6 +83,15 @@ def throughput(result: dict[str, Any]) -> list[str]:
             [[p, *(f"{v[n]:.2f}" if n in v else "-" for n in names)] for p, v in stages.items()],
         )
     return lines
+
+
+_THROUGHPUT_COLUMNS = ["pipeline", "events", "seconds", "events/s", "streamscore is x",
+                       "each run, events/s", "CPU µs/event: process", "broker"]  # fmt: skip
+
+
+def _cpu(row: dict[str, Any], key: str) -> str:
+    value = row.get("cpu_us_per_event", {}).get(key)
+    return "-" if value is None else f"{value:.1f}"
 
 
 def latency(result: dict[str, Any]) -> list[str]:

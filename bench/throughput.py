@@ -20,7 +20,8 @@ consumer group and times first poll to the last input offset committed:
   event at a time, exactly-once), in its own venv and process (``bench/baselines/quix-venv.sh``
   makes ``bench/.venv-quix`` on first use: Quix needs an older confluent-kafka).
 
-The fast pipelines (the scorer's three, the passthrough) run ``--rounds`` times, rounds
+An unreported scorer run warms the broker up first. The fast pipelines (the
+scorer's three, the passthrough) run ``--rounds`` times, rounds
 interleaved so that a slow spell of the machine hits each of them; each is reported by its
 median run. The frameworks write to their own output topics, counted after each run against the
 input offsets they committed. The naive loop is slow, so it runs on the first
@@ -35,8 +36,8 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,19 +47,17 @@ import confluent_kafka
 import lightgbm
 import numpy as np
 import orjson
-from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from bench.baselines.faust_pipeline import run_faust
 from bench.baselines.quix_pipeline import run_quix
-from bench.harness import RESULTS
+from bench.harness import BROKER_PID, LAST_CPU, RESULTS, timed_until_committed
 from bench.report import write_report
 from streams.config import Settings
 from streams.contracts import validator
 from streams.features import FeatureAssembler
 from streams.generator import GeneratorConfig, generate
 from streams.kafka import ensure_topics, make_consumer, make_producer
-from streams.kafka.clients import committed_offsets
 from streams.messy import MessySpec
 from streams.model import load_model
 from streams.produce import write_records
@@ -75,31 +74,6 @@ def prefill(settings: Settings, events: int) -> None:
     write_records(settings, (r for r in generate(config) if r.topic == "events"), rate=0)
 
 
-def _timed(settings: Settings, group: str, target: int, run: Callable[[], None]) -> float:
-    """Seconds from start until ``group`` has committed ``target`` offsets on the input."""
-    # one client for all the polling (a new one per poll would tax the measured process);
-    # it never subscribes; read_uncommitted, so an open transaction does not stall it
-    topic = settings.topic_events
-    reader = make_consumer(settings, group, **{"isolation.level": "read_uncommitted"})
-    parts = reader.list_topics(topic, timeout=15).topics[topic].partitions
-    tps = [TopicPartition(topic, p) for p in sorted(parts)]
-
-    def committed() -> int:  # retries while the group coordinator moves or loads
-        return sum(max(tp.offset, 0) for tp in committed_offsets(reader, tps))
-
-    try:
-        t0 = time.monotonic()
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        while committed() < target:
-            if not thread.is_alive():
-                raise RuntimeError(f"{group} stopped before committing {target}")
-            time.sleep(0.2)  # polling the committed offsets; the measured span is seconds long
-        return time.monotonic() - t0
-    finally:
-        reader.close()
-
-
 def run_streamscore(settings: Settings, events: int, name: str = "streamscore") -> float:
     """The shipped scorer, exactly-once, in this process (``settings`` say how)."""
     s = settings.model_copy(update={"scorer_group_id": f"{settings.scorer_group_id}-{name}"})
@@ -107,7 +81,7 @@ def run_streamscore(settings: Settings, events: int, name: str = "streamscore") 
     scorer = build_scorer(s, registry, exactly_once=True)
     stop = threading.Event()
     try:
-        return _timed(s, s.scorer_group_id, events, lambda: scorer.run(stop))
+        return timed_until_committed(s, s.scorer_group_id, events, lambda: scorer.run(stop))
     finally:
         stop.set()
         STAGES[name] = _stage_us_per_event(registry, events)
@@ -164,7 +138,7 @@ def run_naive(settings: Settings, events: int) -> float:
             consumer.commit(msg, asynchronous=False)
 
     try:
-        return _timed(settings, group, events, loop)
+        return timed_until_committed(settings, group, events, loop)
     finally:
         stop.set()
 
@@ -188,7 +162,7 @@ def run_passthrough(settings: Settings, events: int) -> float:
                 consumer.commit(asynchronous=False)
 
     try:
-        return _timed(settings, group, events, loop)
+        return timed_until_committed(settings, group, events, loop)
     finally:
         stop.set()
 
@@ -214,11 +188,12 @@ def main() -> None:
     p.add_argument("--naive-events", type=int, default=10_000)
     p.add_argument("--framework-events", type=int, default=50_000)
     p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
-    p.add_argument("--only", default=None, help="run just this pipeline")
+    p.add_argument("--only", default=None, help="run just these pipelines (comma-separated)")
     p.add_argument("--rounds", type=int, default=3, help="runs of the fast pipelines (median)")
     args = p.parse_args()
     broker = None if args.bootstrap else RealBroker()
     bootstrap = args.bootstrap or broker.start()  # type: ignore[union-attr]
+    BROKER_PID[:] = [broker.pid] if broker is not None and broker.pid is not None else []
     try:
         s = Settings(bootstrap_servers=bootstrap, topic_partitions=PARTITIONS,
                      model_dir=ROOT / "models", topic_events=f"bench.events.{os.getpid()}",
@@ -249,20 +224,29 @@ def main() -> None:
             ("quix", run_quix, min(args.framework_events, args.events)),
         ]
         rounds = {name: args.rounds if name in REPEATED else 1 for name, _, _ in scenarios}
-        runs: dict[str, list[tuple[float, dict[str, float]]]] = {}
+        runs: dict[str, list[tuple[float, dict[str, float], dict[str, float]]]] = {}
+        # unreported: the broker's JVM compiles its hot paths (transactions' too) in the
+        # first runs, which cost 2-4x the broker CPU per event of the later ones
+        run_streamscore(s.model_copy(update={"scorer_group_id": "bench-warmup"}), args.events)
+        STAGES.clear()
         for r in range(max(rounds.values())):  # rounds interleave: drift hits every pipeline
             for name, runner, n in scenarios:
-                if (args.only and name != args.only) or r >= rounds[name]:
+                if (args.only and name not in args.only.split(",")) or r >= rounds[name]:
                     continue
+                LAST_CPU.clear()
                 seconds = runner(s.model_copy(update={"scorer_group_id": f"bench-r{r}"}), n)
-                runs.setdefault(name, []).append((seconds, STAGES.pop(name, {})))
-                print({"pipeline": name, "round": r, "events_per_s": n / seconds}, flush=True)
+                runs.setdefault(name, []).append((seconds, STAGES.pop(name, {}), dict(LAST_CPU)))
+                print({"pipeline": name, "round": r, "events_per_s": n / seconds, **LAST_CPU},
+                      flush=True)  # fmt: skip
         for name, _, n in scenarios:
             if name in runs:
-                seconds, stages = sorted(runs[name], key=lambda run: run[0])[len(runs[name]) // 2]
+                done = runs[name]
+                seconds, stages, _ = sorted(done, key=lambda run: run[0])[len(done) // 2]
+                cpu = {k: statistics.median(c[k] for _, _, c in done) for k in done[0][2]}
                 rows.append({"pipeline": name, "events": n, "seconds": seconds,
                              "events_per_s": n / seconds,
-                             "rounds_events_per_s": [n / t for t, _ in runs[name]]})  # fmt: skip
+                             "rounds_events_per_s": [n / t for t, _, _ in runs[name]],
+                             "cpu_us_per_event": cpu})  # fmt: skip
                 if stages:
                     STAGES[name] = stages
     finally:

@@ -186,6 +186,11 @@ class RealBroker:
         return self._tmp / "data"
 
     @property
+    def pid(self) -> int | None:
+        """The broker JVM's process id while it runs (benchmarks read its CPU time)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
     def running(self) -> bool:
         """Whether the broker JVM is alive."""
         return self._proc is not None and self._proc.poll() is None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import orjson
 import pytest
 
 from bench.baselines.io_limit import Copy
-from bench.harness import wait_until
+from bench.harness import cpu_seconds, wait_until
 from bench.joiner import by_budget
 from bench.latency import ScoreReader, percentiles, valid_among
 from bench.memory import summarise
@@ -41,6 +45,20 @@ def test_memory_growth_compares_the_last_minute_with_the_second() -> None:
     assert s["peak_mb"] == pytest.approx(max(mb for _, mb in samples), abs=0.05)
 
 
+def test_cpu_seconds_counts_a_child_process_busy_on_a_core() -> None:
+    spin = "import time\nend = time.process_time() + 1.5\nwhile time.process_time() < end: pass"
+    before = cpu_seconds(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", spin + "\ntime.sleep(60)"])
+    try:
+        # the child's time counts while it lives: it spins for 1.5 s of CPU, then sleeps
+        wait_until(lambda: cpu_seconds(os.getpid()) - before >= 1.4, 30, "the child's CPU")
+        assert cpu_seconds(child.pid) == pytest.approx(1.5, abs=0.3)
+        assert cpu_seconds(os.getpid(), exclude=[child.pid]) - before < 1.0
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_report_sections_render_ratios_and_counts() -> None:
     rows = [
         {
@@ -49,13 +67,14 @@ def test_report_sections_render_ratios_and_counts() -> None:
             "seconds": 1.0,
             "events_per_s": 1000.0,
             "rounds_events_per_s": [900.0, 1000.0, 1100.0],
+            "cpu_us_per_event": {"process": 12.34, "broker": 5.0},
         },
         {"pipeline": "naive", "events": 100, "seconds": 1.0, "events_per_s": 100.0},
     ]
     stages = {"streamscore": {"validate": 1.5, "commit": 2.0}, "other": {"commit": 3.0}}
     text = "\n".join(throughput({"command": "c", "rows": rows, "stages": stages}))
-    assert "| naive | 100 | 1.0 | 100 | 10.00 | - |" in text
-    assert "| 1.00 | 900, 1,000, 1,100 |" in text
+    assert "| naive | 100 | 1.0 | 100 | 10.00 | - | - | - |" in text
+    assert "| 1.00 | 900, 1,000, 1,100 | 12.3 | 5.0 |" in text
     assert "| pipeline | validate | commit |" in text
     assert "| streamscore | 1.50 | 2.00 |" in text and "| other | - | 3.00 |" in text
     run = {"rate": 5000, "pipeline": "limit", "guarantee": "at_least_once",

@@ -37,6 +37,7 @@ import faust
 import orjson
 
 from bench.baselines.common import check_outputs, decide, output_topics, score_record
+from bench.harness import timed_until_committed
 from streams.config import Settings, faust_config
 from streams.kafka import ensure_topics
 from streams.model import Model, load_model
@@ -125,13 +126,12 @@ class BackgroundApp:
 
 def run_faust(settings: Settings, events: int) -> float:
     """faust-streaming, in a thread of this process, timed like the other pipelines."""
-    from bench.throughput import _timed  # here: bench.throughput imports this module
 
     scores_topic, dlq_topic = output_topics(settings, "faust")
     ensure_topics(settings, [scores_topic, dlq_topic])
     background = BackgroundApp(settings, load_model(settings.model_dir), scores_topic, dlq_topic)
     try:
-        return _timed(settings, GROUP, events, background.run)
+        return timed_until_committed(settings, GROUP, events, background.run)
     finally:
         background.stop()
         if background.error is None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.baselines.common import check_outputs, decide, output_topics, score_record
+from bench.harness import timed_until_committed
 
 if TYPE_CHECKING:
     from streams.config import Settings
@@ -114,7 +115,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_quix(settings: Settings, events: int) -> float:
     """Quix Streams in its own venv and process, timed like the other pipelines."""
-    from bench.throughput import _timed  # here: bench.throughput imports this module
     from streams.kafka import ensure_topics
 
     if settings.security_protocol != "PLAINTEXT":
@@ -150,7 +150,7 @@ def run_quix(settings: Settings, events: int) -> float:
             proc.stdin.flush()
             proc.wait()
 
-        return _timed(settings, GROUP, events, run)
+        return timed_until_committed(settings, GROUP, events, run)
     finally:
         proc.terminate()
         try:
