@@ -134,10 +134,15 @@ def wait_until(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
 
 
 def timed_until_committed(
-    settings: Settings, group: str, target: int, run: Callable[[], object]
+    settings: Settings,
+    group: str,
+    target: int,
+    run: Callable[[], object],
+    deadline_s: float = 1800.0,
 ) -> float:
     """Seconds from starting ``run`` in a thread until ``group`` has committed ``target``
-    offsets on the input; the run's CPU µs per event go to :data:`LAST_CPU`."""
+    offsets on the input; the run's CPU µs per event go to :data:`LAST_CPU`. Fails if
+    ``run`` stops first or ``deadline_s`` passes (a stuck pipeline, not a slow one)."""
     # one client for all the polling (a new one per poll would tax the measured process);
     # it never subscribes; read_uncommitted, so an open transaction does not stall it
     topic = settings.topic_events
@@ -156,6 +161,8 @@ def timed_until_committed(
         while committed() < target:
             if not thread.is_alive():
                 raise RuntimeError(f"{group} stopped before committing {target}")
+            if time.monotonic() - t0 > deadline_s:
+                raise RuntimeError(f"{group} did not commit {target} within {deadline_s:g} s")
             time.sleep(0.2)  # polling the committed offsets; the measured span is seconds long
         seconds = time.monotonic() - t0
         LAST_CPU.update({k: (v - cpu0[k]) / target * 1e6 for k, v in _cpu_now().items()})

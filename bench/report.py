@@ -33,6 +33,10 @@ def _heading(title: str, result: dict[str, Any], text: str) -> list[str]:
     return [f"## {title} (`{result['command']}`)", "", text, ""]
 
 
+_THROUGHPUT_COLUMNS = ["pipeline", "events", "seconds", "events/s", "streamscore is x",
+                       "each run, events/s", "CPU µs/event: process", "broker"]  # fmt: skip
+
+
 def throughput(result: dict[str, Any]) -> list[str]:
     """The throughput section."""
     rows = result["rows"]
@@ -83,10 +87,6 @@ def throughput(result: dict[str, Any]) -> list[str]:
             [[p, *(f"{v[n]:.2f}" if n in v else "-" for n in names)] for p, v in stages.items()],
         )
     return lines
-
-
-_THROUGHPUT_COLUMNS = ["pipeline", "events", "seconds", "events/s", "streamscore is x",
-                       "each run, events/s", "CPU µs/event: process", "broker"]  # fmt: skip
 
 
 def _cpu(row: dict[str, Any], key: str) -> str:

@@ -245,7 +245,7 @@ def main() -> None:
                 cpu = {k: statistics.median(c[k] for _, _, c in done) for k in done[0][2]}
                 rows.append({"pipeline": name, "events": n, "seconds": seconds,
                              "events_per_s": n / seconds,
-                             "rounds_events_per_s": [n / t for t, _, _ in runs[name]],
+                             "rounds_events_per_s": [n / t for t, _, _ in done],
                              "cpu_us_per_event": cpu})  # fmt: skip
                 if stages:
                     STAGES[name] = stages
