@@ -1,8 +1,10 @@
 """The scorer on the real Apache Kafka broker: exactly-once outputs, DLQ contents,
-a SIGKILL mid-stream with restart, and two scorers sharing a group."""
+a SIGKILL mid-stream with restart, two scorers sharing a group, and a rebalance
+while commits are in flight."""
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -55,9 +57,11 @@ def _events(count: int, seed: int, fraction: float = 0.2) -> list[Record]:
     return [r for r in generate(config) if r.topic == "events"]
 
 
-def _run_thread(settings: Settings, stop: threading.Event) -> tuple[threading.Thread, Scorer]:
+def _run_thread(
+    settings: Settings, stop: threading.Event, name: str = "scorer"
+) -> tuple[threading.Thread, Scorer]:
     scorer = build_scorer(settings, CollectorRegistry(), exactly_once=True)
-    thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
+    thread = threading.Thread(target=scorer.run, args=(stop,), name=name, daemon=True)
     thread.start()
     return thread, scorer
 
@@ -147,6 +151,42 @@ def test_two_scorers_share_the_partitions(settings: Settings) -> None:
     t1.join(30)
     t2.join(30)
     assert s1.consumed > 0 and s2.consumed > 0
+    _check_outputs(settings, sent)
+
+
+def test_rebalance_while_a_commit_is_in_flight_loses_and_duplicates_nothing(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second scorer joins, and later leaves, while the first one's overlapped
+    commits (the default) run: partitions are revoked from under a sent batch."""
+    caplog.set_level(logging.INFO, logger="streams.kafka.batch")
+    settings = settings.model_copy(update={"batch_max_size": 200})  # a commit every batch
+    sent = _events(40_000, seed=66, fraction=0.05)
+    writer = threading.Thread(target=write_records, args=(settings, sent, 4_000.0), daemon=True)
+    stop_a, stop_b = threading.Event(), threading.Event()
+    t_a, a = _run_thread(settings, stop_a, "scorer-a")
+    wait_for(lambda: bool(a.io.assigned), 60, "the first scorer to get partitions")
+    writer.start()
+    done = lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)  # noqa: E731
+    wait_for(lambda: done() > 2_000, 90, "the first scorer to commit some batches")
+    b_settings = settings.model_copy(update={"scorer_instance_id": "b"})
+    t_b, b = _run_thread(b_settings, stop_b, "scorer-b")
+    wait_for(lambda: b.stats.consumed > 1_000, 90, "the second scorer to take partitions")
+    assert done() < len(sent), "the second scorer joined too late to be mid-stream"
+    stop_b.set()  # leaves the group: its partitions go back to the first scorer
+    t_b.join(30)
+    assert not t_b.is_alive()
+    writer.join(60)
+    wait_for(lambda: done() == len(sent), 120, "every event committed")
+    stop_a.set()
+    t_a.join(30)
+    assert not t_a.is_alive()
+    revokes = [r for r in caplog.records if r.getMessage() == "partitions revoked"]
+    revoked = [r for r in revokes if r.threadName == "scorer-a"]
+    # the path under test ran: a revoke came while a sent batch's commit was unsettled
+    assert any(getattr(r, "commit_pending", False) for r in revoked), revoked
+    # the revoke waited for that commit, so it ended in the old generation: no abort
+    assert (a.stats.aborted, b.stats.aborted) == (0, 0)
     _check_outputs(settings, sent)
 
 

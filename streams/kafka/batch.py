@@ -129,11 +129,16 @@ class BatchIO:
         log.info("partitions assigned", extra={"partitions": sorted(self.assigned)})
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._in_flight is not None:
-            wait([self._in_flight])  # its outcome is taken by settle(), after the poll
+        in_flight = self._in_flight  # a batch sent, its outcome not yet settled
+        if in_flight is not None:
+            wait([in_flight])  # its outcome is taken by settle(), after the poll
         self._revoked = True
         self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
-        log.info("partitions revoked", extra={"partitions": [tp.partition for tp in partitions]})
+        parts = [tp.partition for tp in partitions]
+        log.info(
+            "partitions revoked",
+            extra={"partitions": parts, "commit_pending": in_flight is not None},
+        )
 
     def poll_batch(self, max_size: int, max_wait_s: float, linger_s: float = 0.0) -> list[InRecord]:
         """What has arrived, up to ``max_size`` records; waits up to ``max_wait_s`` for one.
