@@ -10,14 +10,17 @@ timestamp) into logs, output records and DLQ headers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+
+import msgspec
 
 Headers = list[tuple[str, str | bytes | None]]  # as confluent-kafka types them
 
 
-# NamedTuples, not frozen dataclasses: one of each is built per consumed record, and a
-# tuple is about three times cheaper to build (see bench/hotpath.py).
-class Origin(NamedTuple):
+# msgspec Structs, not NamedTuples or frozen dataclasses: one of each is built per
+# consumed record, and a Struct is built in C (a NamedTuple's __new__ is Python code);
+# gc=False: they hold only strings, numbers, bytes and header lists, never a cycle.
+# bench/hotpath.py measures the three.
+class Origin(msgspec.Struct, frozen=True, gc=False):
     """Where a record came from."""
 
     topic: str
@@ -30,7 +33,7 @@ class Origin(NamedTuple):
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
 
 
-class InRecord(NamedTuple):
+class InRecord(msgspec.Struct, frozen=True, gc=False):
     """A consumed record: its origin, raw key and value, and headers when read."""
 
     origin: Origin
@@ -39,7 +42,7 @@ class InRecord(NamedTuple):
     headers: Headers | None = None
 
 
-class OutRecord(NamedTuple):
+class OutRecord(msgspec.Struct, frozen=True, gc=False):
     """A record to produce."""
 
     topic: str

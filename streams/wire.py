@@ -31,6 +31,7 @@ import msgspec
 
 from streams.events import FIELDS, ROW_FIELDS, ROW_INDEX, Field, row_of
 from streams.features import FEATURE_NAMES
+from streams.records import Origin
 from streams.validation import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_DEPTH,
@@ -169,23 +170,22 @@ def encode_scores(
     decisions: Sequence[str],
     version: str,
     fallback: bool,
-    origins: Sequence[tuple[str, int, int, int | None]],
+    origins: Sequence[Origin],
     now_ms: int,
 ) -> list[tuple[bytes, bytes]]:
     """Key (the event id) and encoded ``scores`` record of each scored event, in order.
 
-    ``origins``: each event's (topic, partition, offset, Kafka timestamp). One loop
-    over plain lists for the batch: this runs once per scored event.
+    ``origins``: where each event was read (its Kafka timestamp is the score's
+    ``event_timestamp``). One loop over plain lists for the batch: this runs once per
+    scored event.
     """
     enc, record, feats, source = _ENCODER.encode, ScoreRecord, Features, Source
     out: list[tuple[bytes, bytes]] = []
     append = out.append
-    for row, x, score, decision, (topic, partition, offset, timestamp) in zip(
-        rows, features, scores, decisions, origins, strict=True
-    ):
+    for row, x, score, decision, o in zip(rows, features, scores, decisions, origins, strict=True):
         eid = row[_EVENT_ID]
-        where = source(topic, partition, offset)
+        where = source(o.topic, o.partition, o.offset)
         value = record(eid, row[_ACCOUNT_ID], row[_EVENT_TIME], score, decision, version,
-                       fallback, feats(*x), timestamp, now_ms, where)  # fmt: skip
+                       fallback, feats(*x), o.timestamp_ms, now_ms, where)  # fmt: skip
         append((eid.encode(), enc(value)))
     return out

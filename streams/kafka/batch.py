@@ -82,7 +82,7 @@ def next_offsets(batch: Sequence[InRecord]) -> list[TopicPartition]:
     [(0, 7), (1, 10)]
     """
     # a partition's records come in offset order, so its last one has the highest
-    last = {(o.topic, o.partition): o.offset for o, _, _, _ in batch}
+    last = {(r.origin.topic, r.origin.partition): r.origin.offset for r in batch}
     return [TopicPartition(t, p, off + 1) for (t, p), off in sorted(last.items())]
 
 
@@ -251,7 +251,8 @@ class BatchIO:
     def _produce_all(self, outputs: Sequence[OutRecord], tracker: DeliveryTracker | None) -> None:
         """Produce ``outputs``: one batch call per topic for records without headers."""
         plain: dict[str, list[dict[str, bytes | None]]] = {}
-        for topic, key, value, headers in outputs:
+        for out in outputs:
+            topic, key, value, headers = out.topic, out.key, out.value, out.headers
             if headers:  # produce_batch cannot carry headers (DLQ records have them)
                 produce(self.producer, tracker, topic, key, value, headers)
             elif (messages := plain.get(topic)) is not None:
