@@ -5,7 +5,8 @@
 # pipeline cannot share .venv. Its streams.* imports come from the work tree through
 # PYTHONPATH (set by the runner), not from an install of the project: this venv only
 # holds what bench/baselines/quix_pipeline.py and the streams modules it imports need
-# (validation, events, features, model -> contracts: orjson, numpy, lightgbm, jsonschema).
+# (validation, events, features, model -> contracts: orjson, numpy, lightgbm, jsonschema;
+# records, which every Kafka module imports: msgspec).
 # Versions are the main venv's, so both pipelines run the same model code.
 #
 # Idempotent: does nothing when the stamp matches this script's requirements.
@@ -21,6 +22,7 @@ REQUIREMENTS=(
   "scipy==1.17.1"
   "narwhals==2.29.0"
   "orjson==3.13.0"
+  "msgspec==0.22.0"
   "jsonschema==4.26.0"
   "referencing==0.37.0"
 )
@@ -34,5 +36,5 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${REQUIREMENTS[@]}"
-"$VENV/bin/python" -c "import quixstreams, lightgbm, numpy, orjson, jsonschema"
+"$VENV/bin/python" -c "import quixstreams, lightgbm, numpy, orjson, jsonschema, msgspec"
 printf '%s' "$WANT" > "$STAMP"
