@@ -1,14 +1,17 @@
 """A LightGBM model's trees compiled to native code (treelite + tl2cgen): same scores, faster.
 
-``predictor = "compiled"`` (a setting): at model load, treelite reads the booster,
-tl2cgen generates C for its trees and the system C compiler (``gcc``) builds a
-shared library, cached under ``compiled_model_dir`` by the model file's sha256 and
-the tl2cgen version, so a restart or a second scorer reuses it. Before it is used,
-its scores on a fixed sample (generated events, plus a copy with a quarter of the
-values missing) must equal LightGBM's to 1e-6, or loading fails.
+``predictor = "auto"`` (the default) or ``"compiled"`` (a setting): at model load,
+treelite reads the booster, tl2cgen generates C for its trees and the system C
+compiler (``gcc``) builds a shared library, cached under ``compiled_model_dir`` by the
+model file's sha256 and the tl2cgen version, so a restart or a second scorer reuses
+it. Before it is used, its scores on a fixed sample (generated events, plus a copy
+with a quarter of the values missing) must equal LightGBM's to 1e-6; if not, or if it
+cannot be built, loading fails (``compiled``) or the model predicts with LightGBM
+(``auto``, logged).
 
-Measured by ``bench/hotpath.py``: 3.4 µs per event for LightGBM's predict against
-1.4 µs compiled, with identical scores; compiling takes ~3 s, once per model.
+Measured by ``bench/hotpath.py`` (batches of 1,000, one process): predicting takes
+about a third of LightGBM's time, with identical scores; compiling takes 3-5 s, once
+per model.
 
 This module is the one place that knows treelite's and tl2cgen's APIs (they moved
 between versions: code generation left treelite for tl2cgen in treelite 4).
@@ -19,6 +22,7 @@ between versions: code generation left treelite for tl2cgen in treelite 4).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from pathlib import Path
@@ -54,17 +58,19 @@ def compile_trees(booster: lgb.Booster, sha256: str, cache_dir: Path) -> Compile
         import treelite
     except ImportError as exc:
         raise ModelError(
-            "predictor=compiled needs treelite and tl2cgen: pip install 'streamscore[compiled]'"
+            "compiled trees need treelite and tl2cgen (streamscore's dependencies): "
+            "pip install 'treelite>=4.8,<4.9' 'tl2cgen>=1.0,<1.1'"
         ) from exc
     library = cache_dir / f"{sha256[:16]}-tl2cgen{tl2cgen.__version__}-{platform.machine()}.so"
     if not library.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
         partial = library.with_name(f".{os.getpid()}.{library.name}")  # tl2cgen wants .so
         try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
             trees = treelite.frontend.from_lightgbm(booster)
             tl2cgen.export_lib(trees, toolchain="gcc", libpath=str(partial), nthread=1)
         except Exception as exc:  # treelite/tl2cgen raise their own errors, gcc failures too
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # e.g. the cache "dir" is a file
+                partial.unlink(missing_ok=True)
             raise ModelError(f"cannot compile the trees (is gcc installed?): {exc}") from exc
         os.replace(partial, library)  # atomic: another scorer never loads half a file
     try:

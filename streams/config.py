@@ -129,8 +129,10 @@ class Settings(BaseSettings):
 
     # --- model and observability ----------------------------------------------
     model_dir: Path = Path("models")
-    predictor: Literal["lightgbm", "compiled"] = Field(
-        "lightgbm", description="compiled: the model's trees as native code (needs gcc)"
+    predictor: Literal["auto", "compiled", "lightgbm"] = Field(
+        "auto",
+        description="compiled: the model's trees as native code (needs treelite, tl2cgen and "
+        "gcc); auto: compiled when that works, else lightgbm",
     )
     compiled_model_dir: Path = Field(
         Path("var/compiled"), description="where compiled models are cached"

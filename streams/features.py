@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Literal
 
 import numpy as np
@@ -62,6 +63,14 @@ FEATURES: tuple[Feature, ...] = (
 FEATURE_NAMES: list[str] = [f.name for f in FEATURES]
 CATEGORICAL: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "categorical")
 CATEGORICAL_INDEX: list[int] = [i for i, f in enumerate(FEATURES) if f.kind == "categorical"]
+INTEGRAL_INDEX: list[int] = [
+    i
+    for i, f in enumerate(FEATURES)
+    if f.kind == "categorical"
+    or f.name == "hour_of_day"
+    or (f.name in FIELDS and FIELDS[f.name].kind in ("integer", "boolean"))
+]
+"""Columns that only hold whole numbers (or NaN): codes, counts, flags, the hour."""
 CONTRACT_LEVELS: dict[str, list[str]] = {name: list(FIELDS[name].levels) for name in CATEGORICAL}
 """The event contract's known levels: what a model is trained with."""
 
@@ -124,10 +133,9 @@ class FeatureAssembler:
         with np.errstate(invalid="ignore"):
             cols["log_amount_ratio"] = np.log1p(cols["amount"]) - np.log1p(cols["avg_amount_30d"])
         for name in CATEGORICAL:
-            get, unseen = self._codes_or_nan[name].get, self.unseen_code(name)
-            cols[name] = np.array(
-                [get(v, unseen) for v in by_field[ROW_INDEX[name]]], dtype=np.float64
-            )
+            get, unseen = self._codes_or_nan[name].get, repeat(self.unseen_code(name), n)
+            # map over two iterables: the lookups run in C, no Python frame per value
+            cols[name] = np.array(list(map(get, by_field[ROW_INDEX[name]], unseen)), np.float64)
         for j, name in enumerate(FEATURE_NAMES):
             X[:, j] = cols[name]
         return X

@@ -15,6 +15,7 @@ order of model, manifest and code disagree.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from streams.errors import ModelError
 from streams.events import SCHEMA_VERSION
 from streams.features import FEATURES, FeatureAssembler, Matrix
 
+log = logging.getLogger(__name__)
+
 CURRENT_POINTER = "CURRENT"
 
 
@@ -40,7 +43,12 @@ class Model:
     booster: lgb.Booster
     manifest: dict[str, Any]
     assembler: FeatureAssembler
-    compiled: CompiledTrees | None = None  # predictor=compiled: the same trees, native
+    compiled: CompiledTrees | None = None  # predictor=auto|compiled: the same trees, native
+
+    @property
+    def predictor(self) -> str:
+        """What predicts: ``compiled`` (native trees) or ``lightgbm``."""
+        return "lightgbm" if self.compiled is None else "compiled"
 
     def predict(self, X: Matrix) -> Matrix:
         """Fraud probability per row of an assembled batch."""
@@ -89,13 +97,17 @@ def _check_features(manifest: dict[str, Any], booster: lgb.Booster, version: str
 
 
 def load_model(
-    model_dir: Path, version: str | None = None, compiled_dir: Path | None = None
+    model_dir: Path,
+    version: str | None = None,
+    compiled_dir: Path | None = None,
+    compiled_required: bool = True,
 ) -> Model:
     """Load ``<model_dir>/<version>`` (default: CURRENT) and check it; raise ModelError.
 
     With ``compiled_dir``, the trees are also compiled to native code (cached there)
     and predict with it, once its scores are checked against LightGBM's
-    (:mod:`streams.compiled`).
+    (:mod:`streams.compiled`). If that fails, the load fails, or, when not
+    ``compiled_required``, the model predicts with LightGBM (logged).
     """
     version = version or current_version(model_dir)
     base = model_dir / version
@@ -116,8 +128,17 @@ def load_model(
     assembler = FeatureAssembler(levels)
     compiled = None
     if compiled_dir is not None:
-        compiled = compile_trees(booster, manifest["model_sha256"], compiled_dir)
-        check_same_scores(booster, compiled, _sample(assembler))
+        try:
+            compiled = compile_trees(booster, manifest["model_sha256"], compiled_dir)
+            check_same_scores(booster, compiled, _sample(assembler))
+        except ModelError as exc:
+            if compiled_required:
+                raise
+            compiled = None  # LightGBM is the reference: same scores, slower
+            log.warning(
+                "compiled trees not used; predicting with LightGBM",
+                extra={"version": version, "error": str(exc)},
+            )
     return Model(version, booster, manifest, assembler, compiled)
 
 

@@ -29,7 +29,7 @@ from streams.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
 from streams.model import Model
 from streams.records import InRecord, OutRecord
 from streams.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem
-from streams.wire import Row, decode_events, encode_scores, max_event_time
+from streams.wire import Row, decode_events, encode_scores, feature_values, max_event_time
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class ScoringPipeline:
         decisions = decide(scores, cfg.review_threshold, cfg.decline_threshold)
         version = FALLBACK_VERSION if used_fallback else self._version
         origins = [batch[i].origin for i in ok]
-        encoded = encode_scores(rows, X.tolist(), scores.tolist(), decisions, version,
+        encoded = encode_scores(rows, feature_values(X), scores.tolist(), decisions, version,
                                 used_fallback, origins, now_ms)  # fmt: skip
         topic = cfg.scores_topic
         for i, (key, value) in zip(ok, encoded, strict=True):

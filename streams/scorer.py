@@ -72,13 +72,19 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
 
 def compiled_dir(settings: Settings) -> Path | None:
     """Where compiled models are cached, or None when the model predicts with LightGBM."""
-    return settings.compiled_model_dir if settings.predictor == "compiled" else None
+    return None if settings.predictor == "lightgbm" else settings.compiled_model_dir
+
+
+def load(settings: Settings, version: str | None) -> Model:
+    """Load ``version`` with the predictor the settings ask for (ModelError if it fails)."""
+    required = settings.predictor == "compiled"
+    return load_model(settings.model_dir, version, compiled_dir(settings), required)
 
 
 def load_or_fallback(settings: Settings) -> Model | None:
     """The model, or None (fallback rules) when it cannot load and it is not required."""
     try:
-        return load_model(settings.model_dir, settings.model_version, compiled_dir(settings))
+        return load(settings, settings.model_version)
     except ModelError:
         if settings.model_required:
             raise
@@ -167,7 +173,7 @@ class Scorer:
             wanted = self.settings.model_version or current_version(self.settings.model_dir)
             if wanted == current:
                 return False
-            model = load_model(self.settings.model_dir, wanted, compiled_dir(self.settings))
+            model = load(self.settings, wanted)
         except ModelError as exc:
             log.warning("model not (re)loaded", extra={"error": str(exc), "in_use": current})
             return False
@@ -180,7 +186,10 @@ class Scorer:
     def _announce_model(self) -> None:
         model = self.pipeline.model
         self.metrics.model_loaded.set(1 if model is not None else 0)
-        self.metrics.model.info({"version": model.version if model else "fallback-rules"})
+        version = model.version if model else "fallback-rules"
+        predictor = model.predictor if model else "rules"
+        self.metrics.model.info({"version": version, "predictor": predictor})
+        log.info("model in use", extra={"version": version, "predictor": predictor})
 
     def _score(self, batch: list[InRecord]) -> Scored:
         result = self.pipeline.process(batch, int(time.time() * 1000))

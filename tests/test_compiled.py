@@ -48,3 +48,25 @@ def test_trees_of_another_model_are_refused(tmp_path: Path) -> None:
     trees = compile_trees(other_model.booster, other_model.manifest["model_sha256"], tmp_path)
     with pytest.raises(ModelError, match="differ from LightGBM"):
         check_same_scores(shipped.booster, trees, _features(shipped, seed=6))
+
+
+@pytest.mark.parametrize("broken", ["corrupt cached library", "cache dir is a file"])
+def test_auto_predicts_with_lightgbm_when_the_trees_cannot_be_used(
+    tmp_path: Path, broken: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "compiled"
+    if broken == "corrupt cached library":
+        library = load_model(MODELS, compiled_dir=cache).compiled.library  # type: ignore[union-attr]
+        library.write_bytes(b"not a shared library")
+    else:
+        cache.write_bytes(b"")
+    with pytest.raises(ModelError, match=r"compiled trees|compile the trees"):
+        load_model(MODELS, compiled_dir=cache)  # predictor=compiled: the load fails
+    with caplog.at_level("WARNING", logger="streams.model"):
+        model = load_model(MODELS, compiled_dir=cache, compiled_required=False)
+    assert model.compiled is None and model.predictor == "lightgbm"
+    assert [r.getMessage() for r in caplog.records] == [
+        "compiled trees not used; predicting with LightGBM"
+    ]
+    X = _features(model, seed=7)
+    assert np.array_equal(model.predict(X), model.booster.predict(X, num_threads=1))

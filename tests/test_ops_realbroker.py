@@ -81,8 +81,14 @@ def test_lag_before_and_after_commits(settings: Settings) -> None:
 def test_readiness_follows_the_model(settings: Settings, tmp_path: Path) -> None:
     s = settings.model_copy(update={"model_dir": tmp_path, "model_required": False,
                                     "model_reload_s": 0.5})  # fmt: skip
-    scorer = build_scorer(s, process_registry(), exactly_once=True)
-    server = ObservabilityServer(0, process_registry(), scorer.checks).start()
+    registry = process_registry()
+    scorer = build_scorer(s, registry, exactly_once=True)
+    server = ObservabilityServer(0, registry, scorer.checks).start()
+
+    def predictor(version: str, name: str) -> float | None:
+        labels = {"version": version, "predictor": name}
+        return registry.get_sample_value("streamscore_model_info", labels)
+
     stop = threading.Event()
     thread = threading.Thread(target=scorer.run, args=(stop,), daemon=True)
     thread.start()
@@ -93,12 +99,16 @@ def test_readiness_follows_the_model(settings: Settings, tmp_path: Path) -> None
                60, "partitions")  # fmt: skip
         code, body = _get(url + "/readyz")
         assert code == 503 and json.loads(body)["model_loaded"] is False  # fallback rules
+        assert predictor("fallback-rules", "rules") == 1.0
         shutil.copytree(ROOT / "models" / "v1", tmp_path / "v1")
         (tmp_path / "CURRENT").write_text("v1\n")
         wait_for(lambda: _get(url + "/readyz")[0] == 200, 30, "the model to be picked up")
         assert json.loads(_get(url + "/readyz")[1]) == {
             "partitions_assigned": True, "broker_reachable": True, "model_loaded": True
         }  # fmt: skip
+        # the metric is set just after the model goes in: wait for it to change
+        wait_for(lambda: predictor("fallback-rules", "rules") is None, 30, "the model info")
+        assert predictor("v1", "compiled") == 1.0  # predictor=auto, with gcc at hand
     finally:
         stop.set()
         thread.join(30)

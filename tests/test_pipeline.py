@@ -14,6 +14,7 @@ import pytest
 
 from streams.contracts import validator
 from streams.dlq import H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
+from streams.features import FEATURE_NAMES, INTEGRAL_INDEX
 from streams.generator import GeneratorConfig, generate
 from streams.messy import MessySpec
 from streams.model import Model, load_model
@@ -86,6 +87,18 @@ def test_score_records_match_their_schema(model: Model) -> None:
         errors = list(validator("score").iter_errors(value))
         assert not errors, errors[0].message
         assert value["model_version"] == model.version and value["fallback"] is False
+
+
+def test_score_features_are_the_model_inputs(model: Model) -> None:
+    batch, _ = _batch(2_000, 1.0)  # every messy kind: missing values, unseen levels
+    result = ScoringPipeline(model, PipelineConfig()).process(batch, now_ms=5)
+    written = [orjson.loads(r.value)["features"] for r in result.records if r.topic == "scores"]
+    X = np.array([list(f.values()) for f in written], dtype=np.float64)  # null -> NaN
+    assert [list(f) for f in written[:1]] == [FEATURE_NAMES]
+    assert X.shape == result.features.shape and np.isnan(X).any()
+    assert np.array_equal(X, result.features, equal_nan=True)
+    for j in INTEGRAL_INDEX:  # whole numbers are written as JSON integers
+        assert {type(f[FEATURE_NAMES[j]]) for f in written} <= {int, type(None)}
 
 
 def test_unseen_categories_are_scored_not_rejected(model: Model) -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from streams.events import FIELDS, ROW_FIELDS, row_of
 from streams.validation import Problem, parse_event
-from streams.wire import _fast, decode_events, max_event_time
+from streams.wire import decode_events, fast_rows, max_event_time
 
 FULL = FULL_EVENT
 
@@ -34,7 +34,7 @@ def test_contract_keys_are_all_in_the_full_event() -> None:
 
 def test_a_clean_full_event_takes_the_fast_path() -> None:
     raw = orjson.dumps(FULL)
-    assert _fast(raw) == tuple(FULL.values())
+    assert fast_rows([raw]) == [tuple(FULL.values())]
     assert decode_events([raw]) == [exact(raw)]
 
 
@@ -46,8 +46,8 @@ def test_null_optional_strings_take_the_fast_path_too() -> None:
     # each null string is two quotes fewer than the full event: the key count still holds
     for changes in ({"country": None}, {"country": None, "merchant_category": None}):
         raw = _full(**changes)
-        assert _fast(raw) == tuple({**FULL, **changes}.values())
-        assert _fast(raw[:-1] + b',"amount":99}') is None  # a duplicate is still not proven
+        assert fast_rows([raw]) == [tuple({**FULL, **changes}.values())]
+        assert fast_rows([raw[:-1] + b',"amount":99}']) == [None]  # a duplicate: not proven
 
 
 def test_max_event_time_is_the_latest_of_the_rows() -> None:
