@@ -17,7 +17,6 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 
 import numpy as np
@@ -70,15 +69,11 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     )
 
 
-def compiled_dir(settings: Settings) -> Path | None:
-    """Where compiled models are cached, or None when the model predicts with LightGBM."""
-    return None if settings.predictor == "lightgbm" else settings.compiled_model_dir
-
-
 def load(settings: Settings, version: str | None) -> Model:
     """Load ``version`` with the predictor the settings ask for (ModelError if it fails)."""
-    required = settings.predictor == "compiled"
-    return load_model(settings.model_dir, version, compiled_dir(settings), required)
+    predictor = settings.predictor
+    cache = None if predictor == "lightgbm" else settings.compiled_model_dir
+    return load_model(settings.model_dir, version, cache, compiled_required=predictor == "compiled")
 
 
 def load_or_fallback(settings: Settings) -> Model | None:

@@ -177,17 +177,19 @@ def feature_values(X: Matrix) -> list[tuple[float | int | None, ...]]:
     >>> [row[FEATURE_NAMES.index("txn_count_1h")] for row in feature_values(X)]
     [0, None]
     """
-    cols: list[list[Any]] = X.T.tolist()
-    for j in INTEGRAL_INDEX:
-        col = X[:, j]
-        missing = np.isnan(col)
-        if missing.any():
-            ints = np.where(missing, 0, col).astype(np.int64).astype(object)
-            ints[missing] = None
-            cols[j] = ints.tolist()
-        else:
-            cols[j] = col.astype(np.int64).tolist()
+    whole = set(INTEGRAL_INDEX)
+    cols = [_ints(X[:, j]) if j in whole else X[:, j].tolist() for j in range(X.shape[1])]
     return list(zip(*cols, strict=True))
+
+
+def _ints(col: Matrix) -> list[int | None]:
+    """A whole-number column as ints, NaN as None."""
+    missing = np.isnan(col)
+    if not missing.any():
+        return col.astype(np.int64).tolist()  # type: ignore[no-any-return]
+    ints = np.where(missing, 0, col).astype(np.int64).astype(object)
+    ints[missing] = None
+    return ints.tolist()  # type: ignore[no-any-return]
 
 
 _ENCODER: Final = msgspec.json.Encoder()
