@@ -205,6 +205,22 @@ def hotpath(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def reload(result: dict[str, Any]) -> list[str]:
+    """How long scoring stops for a model reload that compiles."""
+    lines = _heading(
+        "Model reload",
+        result,
+        "The scorer's loop without a broker (batches of 100), reloading to a model whose "
+        "trees must be compiled: the reload's duration, the longest and the median gap "
+        "between two batches from the switch on, and the same load run in the loop's "
+        "thread (how long scoring stopped when reloads did not run in the background).",
+    )
+    rows = [[r["reload_s"], r["longest_gap_ms"], r["median_gap_ms"], r["load_in_the_loop_s"]]
+            for r in result["rounds"]]  # fmt: skip
+    header = ["reload s", "longest gap ms", "median gap ms", "load in the loop s"]
+    return lines + _table(header, rows)
+
+
 def write_report() -> None:
     """Regenerate BENCHMARKS.md from the result files there are."""
     lines = ["# Benchmarks", ""]
@@ -222,6 +238,7 @@ def write_report() -> None:
         ("latency", latency),
         ("memory", memory),
         ("joiner", joiner),
+        ("reload", reload),
         ("hotpath", hotpath),
     ]
     for name, render in sections:

@@ -3,8 +3,9 @@
 The loop, per micro-batch: poll up to ``batch_max_size`` records or
 ``batch_max_wait_ms`` → :class:`~streams.pipeline.ScoringPipeline` (pure) →
 :meth:`~streams.kafka.batch.BatchIO.deliver` (produce, then commit, in the order
-that module documents). SIGTERM/SIGINT let the current batch finish and commit,
-then the process closes and exits 0.
+that module documents). Between batches, a new model version loaded in the background
+(:mod:`streams.reload`) is swapped in. SIGTERM/SIGINT let the current batch finish
+and commit, then the process closes and exits 0.
 
 >>> stats = Scorer(settings, pipeline, io, metrics).run(stop)   # doctest: +SKIP
 """
@@ -17,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from types import FrameType
 
 import numpy as np
@@ -29,9 +31,10 @@ from streams.drift import DriftConfig, DriftMonitor
 from streams.errors import ModelError
 from streams.kafka.batch import BatchAborted, BatchIO
 from streams.metrics import ScorerMetrics
-from streams.model import Model, current_version, load_model
+from streams.model import Model, load_model
 from streams.pipeline import BatchResult, PipelineConfig, ScoringPipeline
 from streams.records import InRecord, OutRecord
+from streams.reload import ModelReloader
 from streams.runtime import require_topics
 
 log = logging.getLogger(__name__)
@@ -97,10 +100,12 @@ class Scorer:
         io: BatchIO,
         metrics: ScorerMetrics,
         drift: DriftMonitor | None = None,
+        reloader: ModelReloader | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.drift = drift
+        self.reloader = reloader
         self.io = io
         self.metrics = metrics
         self.stats = ScorerStats()
@@ -109,16 +114,14 @@ class Scorer:
 
     def run(self, stop: threading.Event) -> ScorerStats:
         """Process batches until ``stop`` is set; the batch in hand always completes."""
-        next_reload = time.monotonic() + self.settings.model_reload_s
         collector = Collector(self.settings.gc_interval_s)
         try:
             while not stop.is_set():
                 self._cycle()
-                if self.settings.model_reload_s and time.monotonic() >= next_reload:
-                    self._settle()  # the model's batches are committed before it goes
-                    if self.reload_model():
-                        collector.refreeze()  # the old model may be cyclic garbage now
-                    next_reload = time.monotonic() + self.settings.model_reload_s
+                if self.reloader is not None and (model := self.reloader.poll(self._in_use)):
+                    self._settle()  # the old model's batches are committed before it goes
+                    self._swap(model)
+                    collector.refreeze()  # the old model may be cyclic garbage now
                 collector.between_batches()
             self._settle()
         finally:
@@ -157,26 +160,18 @@ class Scorer:
             "model_loaded": self.pipeline.model is not None,
         }
 
-    def reload_model(self) -> bool:
-        """Between batches: load the model CURRENT names if it is not the one in use.
+    @property
+    def _in_use(self) -> str | None:
+        model = self.pipeline.model
+        return model.version if model is not None else None
 
-        A model that fails to load leaves the scorer as it was (on its old model, or on
-        the fallback rules); True when a new model was put in place.
-        """
-        current = self.pipeline.model.version if self.pipeline.model else None
-        try:
-            wanted = self.settings.model_version or current_version(self.settings.model_dir)
-            if wanted == current:
-                return False
-            model = load(self.settings, wanted)
-        except ModelError as exc:
-            log.warning("model not (re)loaded", extra={"error": str(exc), "in_use": current})
-            return False
+    def _swap(self, model: Model) -> None:
+        """Between batches: score with ``model`` from the next batch on."""
+        previous = self._in_use
         self.pipeline = ScoringPipeline(model, self.pipeline.config)
         self.drift = drift_monitor(self.settings, model)
         self._announce_model()
-        log.info("model loaded", extra={"version": model.version, "previous": current})
-        return True
+        log.info("model loaded", extra={"version": model.version, "previous": previous})
 
     def _announce_model(self) -> None:
         model = self.pipeline.model
@@ -275,7 +270,9 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
     model = load_or_fallback(settings)
     pipeline = ScoringPipeline(model, pipeline_config(settings))
     io = scorer_io(settings, exactly_once)
-    return Scorer(settings, pipeline, io, ScorerMetrics(registry), drift_monitor(settings, model))
+    reloader = ModelReloader(settings, partial(load, settings)) if settings.model_reload_s else None
+    metrics = ScorerMetrics(registry)
+    return Scorer(settings, pipeline, io, metrics, drift_monitor(settings, model), reloader)
 
 
 def scorer_io(settings: Settings, exactly_once: bool) -> BatchIO:
