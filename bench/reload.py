@@ -71,7 +71,7 @@ def one_round(tmp: Path, raws: list[bytes]) -> dict[str, float]:
         wait_until(lambda: len(starts) > 500, 60, "the scorer to warm up")
         (models / "CURRENT").write_text("v2\n")
         switched = time.perf_counter()
-        wait_until(lambda: _version(scorer) == "v2", 120, "the swap to v2")
+        wait_until(lambda: scorer.version_in_use == "v2", 120, "the swap to v2")
         swapped = time.perf_counter()
         n = len(starts)
         wait_until(lambda: len(starts) > n + 200, 60, "batches after the swap")
@@ -86,11 +86,6 @@ def one_round(tmp: Path, raws: list[bytes]) -> dict[str, float]:
     return {"reload_s": round(swapped - switched, 2), "longest_gap_ms": round(max(gaps) * 1e3, 1),
             "median_gap_ms": round(statistics.median(gaps) * 1e3, 2),
             "load_in_the_loop_s": round(in_line, 2)}  # fmt: skip
-
-
-def _version(scorer: Scorer) -> str | None:
-    model = scorer.pipeline.model
-    return model.version if model is not None else None
 
 
 def main() -> None:

@@ -118,7 +118,7 @@ class Scorer:
         try:
             while not stop.is_set():
                 self._cycle()
-                if self.reloader is not None and (model := self.reloader.poll(self._in_use)):
+                if self.reloader is not None and (model := self.reloader.poll(self.version_in_use)):
                     self._settle()  # the old model's batches are committed before it goes
                     self._swap(model)
                     collector.refreeze()  # the old model may be cyclic garbage now
@@ -161,13 +161,14 @@ class Scorer:
         }
 
     @property
-    def _in_use(self) -> str | None:
+    def version_in_use(self) -> str | None:
+        """The version of the model scoring now (None: the fallback rules)."""
         model = self.pipeline.model
         return model.version if model is not None else None
 
     def _swap(self, model: Model) -> None:
         """Between batches: score with ``model`` from the next batch on."""
-        previous = self._in_use
+        previous = self.version_in_use
         self.pipeline = ScoringPipeline(model, self.pipeline.config)
         self.drift = drift_monitor(self.settings, model)
         self._announce_model()
