@@ -3,14 +3,14 @@
     .venv/bin/python -m bench.reload        # ~15 s, no broker; writes bench/results/reload.json
 
 The scorer's own loop (:class:`streams.scorer.Scorer`, predictor ``auto``) scores
-batches of 100 generated events from a stand-in for its Kafka layer (an autospec of
-``BatchIO``, so no broker and nothing else on the cores), with an empty compiled-model
-cache, so the new version's trees must be compiled. ``models/CURRENT`` is switched
-to the new version, and every batch's start time is kept. Reported, per round: how
-long the reload took (switch to swap), the longest gap between two batches from the
-switch on, and the median gap as the baseline; and, in the same process, how long the
-same load takes in the loop's own thread, which is how long the scorer stopped before
-reloads ran in the background.
+batches of 100 generated events from a stand-in for its Kafka layer
+(:class:`bench.memory_io.MemoryIO`, so no broker and nothing else on the cores), with
+an empty compiled-model cache, so the new version's trees must be compiled.
+``models/CURRENT`` is switched to the new version, and every batch's start time is
+kept. Reported, per round: how long the reload took (switch to swap), the longest gap
+between two batches from the switch on, and the median gap as the baseline; and, in
+the same process, how long the same load takes in the loop's own thread, which is how
+long the scorer stopped before reloads ran in the background.
 """
 
 from __future__ import annotations
@@ -24,20 +24,19 @@ from functools import partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-from unittest.mock import create_autospec
 
 import orjson
 from prometheus_client import CollectorRegistry
 
 from bench.harness import RESULTS, ROOT, wait_until
+from bench.memory_io import MemoryIO
 from streams.config import Settings
 from streams.generator import GeneratorConfig, generate
-from streams.kafka.batch import BatchIO
 from streams.metrics import ScorerMetrics
 from streams.pipeline import ScoringPipeline
 from streams.records import InRecord, Origin
-from streams.reload import ModelReloader
-from streams.scorer import Scorer, drift_monitor, load, pipeline_config
+from streams.reload import ModelReloader, load
+from streams.scorer import Scorer, drift_monitor, pipeline_config
 
 
 def one_round(tmp: Path, raws: list[bytes]) -> dict[str, float]:
@@ -53,13 +52,11 @@ def one_round(tmp: Path, raws: list[bytes]) -> dict[str, float]:
     starts: list[float] = []
     offsets = iter(range(10**12))
 
-    def poll(*_: object) -> list[InRecord]:
+    def poll(_room: int) -> list[InRecord]:
         starts.append(time.perf_counter())
         return [InRecord(Origin("events", 0, next(offsets)), None, raw) for raw in raws]
 
-    io = create_autospec(BatchIO, spec_set=True, instance=True)
-    io.poll_batch.side_effect = poll
-    io.settle.return_value = {}
+    io = MemoryIO(poll, keep_sent=False)
     pipeline = ScoringPipeline(model, pipeline_config(settings))
     reloader = ModelReloader(settings, partial(load, settings))
     metrics = ScorerMetrics(CollectorRegistry())

@@ -81,8 +81,8 @@ def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     from streams.health import ObservabilityServer
     from streams.lag import LagCollector
     from streams.metrics import process_registry
-    from streams.runtime import connect
-    from streams.scorer import build_scorer, install_stop_signals
+    from streams.runtime import connect, install_stop_signals
+    from streams.scorer import build_scorer
 
     with connect(settings, create_topics=args.create_topics) as rt:
         exactly_once = settings.processing_guarantee == "exactly_once"
@@ -114,7 +114,7 @@ def _cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
     from streams.health import ObservabilityServer
     from streams.lag import LagCollector, group_lag, render_table
     from streams.metrics import process_registry
-    from streams.scorer import install_stop_signals
+    from streams.runtime import install_stop_signals
 
     group = args.group or settings.scorer_group_id
     topics = args.topic or [settings.topic_events]

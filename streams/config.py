@@ -72,13 +72,22 @@ class Settings(BaseSettings):
         0, ge=0, le=60_000, description="after the first record, collect this long more"
     )
     overlap_commit: bool = Field(
-        True, description="exactly-once: under a backlog, score a batch while the last commits"
+        True, description="exactly-once: score the next batch while the last one commits"
+    )
+    commit_poll_ms: float = Field(
+        1.0,
+        ge=0,
+        le=1_000,
+        description="overlap_commit: during a commit, take in and score what arrived this "
+        "often (0: a batch smaller than batch_max_size waits for the commit first)",
     )
     gc_interval_s: float = Field(
         1.0, ge=0, description="the scorer runs Python's GC between batches this often (0: auto)"
     )
+    # 0, not librdkafka's 5: a transaction's records then go out while its offsets are
+    # sent, not at the commit; 1 ms less commit at 5,000 events/s, the same throughput
     producer_linger_ms: float = Field(
-        5, ge=0, le=10_000, description="librdkafka linger.ms: wait to fill produce batches"
+        0, ge=0, le=10_000, description="librdkafka linger.ms: wait to fill produce batches"
     )
     producer_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         "lz4", description="compression of produced batches"

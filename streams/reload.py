@@ -26,7 +26,7 @@ from concurrent.futures import Future
 
 from streams.config import Settings
 from streams.errors import ModelError
-from streams.model import Model, current_version
+from streams.model import Model, current_version, load_model
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +95,21 @@ class ModelReloader:
             extra = {"error": str(exc), "version": self._loading_version}
             log.warning("model not (re)loaded", extra=extra)
             return None
+
+
+def load(settings: Settings, version: str | None) -> Model:
+    """Load ``version`` with the predictor the settings ask for (ModelError if it fails)."""
+    predictor = settings.predictor
+    cache = None if predictor == "lightgbm" else settings.compiled_model_dir
+    return load_model(settings.model_dir, version, cache, compiled_required=predictor == "compiled")
+
+
+def load_or_fallback(settings: Settings) -> Model | None:
+    """The model, or None (fallback rules) when it cannot load and it is not required."""
+    try:
+        return load(settings, settings.model_version)
+    except ModelError:
+        if settings.model_required:
+            raise
+        log.exception("model not loaded; scoring by fallback rules (model_required=false)")
+        return None

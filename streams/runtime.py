@@ -1,4 +1,5 @@
-"""Start-up plumbing shared by the commands: resolve the broker, make sure topics exist.
+"""Start-up plumbing shared by the commands: resolve the broker, make sure topics exist,
+stop on SIGTERM/SIGINT.
 
 >>> with connect(Settings()) as rt:        # doctest: +SKIP
 ...     rt.settings.bootstrap_servers      # the embedded cluster's real address
@@ -7,14 +8,20 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 
 from streams.config import Settings
 from streams.embedded import EmbeddedBroker
 from streams.errors import BrokerError
 from streams.kafka import ensure_topics, topic_partitions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,3 +68,14 @@ def require_topics(settings: Settings, topics: list[str]) -> dict[str, int]:
             "(create them, or run with topic creation enabled)"
         )
     return counts
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop``: finish the batch in hand, commit, exit 0."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping on signal", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

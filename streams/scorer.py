@@ -13,13 +13,11 @@ and commit, then the process closes and exits 0.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
-from types import FrameType
 
 import numpy as np
 import orjson
@@ -28,13 +26,12 @@ from prometheus_client import CollectorRegistry
 from streams.collector import Collector
 from streams.config import Settings
 from streams.drift import DriftConfig, DriftMonitor
-from streams.errors import ModelError
 from streams.kafka.batch import BatchAborted, BatchIO
 from streams.metrics import ScorerMetrics
-from streams.model import Model, load_model
-from streams.pipeline import BatchResult, PipelineConfig, ScoringPipeline
+from streams.model import Model
+from streams.pipeline import BatchResult, PipelineConfig, ScoringPipeline, merge_results
 from streams.records import InRecord, OutRecord
-from streams.reload import ModelReloader
+from streams.reload import ModelReloader, load, load_or_fallback
 from streams.runtime import require_topics
 
 log = logging.getLogger(__name__)
@@ -72,22 +69,15 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     )
 
 
-def load(settings: Settings, version: str | None) -> Model:
-    """Load ``version`` with the predictor the settings ask for (ModelError if it fails)."""
-    predictor = settings.predictor
-    cache = None if predictor == "lightgbm" else settings.compiled_model_dir
-    return load_model(settings.model_dir, version, cache, compiled_required=predictor == "compiled")
+def _size(parts: list[Scored]) -> int:
+    return sum(len(batch) for batch, _ in parts)
 
 
-def load_or_fallback(settings: Settings) -> Model | None:
-    """The model, or None (fallback rules) when it cannot load and it is not required."""
-    try:
-        return load(settings, settings.model_version)
-    except ModelError:
-        if settings.model_required:
-            raise
-        log.exception("model not loaded; scoring by fallback rules (model_required=false)")
-        return None
+def _merged(parts: list[Scored]) -> Scored:
+    """Parts of one batch, scored one after the other, as one scored batch."""
+    if len(parts) == 1:
+        return parts[0]
+    return [r for batch, _ in parts for r in batch], merge_results([res for _, res in parts])
 
 
 class Scorer:
@@ -110,6 +100,7 @@ class Scorer:
         self.metrics = metrics
         self.stats = ScorerStats()
         self._sent: Scored | None = None  # the batch whose delivery is in flight
+        self._poll_step_s = settings.commit_poll_ms / 1000 if settings.overlap_commit else 0.0
         self._announce_model()
 
     def run(self, stop: threading.Event) -> ScorerStats:
@@ -130,27 +121,60 @@ class Scorer:
         return self.stats
 
     def _cycle(self) -> None:
-        """Poll a batch, score it, wait for the last batch's commit, send this one."""
+        """Poll a batch; score it while the last batch commits; take in what arrives
+        until that commit is through; send this batch."""
         cfg = self.settings
         max_size = cfg.batch_max_size
         batch = self.io.poll_batch(
             max_size, cfg.batch_max_wait_ms / 1000, cfg.batch_linger_ms / 1000
         )
-        # a full batch (a backlog) is scored while the last one commits; below that,
-        # scoring during the commit only delays it (the commit thread waits for the
-        # GIL) and adds a commit to every record's latency
-        early = cfg.overlap_commit and len(batch) == max_size
-        scored = self._score(batch) if early else None
+        parts: list[Scored] = []
+        overlapped = self.io.committing()
+        # a full batch (a backlog) is scored while the last one commits; a smaller one
+        # too, if commit_poll_ms lets the scorer take in, every so often, what arrives
+        # until the commit is through (else those records would wait for another commit)
+        if batch and (len(batch) == max_size or self._poll_step_s > 0):
+            parts, batch = [self._score(batch)], []
+            parts = self._score_during_commit(parts, max_size)
         waited = self._settle()
         if waited is None:
-            return  # aborted: rewound to before what was just polled
-        if not early:
-            if waited > _TOP_UP_AFTER_S and len(batch) < max_size:
-                # what came while the commit went out joins this batch, not the next
-                batch = self.io.poll_more(batch, max_size)
-            scored = self._score(batch) if batch else None
-        if scored is not None:
-            self._send(scored)
+            return  # aborted: rewound to before what was polled and scored
+        room = max_size - _size(parts) - len(batch)
+        if room > 0 and (waited > _TOP_UP_AFTER_S or (overlapped and self._poll_step_s > 0)):
+            # what came while the commit went out joins this batch, not the next
+            batch = self.io.poll_more(batch, max_size - _size(parts))
+            parts = self._drop_revoked(parts)
+        if batch:
+            parts.append(self._score(batch))
+        if parts:
+            self._send(_merged(parts))
+
+    def _score_during_commit(self, parts: list[Scored], max_size: int) -> list[Scored]:
+        """While the last batch commits (in the committer thread), score what arrives,
+        every ``commit_poll_ms``: when the commit is through, little is left to score.
+
+        The waits release the GIL, and a part is small, so the committer thread is
+        not kept waiting for the GIL (at most for one part's scoring).
+        """
+        step = self._poll_step_s
+        while step > 0 and _size(parts) < max_size and self.io.committing():
+            self.io.wait_commit(step)
+            more = self.io.poll_batch(max_size - _size(parts), 0)
+            parts = self._drop_revoked(parts)
+            if more:
+                parts.append(self._score(more))
+        return parts
+
+    def _drop_revoked(self, parts: list[Scored]) -> list[Scored]:
+        """After a revoke in the last poll, ``parts`` without the records of partitions
+        no longer assigned (their new owner reads them again), scored again as one."""
+        if not self.io.revoked:
+            return parts
+        records = [r for batch, _ in parts for r in batch]
+        owned = self.io.owned(records)
+        if len(owned) == len(records):
+            return parts
+        return [self._score(owned)] if owned else []
 
     def checks(self) -> dict[str, bool]:
         """Readiness: partitions assigned, broker reachable, model loaded."""
@@ -301,14 +325,3 @@ def drift_monitor(settings: Settings, model: Model | None) -> DriftMonitor | Non
         cooldown=settings.drift_cooldown,
     )
     return DriftMonitor(model.manifest, model.assembler, config)
-
-
-def install_stop_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT set ``stop``: finish the batch in hand, commit, exit 0."""
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping on signal", extra={"signal": signal.Signals(signum).name})
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)

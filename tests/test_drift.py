@@ -6,17 +6,16 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from typing import Any
-from unittest.mock import create_autospec
 
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bench.memory_io import MemoryIO
 from streams.config import Settings
 from streams.contracts import validator
 from streams.drift import scan
 from streams.generator import DriftSpec, GeneratorConfig, generate, generate_events_clean
-from streams.kafka.batch import BatchIO
 from streams.metrics import ScorerMetrics
 from streams.model import Model, load_model
 from streams.pipeline import ScoringPipeline
@@ -98,15 +97,12 @@ def test_scorer_sends_alerts_in_the_batch_outputs(model: Model) -> None:
     inputs = [InRecord(Origin("events", 0, i), r.key, r.value) for i, r in enumerate(records)]
     batches = [inputs[i : i + 500] for i in range(0, len(inputs), 500)]
     stop = threading.Event()
-    io = create_autospec(BatchIO, spec_set=True, instance=True)
-    io.poll_batch.side_effect = lambda *_: batches.pop(0) if batches else (stop.set() or [])
-    delivered: list = []
-    io.send.side_effect = lambda outputs, _batch: delivered.extend(outputs)
-    io.settle.return_value = {"produce": 0.0}
+    io = MemoryIO(lambda _room: batches.pop(0) if batches else (stop.set() or []))
     pipeline = ScoringPipeline(model, pipeline_config(settings))
     scorer = Scorer(settings, pipeline, io, ScorerMetrics(CollectorRegistry()),
                     drift_monitor(settings, model))  # fmt: skip
     stats = scorer.run(stop)
+    delivered = [out for outputs, _ in io.sent for out in outputs]
     alerts = [orjson.loads(r.value) for r in delivered if r.topic == "drift.alerts"]
     keys = [(a["signal"], a["feature"]) for a in alerts]
     # the feature going missing; the model's scores move with it, which is drift too
@@ -114,4 +110,4 @@ def test_scorer_sends_alerts_in_the_batch_outputs(model: Model) -> None:
     assert all(a["events_seen"] > 3_000 for a in alerts)
     assert stats.drift_alerts == len(alerts) and stats.consumed == 6_000
     assert all(validator("drift_alert").is_valid(a) for a in alerts)
-    io.close.assert_called_once()
+    assert io.closed

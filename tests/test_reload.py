@@ -6,17 +6,17 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from unittest.mock import create_autospec
 
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bench.memory_io import MemoryIO
 from streams.config import Settings
 from streams.errors import ModelError
 from streams.generator import GeneratorConfig, generate
-from streams.kafka.batch import BatchIO
 from streams.metrics import ScorerMetrics
 from streams.model import Model, load_model
 from streams.pipeline import ScoringPipeline
@@ -50,20 +50,21 @@ def test_scoring_goes_on_while_a_new_version_loads(v1: Model, tmp_path: Path) ->
     raws = [r.value for r in generate(GeneratorConfig(seed=3, count=200)) if r.topic == "events"]
     offsets = iter(range(10**9))
     stop = threading.Event()
-    io = create_autospec(BatchIO, spec_set=True, instance=True)
-    io.poll_batch.side_effect = lambda *_: [
-        InRecord(Origin("events", 0, next(offsets)), None, raw) for raw in raws[:20]
-    ]
     versions: list[str] = []  # of every score sent, in order
     lock = threading.Lock()
 
-    def send(outputs: list[OutRecord], _batch: object) -> None:
+    def send(outputs: Sequence[OutRecord], _batch: object) -> None:
         with lock:
             versions.extend(orjson.loads(o.value)["model_version"]
                             for o in outputs if o.topic == settings.topic_scores)  # fmt: skip
 
-    io.send.side_effect = send
-    io.settle.return_value = {}
+    io = MemoryIO(
+        lambda _room: [
+            InRecord(Origin("events", 0, next(offsets)), None, raw) for raw in raws[:20]
+        ],
+        on_send=send,
+        keep_sent=False,
+    )
     pipeline = ScoringPipeline(v1, pipeline_config(settings))
     scorer = Scorer(settings, pipeline, io, ScorerMetrics(CollectorRegistry()),
                     reloader=ModelReloader(settings, slow_load))  # fmt: skip

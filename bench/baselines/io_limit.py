@@ -26,7 +26,8 @@ from streams.config import Settings
 from streams.metrics import ScorerMetrics
 from streams.pipeline import BatchResult, PipelineConfig, ScoringPipeline
 from streams.records import InRecord, OutRecord
-from streams.scorer import Scorer, install_stop_signals, scorer_io
+from streams.runtime import install_stop_signals
+from streams.scorer import Scorer, scorer_io
 
 
 class Copy(ScoringPipeline):

@@ -12,9 +12,10 @@ exactly-once (transactional producer, KIP-447 consumer-group fencing)
 
     Overlapped (``overlap_commit``): steps 3 and 4 (round trips to the broker, no
     CPU) run in a committer thread while the caller polls and scores the next
-    batch; that batch's step 1 waits for them (:meth:`BatchIO.settle`). If the
-    commit failed, the batch polled meanwhile is dropped, since the rewind takes the
-    consumer back before both. Only one transaction is ever open.
+    batch (:meth:`BatchIO.committing`, :meth:`BatchIO.wait_commit`); that batch's
+    step 1 waits for them (:meth:`BatchIO.settle`). If the commit failed, the batch
+    polled meanwhile is dropped, since the rewind takes the consumer back before
+    both. Only one transaction is ever open.
 
 at-least-once (idempotent producer, plain commits; the embedded broker's mode)
     1. produce every output record
@@ -84,6 +85,17 @@ def next_offsets(batch: Sequence[InRecord]) -> list[TopicPartition]:
     # a partition's records come in offset order, so its last one has the highest
     last = {(r.origin.topic, r.origin.partition): r.origin.offset for r in batch}
     return [TopicPartition(t, p, off + 1) for (t, p), off in sorted(last.items())]
+
+
+def owned_by(batch: list[InRecord], assigned: set[tuple[str, int]]) -> list[InRecord]:
+    """The records of ``batch`` whose (topic, partition) is in ``assigned``, in order.
+
+    >>> from streams.records import Origin
+    >>> batch = [InRecord(Origin("t", 0, 5), None, b""), InRecord(Origin("t", 1, 9), None, b"")]
+    >>> [r.origin.offset for r in owned_by(batch, {("t", 1)})]
+    [9]
+    """
+    return [r for r in batch if (r.origin.topic, r.origin.partition) in assigned]
 
 
 class BatchIO:
@@ -164,7 +176,7 @@ class BatchIO:
                 log.warning("consumer error", extra={"error": str(err)})
                 continue
             append(InRecord(origin_of(msg), msg.key(), msg.value()))
-        return self._owned(batch) if self._revoked else batch
+        return self.owned(batch) if self._revoked else batch
 
     def poll_more(self, batch: list[InRecord], max_size: int) -> list[InRecord]:
         """``batch`` and what has arrived since, up to ``max_size`` in all, without waiting.
@@ -172,12 +184,28 @@ class BatchIO:
         A revoke meanwhile drops the records of revoked partitions from both.
         """
         more = self.poll_batch(max_size - len(batch), 0)
-        return (self._owned(batch) if self._revoked else batch) + more
+        return (self.owned(batch) if self._revoked else batch) + more
 
-    def _owned(self, batch: list[InRecord]) -> list[InRecord]:
-        """Records read before a revoke, of partitions still assigned (the new owner of
-        the others reads them again from the committed offsets)."""
-        return [r for r in batch if (r.origin.topic, r.origin.partition) in self.assigned]
+    @property
+    def revoked(self) -> bool:
+        """Partitions were revoked during the last poll: records read before it may
+        belong to another consumer now (drop them with :meth:`owned`)."""
+        return self._revoked
+
+    def owned(self, batch: list[InRecord]) -> list[InRecord]:
+        """Records of partitions still assigned; the new owner of the others reads them
+        again from the committed offsets."""
+        return owned_by(batch, self.assigned)
+
+    def committing(self) -> bool:
+        """The batch sent last is still committing (overlapped exactly-once only)."""
+        return self._in_flight is not None and not self._in_flight.done()
+
+    def wait_commit(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for the commit in flight to end; its outcome is
+        still taken by :meth:`settle`."""
+        if self._in_flight is not None:
+            wait([self._in_flight], timeout_s)
 
     def deliver(self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]) -> dict[str, float]:
         """Produce ``outputs`` and commit ``batch``'s offsets, in the documented order.
