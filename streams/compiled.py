@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from streams.errors import ModelError
 from streams.features import Matrix
 
 TOLERANCE = 1e-6
+STALE_PARTIAL_S = 3600.0  # a compile takes 3-5 s; a partial this old was cut off
 
 
 class CompiledTrees:
@@ -63,6 +65,7 @@ def compile_trees(booster: lgb.Booster, sha256: str, cache_dir: Path) -> Compile
         ) from exc
     library = cache_dir / f"{sha256[:16]}-tl2cgen{tl2cgen.__version__}-{platform.machine()}.so"
     if not library.exists():
+        remove_stale_partials(cache_dir)
         partial = library.with_name(f".{os.getpid()}.{library.name}")  # tl2cgen wants .so
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
@@ -78,6 +81,23 @@ def compile_trees(booster: lgb.Booster, sha256: str, cache_dir: Path) -> Compile
     except Exception as exc:
         raise ModelError(f"cannot load compiled trees {library}: {exc}") from exc
     return CompiledTrees(predictor, tl2cgen.DMatrix, library)
+
+
+def remove_stale_partials(cache_dir: Path, older_than_s: float = STALE_PARTIAL_S) -> list[Path]:
+    """Delete the half-built libraries (``.<pid>.<name>.so``) of compiles that were cut
+    off (a scorer stopped or killed mid-compile: reloads compile in a daemon thread);
+    the paths deleted. Only old ones: a compile takes seconds, and another scorer
+    sharing the cache (in another container, so its pid says nothing here) may be
+    building one now.
+    """
+    cutoff = time.time() - older_than_s
+    removed = []
+    for path in cache_dir.glob(".*.so"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to delete
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def check_same_scores(booster: lgb.Booster, trees: CompiledTrees, X: Matrix) -> float:

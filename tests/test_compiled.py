@@ -3,13 +3,21 @@ are compiled once per model, and a library of other trees is refused."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
 
-from streams.compiled import TOLERANCE, check_same_scores, compile_trees
+from streams.compiled import (
+    STALE_PARTIAL_S,
+    TOLERANCE,
+    check_same_scores,
+    compile_trees,
+    remove_stale_partials,
+)
 from streams.errors import ModelError
 from streams.generator import GeneratorConfig, generate
 from streams.model import Model, load_model
@@ -26,6 +34,9 @@ def _features(model: Model, seed: int) -> np.ndarray:
 
 
 def test_compiled_trees_score_as_lightgbm_and_are_built_once(tmp_path: Path) -> None:
+    cut_off = tmp_path / ".4242.0123456789abcdef-tl2cgen1.0.0-x86_64.so"  # a compile killed
+    cut_off.write_bytes(b"half a library")
+    os.utime(cut_off, (time.time() - STALE_PARTIAL_S - 60,) * 2)
     model = load_model(MODELS, compiled_dir=tmp_path)
     assert model.compiled is not None
     X = _features(model, seed=5)  # not the sample load_model checked
@@ -37,7 +48,18 @@ def test_compiled_trees_score_as_lightgbm_and_are_built_once(tmp_path: Path) -> 
     again = load_model(MODELS, compiled_dir=tmp_path)
     assert again.compiled is not None and again.compiled.library == library
     assert library.stat().st_mtime_ns == built  # the cached library, not a new build
-    assert [p.name for p in tmp_path.iterdir()] == [library.name]  # no partial files left
+    # no partial files left: neither this build's nor the one cut off before
+    assert [p.name for p in tmp_path.iterdir()] == [library.name]
+
+
+def test_only_old_partial_libraries_are_removed(tmp_path: Path) -> None:
+    old, recent = tmp_path / ".17.a.so", tmp_path / ".18.a.so"  # recent: a compile going on
+    for path in (old, recent, tmp_path / "a.so"):
+        path.write_bytes(b"")
+    os.utime(old, (time.time() - STALE_PARTIAL_S - 60,) * 2)
+    assert remove_stale_partials(tmp_path) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".18.a.so", "a.so"]
+    assert remove_stale_partials(tmp_path / "missing") == []
 
 
 def test_trees_of_another_model_are_refused(tmp_path: Path) -> None:
