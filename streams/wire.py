@@ -177,19 +177,33 @@ def feature_values(X: Matrix) -> list[tuple[float | int | None, ...]]:
     >>> [row[FEATURE_NAMES.index("txn_count_1h")] for row in feature_values(X)]
     [0, None]
     """
-    whole = set(INTEGRAL_INDEX)
-    cols = [_ints(X[:, j]) if j in whole else X[:, j].tolist() for j in range(X.shape[1])]
+    # whole matrices, not column by column: a few numpy calls per batch, not four per
+    # column (a batch of 5 took 6.7 instead of 19 µs; of 5,000, 640 instead of 690)
+    other = [j for j in range(X.shape[1]) if j not in _WHOLE_SET]
+    cols: list[list[Any]] = [[]] * X.shape[1]
+    for j, col in zip(INTEGRAL_INDEX, _int_columns(X[:, _WHOLE]), strict=True):
+        cols[j] = col
+    for j, col in zip(other, np.ascontiguousarray(X[:, other].T).tolist(), strict=True):
+        cols[j] = col
     return list(zip(*cols, strict=True))
 
 
-def _ints(col: Matrix) -> list[int | None]:
-    """A whole-number column as ints, NaN as None."""
-    missing = np.isnan(col)
+_WHOLE = np.asarray(INTEGRAL_INDEX)
+_WHOLE_SET = frozenset(INTEGRAL_INDEX)
+
+
+def _int_columns(whole: Matrix) -> list[list[int | None]]:
+    """The columns of a whole-number matrix as lists of ints, NaN as None."""
+    missing = np.isnan(whole)
     if not missing.any():
-        return col.astype(np.int64).tolist()  # type: ignore[no-any-return]
-    ints = np.where(missing, 0, col).astype(np.int64).astype(object)
-    ints[missing] = None
-    return ints.tolist()  # type: ignore[no-any-return]
+        return whole.T.astype(np.int64, order="C").tolist()  # type: ignore[no-any-return]
+    filled = np.where(missing, 0, whole)
+    cols: list[list[int | None]] = filled.T.astype(np.int64, order="C").tolist()
+    for k in np.flatnonzero(missing.any(axis=0)).tolist():
+        col = cols[k]
+        for i in np.flatnonzero(missing[:, k]).tolist():
+            col[i] = None
+    return cols
 
 
 _ENCODER: Final = msgspec.json.Encoder()
