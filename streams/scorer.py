@@ -167,7 +167,8 @@ class Scorer:
 
     def _drop_revoked(self, parts: list[Scored]) -> list[Scored]:
         """After a revoke in the last poll, ``parts`` without the records of partitions
-        no longer assigned (their new owner reads them again), scored again as one."""
+        no longer assigned (their new owner reads them again), scored again as one
+        (the drift monitor sees those records twice; revokes are rare)."""
         if not self.io.revoked:
             return parts
         records = [r for batch, _ in parts for r in batch]
