@@ -178,18 +178,15 @@ def feature_values(X: Matrix) -> list[tuple[float | int | None, ...]]:
     [0, None]
     """
     # whole matrices, not column by column: a few numpy calls per batch, not four per
-    # column (a batch of 5 took 6.7 instead of 19 µs; of 5,000, 640 instead of 690)
-    other = [j for j in range(X.shape[1]) if j not in _WHOLE_SET]
-    cols: list[list[Any]] = [[]] * X.shape[1]
-    for j, col in zip(INTEGRAL_INDEX, _int_columns(X[:, _WHOLE]), strict=True):
-        cols[j] = col
-    for j, col in zip(other, np.ascontiguousarray(X[:, other].T).tolist(), strict=True):
-        cols[j] = col
-    return list(zip(*cols, strict=True))
+    # column (a batch of 5 took 6 instead of 19 µs; of 5,000, the same ~690)
+    columns = _int_columns(X[:, _WHOLE]) + np.ascontiguousarray(X[:, _OTHER].T).tolist()
+    return list(zip(*[columns[k] for k in _ORDER], strict=True))
 
 
 _WHOLE = np.asarray(INTEGRAL_INDEX)
-_WHOLE_SET = frozenset(INTEGRAL_INDEX)
+_OTHER = [j for j in range(len(FEATURE_NAMES)) if j not in INTEGRAL_INDEX]
+# where feature j's column is in the whole-number columns followed by the others
+_ORDER = [[*INTEGRAL_INDEX, *_OTHER].index(j) for j in range(len(FEATURE_NAMES))]
 
 
 def _int_columns(whole: Matrix) -> list[list[int | None]]:
@@ -197,13 +194,9 @@ def _int_columns(whole: Matrix) -> list[list[int | None]]:
     missing = np.isnan(whole)
     if not missing.any():
         return whole.T.astype(np.int64, order="C").tolist()  # type: ignore[no-any-return]
-    filled = np.where(missing, 0, whole)
-    cols: list[list[int | None]] = filled.T.astype(np.int64, order="C").tolist()
-    for k in np.flatnonzero(missing.any(axis=0)).tolist():
-        col = cols[k]
-        for i in np.flatnonzero(missing[:, k]).tolist():
-            col[i] = None
-    return cols
+    ints = np.where(missing, 0, whole).astype(np.int64).astype(object)
+    ints[missing] = None
+    return ints.T.tolist()  # type: ignore[no-any-return]
 
 
 _ENCODER: Final = msgspec.json.Encoder()
