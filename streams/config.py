@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         description="overlap_commit: during a commit, take in and score what arrived this "
         "often (0: a batch smaller than batch_max_size waits for the commit first)",
     )
+    commit_part_min: int = Field(
+        64,
+        ge=1,
+        le=100_000,
+        description="commit_poll_ms: score what was taken in during a commit once this many "
+        "records wait; fewer are scored when the commit is through",
+    )
     gc_interval_s: float = Field(
         1.0, ge=0, description="the scorer runs Python's GC between batches this often (0: auto)"
     )

@@ -11,6 +11,7 @@ start-up), so nothing is registered at import time.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from streams.join import JoinProcessor as JoinProcessorLike
+    from streams.pipeline import BatchResult
 
 _STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -136,6 +138,29 @@ class ScorerMetrics:
             ["signal", "feature"],
             registry=registry,
         )
+
+    def observe_batch(
+        self,
+        size: int,
+        result: BatchResult,
+        deliver: dict[str, float],
+        stamps: Sequence[int],
+    ) -> None:
+        """A batch delivered: its counts, each stage's seconds, and each event's latency
+        from ``stamps`` (its Kafka timestamp, ms) to now."""
+        self.consumed.inc(size)
+        self.scored.inc(result.scored)
+        self.fallbacks.inc(result.fallback)
+        self.batch_size.observe(size)
+        for stage, secs in {**result.seconds, **deliver}.items():
+            self.stage_seconds.labels(stage=stage).observe(secs)
+        for reason, n in result.dead_letters.items():
+            self.dead_lettered.labels(reason=reason).inc(n)
+        for decision, n in result.decisions.items():
+            self.decisions.labels(decision=decision).inc(n)
+        if stamps:  # clipped at 0: producer clocks may be ahead of ours
+            latency = time.time() - np.asarray(stamps, dtype=np.float64) / 1000
+            self.latency.observe_many(np.maximum(latency, 0.0))
 
 
 class JoinerMetrics:

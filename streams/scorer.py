@@ -19,7 +19,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 
-import numpy as np
 import orjson
 from prometheus_client import CollectorRegistry
 
@@ -100,6 +99,7 @@ class Scorer:
         self.metrics = metrics
         self.stats = ScorerStats()
         self._sent: Scored | None = None  # the batch whose delivery is in flight
+        self._unaccounted: tuple[list[InRecord], BatchResult, dict[str, float]] | None = None
         self._poll_step_s = settings.commit_poll_ms / 1000 if settings.overlap_commit else 0.0
         self._announce_model()
 
@@ -134,9 +134,8 @@ class Scorer:
         # too, if commit_poll_ms lets the scorer take in, every so often, what arrives
         # until the commit is through (else those records would wait for another commit)
         if batch and (len(batch) == max_size or self._poll_step_s > 0):
-            parts, batch = [self._score(batch)], []
-            parts = self._score_during_commit(parts, max_size)
-        waited = self._settle()
+            parts, batch = self._score_during_commit(batch, max_size)
+        waited = self._settle(account=False)  # accounted after the send: not on its path
         if waited is None:
             return  # aborted: rewound to before what was polled and scored
         room = max_size - _size(parts) - len(batch)
@@ -148,22 +147,36 @@ class Scorer:
             parts.append(self._score(batch))
         if parts:
             self._send(_merged(parts))
+        if self._unaccounted is not None:
+            self._account(*self._unaccounted)
+            self._unaccounted = None
 
-    def _score_during_commit(self, parts: list[Scored], max_size: int) -> list[Scored]:
-        """While the last batch commits (in the committer thread), score what arrives,
-        every ``commit_poll_ms``: when the commit is through, little is left to score.
+    def _score_during_commit(
+        self, batch: list[InRecord], max_size: int
+    ) -> tuple[list[Scored], list[InRecord]]:
+        """While the last batch commits (in the committer thread), take in what arrives
+        every ``commit_poll_ms`` and score it in parts of at least ``commit_part_min``:
+        when the commit is through, little is left to score. The parts scored, and the
+        records taken in but not scored yet.
 
         The waits release the GIL, and a part is small, so the committer thread is
-        not kept waiting for the GIL (at most for one part's scoring).
+        not kept waiting for the GIL (at most for one part's scoring). Scoring a part
+        has a fixed cost (~55 µs in memory, however few its records), hence the minimum.
         """
-        step = self._poll_step_s
-        while step > 0 and _size(parts) < max_size and self.io.committing():
+        parts: list[Scored] = []
+        step, part_min = self._poll_step_s, self.settings.commit_part_min
+        while True:
+            if len(batch) >= part_min or _size(parts) + len(batch) >= max_size:
+                parts.append(self._score(batch))
+                batch = []
+            room = max_size - _size(parts) - len(batch)
+            if not (step > 0 and room > 0 and self.io.committing()):
+                return parts, batch
             self.io.wait_commit(step)
-            more = self.io.poll_batch(max_size - _size(parts), 0)
-            parts = self._drop_revoked(parts)
-            if more:
-                parts.append(self._score(more))
-        return parts
+            more = self.io.poll_batch(room, 0)
+            if self.io.revoked:
+                batch, parts = self.io.owned(batch), self._drop_revoked(parts)
+            batch += more
 
     def _drop_revoked(self, parts: list[Scored]) -> list[Scored]:
         """After a revoke in the last poll, ``parts`` without the records of partitions
@@ -221,17 +234,20 @@ class Scorer:
             return
         self._sent = scored
 
-    def _settle(self) -> float | None:
-        """Wait for the batch in flight and account for it; the seconds waited, or None
-        if its transaction was aborted."""
+    def _settle(self, account: bool = True) -> float | None:
+        """Wait for the batch in flight and account for it (or, not ``account``, leave
+        that to the caller: ``_unaccounted``); the seconds waited, or None if its
+        transaction was aborted."""
         sent, self._sent = self._sent, None
         try:
             seconds = self.io.settle()
         except BatchAborted:
             self._aborted()  # rewound: what was polled since comes again too
             return None
-        if sent is not None:
+        if sent is not None and account:
             self._account(*sent, seconds)
+        elif sent is not None:
+            self._unaccounted = (*sent, seconds)
         return seconds.get("commit_wait", 0.0)
 
     def _aborted(self) -> None:
@@ -267,27 +283,15 @@ class Scorer:
     def _account(
         self, batch: list[InRecord], result: BatchResult, deliver: dict[str, float]
     ) -> None:
-        s, m = self.stats, self.metrics
+        s = self.stats
         s.batches += 1
         s.consumed += len(batch)
         s.scored += result.scored
         s.fallback += result.fallback
         s.dead_letters.update(result.dead_letters)
         s.decisions.update(result.decisions)
-        m.consumed.inc(len(batch))
-        m.scored.inc(result.scored)
-        m.fallbacks.inc(result.fallback)
-        m.batch_size.observe(len(batch))
-        for stage, secs in {**result.seconds, **deliver}.items():
-            m.stage_seconds.labels(stage=stage).observe(secs)
-        for reason, n in result.dead_letters.items():
-            m.dead_lettered.labels(reason=reason).inc(n)
-        for decision, n in result.decisions.items():
-            m.decisions.labels(decision=decision).inc(n)
         stamps = [r.origin.timestamp_ms for r in batch if r.origin.timestamp_ms is not None]
-        if stamps:  # clipped at 0: producer clocks may be ahead of ours
-            latency = time.time() - np.asarray(stamps, dtype=np.float64) / 1000
-            m.latency.observe_many(np.maximum(latency, 0.0))
+        self.metrics.observe_batch(len(batch), result, deliver, stamps)
 
 
 def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: bool) -> Scorer:

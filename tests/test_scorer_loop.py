@@ -80,7 +80,7 @@ def test_what_arrives_during_a_commit_is_scored_before_it_ends_and_sent_next(mod
     # the first batch, then a batch polled while it commits, two more arrivals during
     # that commit (it ends at the third poll after its send) and one just after it
     io = MemoryIO(_arrivals([4, 3, 2, 2, 2], stop), commit_polls=3)
-    _run(model, io, stop, commit_poll_ms=1.0)
+    _run(model, io, stop, commit_poll_ms=1.0, commit_part_min=1)
     # the second transaction holds everything that arrived while the first committed
     assert _offsets(io)[:2] == [list(range(4)), list(range(4, 13))]
     first_send = io.log.index("send")
@@ -95,6 +95,19 @@ def test_what_arrives_during_a_commit_is_scored_before_it_ends_and_sent_next(mod
     assert ids == sorted(ids) and set(ids) <= set(range(4, 13))
 
 
+def test_arrivals_during_a_commit_are_scored_in_parts_of_commit_part_min(model: Model) -> None:
+    stop = threading.Event()
+    io = MemoryIO(_arrivals([4, 3, 2, 2, 2], stop), commit_polls=3)
+    _run(model, io, stop, commit_poll_ms=1.0, commit_part_min=5)
+    assert _offsets(io)[:2] == [list(range(4)), list(range(4, 13))]
+    first_send = io.log.index("send")
+    second = io.log[first_send + 1 : io.log.index("send", first_send + 1) + 1]
+    # 3 records, then 2 more: a part of 5, scored during the commit; the next 2 are
+    # taken in but wait, and are scored with the top-up polled after the commit
+    assert second == ["poll", "poll", "score", "poll", "settle", "poll", "score", "send"]
+    assert len(io.sent[1][0]) == 9
+
+
 def test_with_commit_poll_off_a_small_batch_waits_for_the_commit(model: Model) -> None:
     stop = threading.Event()
     io = MemoryIO(_arrivals([4, 3, 2, 2, 2, 1], stop), commit_polls=3)
@@ -105,7 +118,10 @@ def test_with_commit_poll_off_a_small_batch_waits_for_the_commit(model: Model) -
     assert _offsets(io)[1] == list(range(4, 9))  # the arrivals polled after the commit
 
 
-def test_records_of_a_partition_revoked_during_a_commit_are_not_sent(model: Model) -> None:
+@pytest.mark.parametrize("part_min", [1, 64])  # revoked: parts already scored, records not yet
+def test_records_of_a_partition_revoked_during_a_commit_are_not_sent(
+    model: Model, part_min: int
+) -> None:
     stop = threading.Event()
     arrive, polls = _arrivals([4, 3, 3, 3, 1], stop), [0]
 
@@ -117,7 +133,7 @@ def test_records_of_a_partition_revoked_during_a_commit_are_not_sent(model: Mode
 
     io = MemoryIO(arrive_and_revoke, commit_polls=3)
     io.assigned = {("events", p) for p in range(3)}
-    _run(model, io, stop, commit_poll_ms=1.0)
+    _run(model, io, stop, commit_poll_ms=1.0, commit_part_min=part_min)
     assert _offsets(io)[0] == [0, 1, 2, 3]
     # offsets 4-13: those of partition 2 (offset % 3 == 2), polled before the revoke or
     # in it, are not sent; the others are, one output each
