@@ -75,37 +75,33 @@ def _offsets(io: MemoryIO) -> list[list[int]]:
     return [[r.origin.offset for r in batch] for _, batch in io.sent]
 
 
-def test_what_arrives_during_a_commit_is_scored_before_it_ends_and_sent_next(model: Model) -> None:
+@pytest.mark.parametrize(
+    ("part_min", "second_cycle"),
+    [
+        # scored in parts as they came, all before the commit was waited for; only
+        # the top-up polled after it is left to score then
+        (1, ["poll", "score", "poll", "score", "poll", "score", "settle", "poll", "score", "send"]),
+        # 3 records, then 2 more: a part of 5, scored during the commit; the next 2
+        # are taken in but wait, and are scored with the top-up polled after it
+        (5, ["poll", "poll", "score", "poll", "settle", "poll", "score", "send"]),
+    ],
+)
+def test_what_arrives_during_a_commit_is_taken_in_before_it_ends_and_sent_next(
+    model: Model, part_min: int, second_cycle: list[str]
+) -> None:
     stop = threading.Event()
     # the first batch, then a batch polled while it commits, two more arrivals during
     # that commit (it ends at the third poll after its send) and one just after it
     io = MemoryIO(_arrivals([4, 3, 2, 2, 2], stop), commit_polls=3)
-    _run(model, io, stop, commit_poll_ms=1.0, commit_part_min=1)
+    _run(model, io, stop, commit_poll_ms=1.0, commit_part_min=part_min)
     # the second transaction holds everything that arrived while the first committed
     assert _offsets(io)[:2] == [list(range(4)), list(range(4, 13))]
     first_send = io.log.index("send")
-    second = io.log[first_send + 1 : io.log.index("send", first_send + 1) + 1]
-    # scored in parts as they came, all before the commit was waited for; only the
-    # top-up polled after it is left to score then
-    assert second == ["poll", "score", "poll", "score", "poll", "score", "settle",
-                      "poll", "score", "send"]  # fmt: skip
+    assert io.log[first_send + 1 : io.log.index("send", first_send + 1) + 1] == second_cycle
     outputs = io.sent[1][0]
     assert len(outputs) == 9
     ids = [orjson.loads(o.value)["source"]["offset"] for o in outputs if o.topic == "scores"]
     assert ids == sorted(ids) and set(ids) <= set(range(4, 13))
-
-
-def test_arrivals_during_a_commit_are_scored_in_parts_of_commit_part_min(model: Model) -> None:
-    stop = threading.Event()
-    io = MemoryIO(_arrivals([4, 3, 2, 2, 2], stop), commit_polls=3)
-    _run(model, io, stop, commit_poll_ms=1.0, commit_part_min=5)
-    assert _offsets(io)[:2] == [list(range(4)), list(range(4, 13))]
-    first_send = io.log.index("send")
-    second = io.log[first_send + 1 : io.log.index("send", first_send + 1) + 1]
-    # 3 records, then 2 more: a part of 5, scored during the commit; the next 2 are
-    # taken in but wait, and are scored with the top-up polled after the commit
-    assert second == ["poll", "poll", "score", "poll", "settle", "poll", "score", "send"]
-    assert len(io.sent[1][0]) == 9
 
 
 def test_with_commit_poll_off_a_small_batch_waits_for_the_commit(model: Model) -> None:
