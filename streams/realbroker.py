@@ -48,7 +48,12 @@ _STOP_GRACE_S = 30.0
 # ms pause on the shared 2 cores, which was the p99 latency of every pipeline (the
 # bare Kafka limit's too). With 512 MB: one every ~8 s, 35-50 ms each (bench.latency,
 # 5,000 events/s, at-least-once: limit p99 13 -> 3 ms, scorer 33 -> 14 ms).
-_JVM_HEAP = ["-Xms1g", "-Xmx1g", "-Xmn512m"]
+# Objects that survive one young collection go to the old generation at the next:
+# with G1's default (up to 15 collections in the survivor spaces) each pause copied
+# the same ~29 MB of survivors again (median pause 30-31 ms, p90 44-50, in two
+# sessions at 5,000 events/s exactly-once; 18 and 38 with this; the old generation
+# grew ~1 MB per collection). Limit p99 9-15 ms in three runs, against 10-21 before.
+_JVM_HEAP = ["-Xms1g", "-Xmx1g", "-Xmn512m", "-XX:MaxTenuringThreshold=1"]
 
 _ADMIN_TIMEOUT_S = 30.0
 
