@@ -99,7 +99,8 @@ class Scorer:
         self.metrics = metrics
         self.stats = ScorerStats()
         self._sent: Scored | None = None  # the batch whose delivery is in flight
-        self._unaccounted: tuple[list[InRecord], BatchResult, dict[str, float]] | None = None
+        # the batch settled last, until _account_settled: (inputs, result, seconds)
+        self._settled: tuple[list[InRecord], BatchResult, dict[str, float]] | None = None
         self._poll_step_s = settings.commit_poll_ms / 1000 if settings.overlap_commit else 0.0
         self._announce_model()
 
@@ -111,10 +112,12 @@ class Scorer:
                 self._cycle()
                 if self.reloader is not None and (model := self.reloader.poll(self.version_in_use)):
                     self._settle()  # the old model's batches are committed before it goes
+                    self._account_settled()
                     self._swap(model)
                     collector.refreeze()  # the old model may be cyclic garbage now
                 collector.between_batches()
             self._settle()
+            self._account_settled()
         finally:
             collector.close()
             self.io.close()
@@ -135,21 +138,27 @@ class Scorer:
         # until the commit is through (else those records would wait for another commit)
         if batch and (len(batch) == max_size or self._poll_step_s > 0):
             parts, batch = self._score_during_commit(batch, max_size)
-        waited = self._settle(account=False)  # accounted after the send: not on its path
+        waited = self._settle()
         if waited is None:
             return  # aborted: rewound to before what was polled and scored
         room = max_size - _size(parts) - len(batch)
         if room > 0 and (waited > _TOP_UP_AFTER_S or (overlapped and self._poll_step_s > 0)):
             # what came while the commit went out joins this batch, not the next
-            batch = self.io.poll_more(batch, max_size - _size(parts))
-            parts = self._drop_revoked(parts)
+            parts, batch = self._take_in(parts, batch, max_size)
         if batch:
             parts.append(self._score(batch))
         if parts:
             self._send(_merged(parts))
-        if self._unaccounted is not None:
-            self._account(*self._unaccounted)
-            self._unaccounted = None
+        self._account_settled()  # after the send: bookkeeping is not on its path
+
+    def _take_in(
+        self, parts: list[Scored], batch: list[InRecord], max_size: int
+    ) -> tuple[list[Scored], list[InRecord]]:
+        """``parts`` and ``batch`` with what has arrived since, up to ``max_size`` in all,
+        without waiting; a revoke meanwhile drops the revoked partitions' records from
+        both (those of ``batch`` in :meth:`BatchIO.poll_more`)."""
+        batch = self.io.poll_more(batch, max_size - _size(parts))
+        return self._drop_revoked(parts), batch
 
     def _score_during_commit(
         self, batch: list[InRecord], max_size: int
@@ -173,10 +182,7 @@ class Scorer:
             if not (step > 0 and room > 0 and self.io.committing()):
                 return parts, batch
             self.io.wait_commit(step)
-            more = self.io.poll_batch(room, 0)
-            if self.io.revoked:
-                batch, parts = self.io.owned(batch), self._drop_revoked(parts)
-            batch += more
+            parts, batch = self._take_in(parts, batch, max_size)
 
     def _drop_revoked(self, parts: list[Scored]) -> list[Scored]:
         """After a revoke in the last poll, ``parts`` without the records of partitions
@@ -234,21 +240,24 @@ class Scorer:
             return
         self._sent = scored
 
-    def _settle(self, account: bool = True) -> float | None:
-        """Wait for the batch in flight and account for it (or, not ``account``, leave
-        that to the caller: ``_unaccounted``); the seconds waited, or None if its
-        transaction was aborted."""
+    def _settle(self) -> float | None:
+        """Wait for the batch in flight (:meth:`_account_settled` accounts for it); the
+        seconds waited, or None if its transaction was aborted."""
         sent, self._sent = self._sent, None
         try:
             seconds = self.io.settle()
         except BatchAborted:
             self._aborted()  # rewound: what was polled since comes again too
             return None
-        if sent is not None and account:
-            self._account(*sent, seconds)
-        elif sent is not None:
-            self._unaccounted = (*sent, seconds)
+        if sent is not None:
+            self._settled = (*sent, seconds)
         return seconds.get("commit_wait", 0.0)
+
+    def _account_settled(self) -> None:
+        """Stats and metrics of the batch settled last, once."""
+        if self._settled is not None:
+            self._account(*self._settled)
+            self._settled = None
 
     def _aborted(self) -> None:
         self.stats.aborted += 1
