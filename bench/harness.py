@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from confluent_kafka import TopicPartition
 
@@ -24,15 +25,22 @@ RESULTS = ROOT / "bench" / "results"
 _ids = itertools.count()
 
 
+class Broker(NamedTuple):
+    """A broker for a benchmark: where it is, and its JVM's pid if this process started it."""
+
+    bootstrap: str
+    pid: int | None
+
+
 @contextlib.contextmanager
-def broker(bootstrap: str | None) -> Iterator[str]:
-    """``bootstrap`` if given, else the project's real Kafka for the duration."""
+def broker(bootstrap: str | None) -> Iterator[Broker]:
+    """``bootstrap`` if given (pid unknown), else the project's real Kafka for the duration."""
     if bootstrap:
-        yield bootstrap
+        yield Broker(bootstrap, None)
         return
     real = RealBroker()
     try:
-        yield real.start()
+        yield Broker(real.start(), real.pid)
     finally:
         real.stop()
 
@@ -121,6 +129,21 @@ def cpu_seconds(pid: int, exclude: Collection[int] = ()) -> float:
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def jit_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of the JVM ``pid``'s JIT compiler threads, from /proc.
+
+    HotSpot names them ``C1 CompilerThread<n>`` and ``C2 CompilerThread<n>``. Only live
+    threads count; on 2 cores the JVM keeps one of each for its life.
+    """
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
+            if (task / "comm").read_text().startswith(("C1 CompilerThre", "C2 CompilerThre")):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+    return total
 
 
 def wait_until(cond: Callable[[], bool], deadline_s: float, what: str) -> None:

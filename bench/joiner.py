@@ -105,7 +105,7 @@ def main() -> None:
     args = p.parse_args()
     budgets = [(int(w), int(c)) for w, c in (b.split("/") for b in args.budgets.split(","))]
     runs: list[dict[str, Any]] = []
-    with broker(args.bootstrap) as bootstrap:
+    with broker(args.bootstrap) as (bootstrap, _pid):
         for n in range(args.rounds):
             for write_mb, cache_mb in budgets:
                 runs.append(run_budget(bootstrap, args.events, write_mb, cache_mb, n))

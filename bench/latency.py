@@ -18,9 +18,14 @@ twice: the scorer, then the *limit* (``bench.baselines.io_limit``): the same sco
 loop and Kafka layer with scoring replaced by a copy of each event's timestamp, so
 Kafka and the delivery guarantee alone.
 
-The first 5 s of each run are warm-up and not counted, and a first run at 5,000
-events/s (``--warmup-seconds``, 30) is not reported at all: on a freshly started broker
-the first run's latencies were two to three times the later ones' (its JVM warming up). Writes
+The first 5 s of each run are warm-up and not counted. Before the reported runs come
+unreported warm-up runs at 5,000 events/s (``--warmup-seconds``, 30 each) until the
+broker's JIT compiler threads used under ``--jit-settled`` (3%) of a core during one, at
+most ``--warmup-runs`` (6); one run on a broker given by ``--bootstrap``, whose threads
+this process cannot see. On a freshly started broker the JIT compiler threads used
+40-43%, 10-13% and 2% of a core in the first three 30 s runs, whose p99 were 57-62,
+19-32 and 17-18 ms; the next run's 12-14 (three sessions). On two cores the compilers
+take CPU the broker and the scorer need. Each run records its broker's JIT share. Writes
 ``bench/results/latency.json`` and regenerates ``BENCHMARKS.md``.
 """
 
@@ -29,13 +34,23 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from bench.harness import RESULTS, broker, fresh_settings, spawn, stop, wait_until
+from bench.harness import (
+    RESULTS,
+    broker,
+    fresh_settings,
+    jit_cpu_seconds,
+    spawn,
+    stop,
+    wait_until,
+)
 from streams.config import Settings
 from streams.generator import GeneratorConfig, generate
 from streams.kafka import make_consumer, make_producer, produce
@@ -148,6 +163,31 @@ def run_rate(
     }
 
 
+def with_jit_share(pid: int | None, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()``'s result with ``broker_jit_core_share``: the share of one core the broker's
+    JIT compiler threads used meanwhile (None when ``pid`` is unknown)."""
+    jit0, t0 = (jit_cpu_seconds(pid) if pid else 0.0), time.monotonic()
+    result = run()
+    share = (jit_cpu_seconds(pid) - jit0) / (time.monotonic() - t0) if pid else None
+    return {**result, "broker_jit_core_share": None if share is None else round(share, 4)}
+
+
+def warm_up(
+    run_once: Callable[[], dict[str, Any]], pid: int | None, max_runs: int, settled: float
+) -> list[dict[str, Any]]:
+    """Unreported runs until the broker's JIT used under ``settled`` of a core in one, at
+    most ``max_runs``; one run when ``pid`` is unknown. Each run's p99 and JIT share."""
+    runs: list[dict[str, Any]] = []
+    for _ in range(max_runs if pid else min(max_runs, 1)):
+        result = with_jit_share(pid, run_once)
+        share = result["broker_jit_core_share"]
+        runs.append({"p99_ms": result["timestamp_ms"]["p99"], "broker_jit_core_share": share})
+        print("warm-up", orjson.dumps(runs[-1]).decode(), flush=True)
+        if share is None or share < settled:
+            break
+    return runs
+
+
 def main() -> None:
     """Run every rate; write bench/results/latency.json and BENCHMARKS.md."""
     from bench.report import write_report
@@ -156,32 +196,37 @@ def main() -> None:
     p.add_argument("--rates", default="1000,5000,20000")
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--guarantees", default="exactly_once,at_least_once")
-    p.add_argument("--warmup-seconds", type=float, default=30.0, help="unreported first run")
+    p.add_argument("--warmup-seconds", type=float, default=30.0, help="per unreported run")
+    p.add_argument("--warmup-runs", type=int, default=6, help="at most; 0 for none")
+    p.add_argument("--jit-settled", type=float, default=0.03, help="share of a core")
     p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
     args = p.parse_args()
     config = GeneratorConfig(seed=11, count=50_000, messy=MessySpec(0.05))
     events = [r for r in generate(config) if r.topic == "events"]
     payloads, valid = [r.value or b"" for r in events], [r.valid for r in events]
-    runs = []
-    with broker(args.bootstrap) as bootstrap:
-        if args.warmup_seconds > 0:  # a fresh broker's JVM: the first run was 2-3x slower
-            run_rate(bootstrap, 5000, args.warmup_seconds, payloads, valid)
+    runs, warmup = [], []
+    with broker(args.bootstrap) as kafka:
+        if args.warmup_seconds > 0:
+            run = partial(run_rate, kafka.bootstrap, 5000, args.warmup_seconds, payloads, valid)
+            warmup = warm_up(run, kafka.pid, args.warmup_runs, args.jit_settled)
         for rate in (int(r) for r in args.rates.split(",")):
             for guarantee in args.guarantees.split(","):
                 for pipeline in PIPELINES:
-                    runs.append(
-                        run_rate(
-                            bootstrap, rate, args.seconds, payloads, valid, pipeline, guarantee
-                        )
+                    run = partial(
+                        run_rate, kafka.bootstrap, rate, args.seconds, payloads, valid, pipeline
                     )
+                    runs.append(with_jit_share(kafka.pid, partial(run, guarantee)))
                     print(orjson.dumps(runs[-1]).decode(), flush=True)
     command = (
         f"python -m bench.latency --rates {args.rates} --seconds {args.seconds:g} "
-        f"--guarantees {args.guarantees} --warmup-seconds {args.warmup_seconds:g}"
+        f"--guarantees {args.guarantees} --warmup-seconds {args.warmup_seconds:g} "
+        f"--warmup-runs {args.warmup_runs} --jit-settled {args.jit_settled:g}"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latency.json").write_bytes(
-        orjson.dumps({"command": command, "runs": runs}, option=orjson.OPT_INDENT_2)
+        orjson.dumps(
+            {"command": command, "warmup": warmup, "runs": runs}, option=orjson.OPT_INDENT_2
+        )
     )
     write_report()
 

@@ -88,7 +88,7 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
     args = p.parse_args()
-    with broker(args.bootstrap) as bootstrap:
+    with broker(args.bootstrap) as (bootstrap, _pid):
         settings = fresh_settings(
             bootstrap,
             "memory",

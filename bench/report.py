@@ -102,8 +102,10 @@ def latency(result: dict[str, Any]) -> list[str]:
         "Fixed produce rate; *timestamp* = score's Kafka timestamp minus the event's; "
         "*visible* = received by a read_committed consumer minus the event's timestamp. ms. "
         "*limit*: the scorer's loop and Kafka layer with scoring replaced by a copy "
-        "(Kafka and the delivery guarantee alone).",
+        "(Kafka and the delivery guarantee alone). *broker JIT*: the share of a core the "
+        "broker's JIT compiler threads used during the run.",
     )
+    lines += _warmup(result.get("warmup", []))
     rows = []
     for r in result["runs"]:
         t, v = r["timestamp_ms"], r["visible_ms"]
@@ -120,10 +122,34 @@ def latency(result: dict[str, Any]) -> list[str]:
                 t["max"],
                 v["p50"],
                 v["p99"],
+                _share(r.get("broker_jit_core_share")),
             ]
         )
     header = ["events/s", "pipeline", "guarantee", "scores counted", "scores read / expected"]
-    return lines + _table([*header, "p50", "p95", "p99", "max", "visible p50", "visible p99"], rows)
+    header += ["p50", "p95", "p99", "max", "visible p50", "visible p99", "broker JIT"]
+    return lines + _table(header, rows)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _warmup(runs: list[dict[str, Any]]) -> list[str]:
+    """One line on the unreported warm-up runs.
+
+    >>> _warmup([{"p99_ms": 30.0, "broker_jit_core_share": 0.2},
+    ...          {"p99_ms": 12.0, "broker_jit_core_share": 0.01}])[0]
+    'Warm-up, not reported: 2 runs at 5,000 events/s; broker JIT 20.0%, 1.0%; p99 30.0, 12.0 ms.'
+    """
+    if not runs:
+        return []
+    shares = ", ".join(_share(r["broker_jit_core_share"]) for r in runs)
+    p99s = ", ".join(str(r["p99_ms"]) for r in runs)
+    return [
+        f"Warm-up, not reported: {len(runs)} run{'s' * (len(runs) > 1)} at 5,000 events/s; "
+        f"broker JIT {shares}; p99 {p99s} ms.",
+        "",
+    ]
 
 
 def memory(result: dict[str, Any]) -> list[str]:

@@ -10,14 +10,15 @@ import orjson
 import pytest
 
 from bench.baselines.io_limit import Copy
-from bench.harness import cpu_seconds, wait_until
+from bench.harness import cpu_seconds, jit_cpu_seconds, wait_until
 from bench.joiner import by_budget
-from bench.latency import ScoreReader, percentiles, valid_among
+from bench.latency import ScoreReader, percentiles, valid_among, warm_up
 from bench.memory import summarise
 from bench.report import joiner, latency, memory, throughput
 from streams.config import Settings
 from streams.embedded import EmbeddedBroker
 from streams.kafka import make_producer
+from streams.realbroker import RealBroker
 from streams.records import InRecord, Origin
 
 
@@ -61,6 +62,35 @@ def test_cpu_seconds_counts_a_child_process_busy_on_a_core() -> None:
         child.wait()
 
 
+def _run_once(calls: list[int]) -> dict[str, object]:
+    calls.append(1)
+    return {"timestamp_ms": {"p99": 10.0 + len(calls)}}
+
+
+def test_warm_up_runs_until_the_jit_share_is_under_the_threshold() -> None:
+    calls: list[int] = []
+    # this process has no JIT compiler threads: its share is 0, settled at once
+    runs = warm_up(lambda: _run_once(calls), os.getpid(), max_runs=4, settled=0.03)
+    assert runs == [{"p99_ms": 11.0, "broker_jit_core_share": 0.0}]
+    # a threshold nothing is under: every run allowed
+    calls.clear()
+    assert len(warm_up(lambda: _run_once(calls), os.getpid(), 4, settled=0.0)) == len(calls) == 4
+    # a broker this process cannot see: one run, its share unknown
+    calls.clear()
+    assert warm_up(lambda: _run_once(calls), None, 4, 0.03) == [
+        {"p99_ms": 11.0, "broker_jit_core_share": None}
+    ]
+    assert warm_up(lambda: _run_once(calls), None, 0, 0.03) == []
+
+
+@pytest.mark.realbroker
+def test_jit_cpu_seconds_finds_the_broker_jvms_compiler_threads(real_broker: RealBroker) -> None:
+    assert real_broker.pid is not None
+    # a started broker has compiled thousands of methods; a Python process has no JIT
+    assert 0.1 < jit_cpu_seconds(real_broker.pid) < cpu_seconds(real_broker.pid)
+    assert jit_cpu_seconds(os.getpid()) == 0.0
+
+
 def test_report_sections_render_ratios_and_counts() -> None:
     rows = [
         {
@@ -82,10 +112,12 @@ def test_report_sections_render_ratios_and_counts() -> None:
     run = {"rate": 5000, "pipeline": "limit", "guarantee": "at_least_once",
            "scores_counted": 9, "scores_read": 10, "scores_expected": 10,
            "timestamp_ms": {"p50": 1, "p95": 2, "p99": 3, "max": 4},
-           "visible_ms": {"p50": 5, "p95": 6, "p99": 7, "max": 8}}  # fmt: skip
-    assert "| 5,000 | limit | at_least_once | 9 | 10 / 10 | 1 | 2 | 3 | 4 | 5 | 7 |" in "\n".join(
-        latency({"command": "c", "runs": [run]})
-    )
+           "visible_ms": {"p50": 5, "p95": 6, "p99": 7, "max": 8},
+           "broker_jit_core_share": 0.0123}  # fmt: skip
+    warm = [{"p99_ms": 30.0, "broker_jit_core_share": 0.25}]
+    text = "\n".join(latency({"command": "c", "runs": [run], "warmup": warm}))
+    assert "| 5,000 | limit | at_least_once | 9 | 10 / 10 | 1 | 2 | 3 | 4 | 5 | 7 | 1.2% |" in text
+    assert "Warm-up, not reported: 1 run at 5,000 events/s; broker JIT 25.0%; p99 30.0 ms." in text
     proc = {"peak_mb": 120.4, "steady_mb": 110.0, "growth_pct": 1.25, "processed": 1234}
     mem = {"command": "c", "rate": 1000, "seconds": 600, "processes": {"scorer": proc}}
     assert "| scorer | 120 | 110 | +1.2% | 1,234 |" in "\n".join(memory(mem))
