@@ -185,6 +185,9 @@ def warm_up(
         print("warm-up", orjson.dumps(runs[-1]).decode(), flush=True)
         if share is None or share < settled:
             break
+    else:
+        if runs:  # reported as they are; the table's JIT column shows it
+            print(f"warning: the broker's JIT had not settled after {len(runs)} warm-up runs")
     return runs
 
 
@@ -201,6 +204,8 @@ def main() -> None:
     p.add_argument("--jit-settled", type=float, default=0.03, help="share of a core")
     p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
     args = p.parse_args()
+    if args.seconds <= WARMUP_S or 0 < args.warmup_seconds <= WARMUP_S:
+        p.error(f"--seconds and --warmup-seconds must exceed the {WARMUP_S:g} s not counted")
     config = GeneratorConfig(seed=11, count=50_000, messy=MessySpec(0.05))
     events = [r for r in generate(config) if r.topic == "events"]
     payloads, valid = [r.value or b"" for r in events], [r.valid for r in events]
@@ -213,9 +218,16 @@ def main() -> None:
             for guarantee in args.guarantees.split(","):
                 for pipeline in PIPELINES:
                     run = partial(
-                        run_rate, kafka.bootstrap, rate, args.seconds, payloads, valid, pipeline
+                        run_rate,
+                        kafka.bootstrap,
+                        rate,
+                        args.seconds,
+                        payloads,
+                        valid,
+                        pipeline,
+                        guarantee,
                     )
-                    runs.append(with_jit_share(kafka.pid, partial(run, guarantee)))
+                    runs.append(with_jit_share(kafka.pid, run))
                     print(orjson.dumps(runs[-1]).decode(), flush=True)
     command = (
         f"python -m bench.latency --rates {args.rates} --seconds {args.seconds:g} "
