@@ -91,6 +91,15 @@ def test_jit_cpu_seconds_finds_the_broker_jvms_compiler_threads(real_broker: Rea
     assert jit_cpu_seconds(os.getpid()) == 0.0
 
 
+def test_bench_refuses_an_unknown_benchmark_before_running_any() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "latency", "nope"], capture_output=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert b"unknown benchmark nope: choose from throughput, latency, memory" in done.stderr
+    assert b"bench: " not in done.stdout  # nothing started
+
+
 def test_report_sections_render_ratios_and_counts() -> None:
     rows = [
         {

@@ -1,0 +1,49 @@
+"""All the real-broker benchmarks with one command, as the figures in BENCHMARKS.md were made.
+
+    .venv/bin/python -m bench                          # throughput, latency, memory: ~35 min
+    .venv/bin/python -m bench latency memory           # just these
+
+Each benchmark runs in its own process, one after another (never two at once: they
+share the machine's two cores), starts its own broker, writes
+``bench/results/<name>.json`` and regenerates ``BENCHMARKS.md``. Exits non-zero with the
+first one that fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from bench.harness import ROOT
+
+COMMANDS: dict[str, list[str]] = {
+    # the performance issue's scenario: a topic pre-filled with 1,000,000 events
+    "throughput": [
+        *("--events", "1000000", "--naive-events", "5000"),
+        *("--framework-events", "50000", "--rounds", "5"),
+    ],
+    "latency": [],
+    "memory": [],
+}
+
+
+def main() -> int:
+    """Run the named benchmarks (all by default) in order; the first failure's exit code."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", help=f"of {', '.join(COMMANDS)} (default: all)")
+    names = p.parse_args().names or list(COMMANDS)
+    if unknown := [n for n in names if n not in COMMANDS]:
+        p.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(COMMANDS)}")
+    for name in names:
+        cmd = [sys.executable, "-m", f"bench.{name}", *COMMANDS[name]]
+        print("bench:", " ".join(cmd[1:]), flush=True)
+        code = subprocess.run(cmd, cwd=ROOT, check=False).returncode
+        if code != 0:
+            print(f"bench: {name} failed with exit code {code}", file=sys.stderr)
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
