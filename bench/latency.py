@@ -23,8 +23,8 @@ unreported warm-up runs at 5,000 events/s (``--warmup-seconds``, 30 each) until 
 broker's JIT compiler threads used under ``--jit-settled`` (3%) of a core during one, at
 most ``--warmup-runs`` (6); one run on a broker given by ``--bootstrap``, whose threads
 this process cannot see. On a freshly started broker the JIT compiler threads used
-40-43%, 10-13% and 2% of a core in the first three 30 s runs, whose p99 were 57-62,
-19-32 and 17-18 ms; the next run's 12-14 (three sessions). On two cores the compilers
+40-43%, 10-13% and 2-3.3% of a core in the first three 30 s runs, whose p99 were
+57-62, 19-32 and 17-26 ms; later runs' 10-14 (four sessions). On two cores the compilers
 take CPU the broker and the scorer need. Each run records its broker's JIT share. Writes
 ``bench/results/latency.json`` and regenerates ``BENCHMARKS.md``.
 """
