@@ -114,8 +114,7 @@ def cpu_seconds(pid: int, exclude: Collection[int] = ()) -> float:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):  # it ended meanwhile: its time is gone
-                # fields after the command name, which may hold spaces or parentheses
-                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[int(entry.name)] = _stat_fields(entry / "stat")
     children: dict[int, list[int]] = {}
     for child, fields in stats.items():
         children.setdefault(int(fields[1]), []).append(child)  # field 4: the parent's pid
@@ -123,12 +122,23 @@ def cpu_seconds(pid: int, exclude: Collection[int] = ()) -> float:
     while todo:
         p = todo.pop()
         if p in stats and p not in exclude:
-            total += (int(stats[p][11]) + int(stats[p][12])) / _TICKS  # utime, stime
+            total += _cpu_of(stats[p])
             todo += children.get(p, [])
     return total
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(path: Path) -> list[str]:
+    """A /proc ``stat`` file's fields after the command name (which may hold spaces or
+    parentheses): the state is [0], the parent's pid [1]."""
+    return path.read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_of(fields: list[str]) -> float:
+    """CPU seconds (user + system) in :func:`_stat_fields`' fields."""
+    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def jit_cpu_seconds(pid: int) -> float:
@@ -141,8 +151,7 @@ def jit_cpu_seconds(pid: int) -> float:
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):  # the thread ended meanwhile
             if (task / "comm").read_text().startswith(("C1 CompilerThre", "C2 CompilerThre")):
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
+                total += _cpu_of(_stat_fields(task / "stat"))
     return total
 
 

@@ -175,7 +175,7 @@ class Scorer:
         parts: list[Scored] = []
         step, part_min = self._poll_step_s, self.settings.commit_part_min
         while True:
-            if len(batch) >= part_min or _size(parts) + len(batch) >= max_size:
+            if batch and (len(batch) >= part_min or _size(parts) + len(batch) >= max_size):
                 parts.append(self._score(batch))
                 batch = []
             room = max_size - _size(parts) - len(batch)
