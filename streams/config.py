@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     join_retention_ms: int = Field(
         7 * 86_400_000, ge=1, description="join state expires after this much event time"
     )
+    joiner_misrouted_feedback: Literal["reroute", "dead_letter"] = Field(
+        "reroute",
+        description="feedback on another partition than Kafka's default partitioner gives its "
+        "key (it can never meet its score): reroute it there, or dead-letter it "
+        "(wrong_partition)",
+    )
     quality_window: int = Field(2_000, ge=10, description="labels in the rolling quality metrics")
     quality_cooldown: int = Field(5_000, ge=0, description="labels between two quality alerts")
 

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from streams.config import Settings
 from streams.errors import StreamscoreError
 from streams.generator import DriftSpec, FeedbackSpec, GeneratorConfig, generate
-from streams.join import JoinProcessor
+from streams.join_processor import JoinProcessor
 from streams.joiner import BackgroundJoiner, changelog_topic, check_copartitioned
 from streams.kafka import watermarks
 from streams.messy import MessySpec
@@ -68,9 +68,10 @@ class DemoReport:
             if seen["scores"] != self.scorer.scored or seen["feedback"] != self.produced.feedback:
                 out.append(f"joiner saw {dict(seen)}, expected {self.scorer.scored} scores and "
                            f"{self.produced.feedback} feedback")  # fmt: skip
-            if self.out_counts["labelled"] != self.joiner.join.counts.joined:
-                out.append(f"labelled has {self.out_counts['labelled']}, joined "
-                           f"{self.joiner.join.counts.joined}")  # fmt: skip
+            c = self.joiner.join.counts
+            if self.out_counts["labelled"] != c.joined + c.reemitted:
+                out.append(f"labelled has {self.out_counts['labelled']}, joined {c.joined}, "
+                           f"re-emitted {c.reemitted}")  # fmt: skip
         return out
 
     def _join_lines(self) -> list[str]:

@@ -6,7 +6,8 @@ has arrived for that event (JSON-serialisable, always re-assigned so the table
 notices). Either side may come first.
 
 - score then feedback, or feedback then score: one ``labelled`` record;
-- the same feedback again (same ``feedback_id``): ignored, counted as a duplicate;
+- the same feedback again (same ``feedback_id``, another record): ignored, counted as
+  a duplicate;
 - another feedback for a labelled event: a labelled record with ``correction: true``;
 - state expires ``retention_ms`` of event time after it was last touched; expiry is
   driven per partition by the largest event/label time seen on that partition, so a
@@ -15,38 +16,50 @@ notices). Either side may come first.
   with reason ``no_matching_score`` (an expired score and an unknown event look
   alike here: remembering expired ids would make state unbounded).
 
-Labelled records hold no wall-clock time, so one re-emitted after a crash is
-byte-identical to the first (the topic is keyed by event id and can be compacted).
+**Replays.** The entry keeps the source offset of its score and of each feedback.
+After a crash the joiner reads again from the last committed input offsets, while
+its state may already hold what it did with those records (the local store and the
+changelog are written before the outputs are confirmed and the offsets committed).
+A record read again at the offset the entry holds is a replay, not a duplicate: it
+emits again exactly the labelled records it emitted the first time, byte for byte
+(the previous label of each is kept for that), so nothing is lost and a re-emit is
+harmless on a topic keyed by event id. Labelled records hold no wall-clock time.
 
 >>> j = Join(JoinConfig(), state={})
->>> j.on_score(score_record("e1", event_time=1_000), partition=0)
+>>> j.on_score(score_record("e1", event_time=1_000), partition=0, offset=0)
 []
->>> [r.topic for r in j.on_feedback(feedback_record("e1", label=1, label_time=5_000), 0)]
+>>> fb = feedback_record("e1", label=1, label_time=5_000)
+>>> [r.topic for r in j.on_feedback(fb, partition=0, offset=0)]
 ['labelled']
+>>> [r.topic for r in j.on_feedback(fb, partition=0, offset=0)]  # read again: a replay
+['labelled']
+>>> j.on_feedback(fb, partition=0, offset=1), j.counts.duplicates  # another copy
+([], 1)
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from streams.dlq import dead_letter
-from streams.quality import OnlineQuality
-from streams.records import InRecord, Origin, OutRecord
-from streams.validation import DEFAULT_MAX_BYTES, Problem, load_object, parse_with_schema
-
-PROCESSOR = "streamscore-joiner"
+from streams.records import OutRecord
 
 State = dict[str, Any]
 DAY_MS = 86_400_000
 _SCORE_FIELDS = ("account_id", "features", "score", "decision", "model_version", "event_time",
                  "scored_at")  # fmt: skip
-_SEEN_LIMIT = 16  # feedback ids remembered per event, for duplicate detection
+_SEEN_LIMIT = 16  # feedback remembered per event (duplicates, replays); waiting ones always
+
+# a feedback's entry in ``seen``: [feedback_id, source offset, how, previous label, record]
+_ID, _OFFSET, _HOW, _PREVIOUS, _RECORD = range(5)
+WAITING = "w"  # no score yet; the record is kept until its score comes or it expires
+ON_ARRIVAL = "a"  # labelled when it arrived (a replay of it emits again)
+BY_SCORE = "s"  # labelled when its score arrived (a replay of the score emits again)
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,8 @@ class JoinCounts:
     corrections: int = 0
     duplicates: int = 0
     duplicate_scores: int = 0
+    replayed: int = 0  # inputs read again after a crash or rebalance
+    reemitted: int = 0  # labelled records emitted again by those replays
     expired: int = 0
     unmatched: Counter[str] = field(default_factory=Counter)
 
@@ -87,13 +102,23 @@ def feedback_record(
             "label": label, "label_source": "chargeback", "label_time": label_time}  # fmt: skip
 
 
+FirstLabel = Callable[[State], None]
+"""Called with each new (not corrected, not replayed) labelled value: online quality."""
+
+
 class Join:
     """Join logic over ``state`` (event id → entry), with a per-partition expiry index."""
 
-    def __init__(self, config: JoinConfig, state: MutableMapping[str, State]) -> None:
+    def __init__(
+        self,
+        config: JoinConfig,
+        state: MutableMapping[str, State],
+        on_first_label: FirstLabel | None = None,
+    ) -> None:
         self.config = config
         self.state = state
         self.counts = JoinCounts()
+        self.on_first_label = on_first_label
         self._expiry: dict[int, list[tuple[int, str]]] = {}
         self._clock: dict[int, int] = {}
         # entries in state, counted here: len() of a RocksDB-backed table reads all of
@@ -101,62 +126,82 @@ class Join:
         self._size = 0
 
     # -- inputs ---------------------------------------------------------------------
-    def on_score(self, score: State, partition: int) -> list[OutRecord]:
-        """A score arrived; emit a labelled record if its feedback is waiting."""
+    def on_score(self, score: State, partition: int, offset: int) -> list[OutRecord]:
+        """A score arrived from ``partition`` at ``offset``; label the feedback waiting."""
         event_id = score["event_id"]
-        entry = dict(self.state.get(event_id) or {})
+        entry = _entry(self.state.get(event_id))
         if "score" in entry:
-            self.counts.duplicate_scores += 1  # at-least-once redelivery upstream
-            return self._advance(partition, score["event_time"])
-        entry["score"] = {k: score[k] for k in _SCORE_FIELDS}
+            out = self._score_again(event_id, entry, offset)
+            return out + self._advance(partition, score["event_time"])
+        entry["score"], entry["so"] = {k: score[k] for k in _SCORE_FIELDS}, offset
         out = []
-        for fb in sorted(entry.pop("pending", []), key=lambda f: f["label_time"]):
-            out += self._label(event_id, entry, fb)
+        waiting = [s for s in entry["seen"] if s[_HOW] == WAITING]
+        for seen in sorted(waiting, key=lambda s: s[_RECORD]["label_time"]):
+            seen[_HOW], seen[_PREVIOUS] = BY_SCORE, entry.get("label")
+            out.append(self._label(event_id, entry, seen[_RECORD]))
         self._store(event_id, entry, partition, score["event_time"])
         return out + self._advance(partition, score["event_time"])
 
-    def on_feedback(self, fb: State, partition: int) -> list[OutRecord]:
-        """A feedback arrived; emit a labelled record if its score is here, else wait."""
+    def on_feedback(self, fb: State, partition: int, offset: int) -> list[OutRecord]:
+        """A feedback arrived from ``partition`` at ``offset``; label it if its score is
+        here, else keep it waiting."""
         event_id = fb["event_id"]
-        entry = dict(self.state.get(event_id) or {})
-        if fb["feedback_id"] in entry.get("seen", []):
-            self.counts.duplicates += 1
-            return self._advance(partition, fb["label_time"])
-        entry["seen"] = [*entry.get("seen", []), fb["feedback_id"]][-_SEEN_LIMIT:]
+        entry = _entry(self.state.get(event_id))
+        known = next((s for s in entry["seen"] if s[_ID] == fb["feedback_id"]), None)
+        if known is not None:
+            out = self._feedback_again(event_id, entry, known, fb, offset)
+            return out + self._advance(partition, fb["label_time"])
         out = []
         if "score" in entry:
-            out = self._label(event_id, entry, fb)
+            seen = [fb["feedback_id"], offset, ON_ARRIVAL, entry.get("label"), None]
+            out.append(self._label(event_id, entry, fb))
         else:
-            entry["pending"] = [*entry.get("pending", []), fb]
+            seen = [fb["feedback_id"], offset, WAITING, None, fb]
+        entry["seen"] = _bounded([*entry["seen"], seen])
         self._store(event_id, entry, partition, fb["label_time"])
         return out + self._advance(partition, fb["label_time"])
 
+    # -- records read again -----------------------------------------------------------
+    def _score_again(self, event_id: str, entry: State, offset: int) -> list[OutRecord]:
+        if entry.get("so") != offset:
+            self.counts.duplicate_scores += 1  # at-least-once redelivery upstream
+            return []
+        self.counts.replayed += 1
+        joined = [s for s in entry["seen"] if s[_HOW] == BY_SCORE]
+        out = [self._labelled(event_id, entry["score"], s[_RECORD], s[_PREVIOUS])
+               for s in sorted(joined, key=lambda s: s[_RECORD]["label_time"])]  # fmt: skip
+        self.counts.reemitted += len(out)
+        return out
+
+    def _feedback_again(
+        self, event_id: str, entry: State, known: list[Any], fb: State, offset: int
+    ) -> list[OutRecord]:
+        if known[_OFFSET] != offset:
+            self.counts.duplicates += 1
+            return []
+        self.counts.replayed += 1
+        if known[_HOW] != ON_ARRIVAL:
+            return []  # still waiting, or labelled by its score (whose replay emits it)
+        self.counts.reemitted += 1
+        return [self._labelled(event_id, entry["score"], fb, known[_PREVIOUS])]
+
     # -- state ----------------------------------------------------------------------
-    def _label(self, event_id: str, entry: State, fb: State) -> list[OutRecord]:
+    def _label(self, event_id: str, entry: State, fb: State) -> OutRecord:
+        """A new label for ``entry``: count it, remember it, build its record."""
         previous = entry.get("label")
-        correction = previous is not None
         entry["label"] = fb["label"]
         self.counts.joined += 1
-        self.counts.corrections += correction
-        s = entry["score"]
-        value = {
-            "event_id": event_id,
-            "account_id": s["account_id"],
-            "features": s["features"],
-            "score": s["score"],
-            "decision": s["decision"],
-            "model_version": s["model_version"],
-            "label": fb["label"],
-            "label_source": fb["label_source"],
-            "feedback_id": fb["feedback_id"],
-            "event_time": s["event_time"],
-            "score_time": s["scored_at"],
-            "label_time": fb["label_time"],
-            "label_delay_ms": fb["label_time"] - s["event_time"],
-            "correction": correction,
-            "previous_label": previous,
-        }
-        return [OutRecord(self.config.labelled_topic, event_id.encode(), orjson.dumps(value), [])]
+        self.counts.corrections += previous is not None
+        value = _labelled_value(event_id, entry["score"], fb, previous)
+        if previous is None and self.on_first_label is not None:
+            self.on_first_label(value)
+        return self._record(event_id, value)
+
+    def _labelled(self, event_id: str, s: State, fb: State, previous: int | None) -> OutRecord:
+        return self._record(event_id, _labelled_value(event_id, s, fb, previous))
+
+    def _record(self, event_id: str, value: State) -> OutRecord:
+        return OutRecord(self.config.labelled_topic, event_id.encode(), orjson.dumps(value), [])
 
     def _store(self, event_id: str, entry: State, partition: int, time_ms: int) -> None:
         if "exp" not in entry:  # every stored entry has one: this event id is new
@@ -179,8 +224,9 @@ class Join:
             del self.state[event_id]
             self._size -= 1
             self.counts.expired += 1
-            for fb in entry.get("pending", []):
-                out.append(self._unmatched(fb, "no_matching_score"))
+            for seen in _entry(entry)["seen"]:
+                if seen[_HOW] == WAITING:
+                    out.append(self._unmatched(seen[_RECORD], "no_matching_score"))
         return out
 
     def _unmatched(self, fb: State, reason: str) -> OutRecord:
@@ -200,89 +246,53 @@ class Join:
         return self._size
 
 
-_SCORE_TYPES: dict[str, type | tuple[type, ...]] = {
-    "event_id": str, "account_id": str, "features": dict, "score": (int, float),
-    "decision": str, "model_version": str, "event_time": int, "scored_at": int,
-}  # fmt: skip
+def _labelled_value(event_id: str, s: State, fb: State, previous: int | None) -> State:
+    """The ``labelled`` record of feedback ``fb`` on score ``s`` (no wall-clock time)."""
+    return {
+        "event_id": event_id,
+        "account_id": s["account_id"],
+        "features": s["features"],
+        "score": s["score"],
+        "decision": s["decision"],
+        "model_version": s["model_version"],
+        "label": fb["label"],
+        "label_source": fb["label_source"],
+        "feedback_id": fb["feedback_id"],
+        "event_time": s["event_time"],
+        "score_time": s["scored_at"],
+        "label_time": fb["label_time"],
+        "label_delay_ms": fb["label_time"] - s["event_time"],
+        "correction": previous is not None,
+        "previous_label": previous,
+    }
 
 
-def parse_score(raw: bytes | None) -> State | Problem:
-    """Parse a ``scores`` record, checking only the fields the join uses.
+def _entry(stored: State | None) -> State:
+    """A copy of a stored entry to update, in today's form.
 
-    Scores are streamscore's own output, checked against ``score.schema.json`` by the
-    scorer's tests; a full JSON Schema pass here would cost ~0.7 ms a record.
+    Entries written before offsets were kept hold ``seen`` as bare feedback ids and a
+    ``pending`` list: read as feedback with no offset (never a replay) and waiting ones.
     """
-    obj = load_object(raw, DEFAULT_MAX_BYTES)
-    if isinstance(obj, Problem):
-        return obj
-    for name, kind in _SCORE_TYPES.items():
-        value = obj.get(name)
-        if value is None:
-            return Problem("missing_field", name, "required field is absent or null")
-        if not isinstance(value, kind) or isinstance(value, bool):
-            return Problem("wrong_type", name, f"unexpected {type(value).__name__}")
-    return obj
+    entry = dict(stored or {})
+    seen = [list(s) if isinstance(s, list) else [s, None, ON_ARRIVAL, None, None]
+            for s in entry.get("seen", [])]  # fmt: skip
+    for fb in entry.pop("pending", []):
+        seen = [s for s in seen if s[_ID] != fb["feedback_id"]]
+        seen.append([fb["feedback_id"], None, WAITING, None, fb])
+    entry["seen"] = seen
+    return entry
 
 
-class JoinProcessor:
-    """Raw records in, output records out: parse, check the key, join, watch quality."""
-
-    def __init__(
-        self, join: Join, quality: OnlineQuality, dlq_topic: str, alerts_topic: str
-    ) -> None:
-        self.join = join
-        self.quality = quality
-        self.dlq_topic = dlq_topic
-        self.alerts_topic = alerts_topic
-        self.index_dirty = True  # set on every rebalance: state was (re)loaded
-        self.dead_letters: Counter[str] = Counter()
-        self.handled: Counter[str] = Counter()  # records in, by input ("scores"/"feedback")
-        self.alerts = 0
-
-    def handle(self, rec: InRecord, is_score: bool, now_ms: int) -> list[OutRecord]:
-        """Process one record from ``scores`` (``is_score``) or ``feedback``."""
-        if self.index_dirty:
-            self.join.rebuild_index()
-            self.index_dirty = False
-        self.handled["scores" if is_score else "feedback"] += 1
-        parsed = parse_score(rec.value) if is_score else parse_with_schema(rec.value, "feedback")
-        if not isinstance(parsed, Problem) and rec.key != parsed["event_id"].encode():
-            parsed = Problem("key_mismatch", "event_id", "record key is not its event_id")
-        if isinstance(parsed, Problem):
-            self.dead_letters[parsed.reason] += 1
-            return [
-                dead_letter(
-                    rec.origin,
-                    rec.key,
-                    rec.value,
-                    parsed,
-                    stage="join",
-                    dlq_topic=self.dlq_topic,
-                    now_ms=now_ms,
-                    processor=PROCESSOR,
-                )
-            ]
-        p = rec.origin.partition
-        out = self.join.on_score(parsed, p) if is_score else self.join.on_feedback(parsed, p)
-        return out + self._watch_quality(out, rec.origin)
-
-    def _watch_quality(self, out: list[OutRecord], origin: Origin) -> list[OutRecord]:
-        alerts = []
-        for rec in out:
-            if rec.topic != self.join.config.labelled_topic:
-                continue
-            labelled = orjson.loads(rec.value or b"{}")
-            if labelled["correction"]:
-                continue
-            alert = self.quality.update(
-                labelled["model_version"],
-                labelled["label"],
-                labelled["score"],
-                labelled["label_time"],
-                origin,
-            )
-            if alert is not None:
-                self.alerts += 1
-                key = labelled["model_version"].encode()
-                alerts.append(OutRecord(self.alerts_topic, key, orjson.dumps(alert), []))
-        return alerts
+def _bounded(seen: list[list[Any]]) -> list[list[Any]]:
+    """``seen`` without its oldest labelled feedback beyond ``_SEEN_LIMIT`` (waiting
+    feedback is kept: it is what the score will label)."""
+    extra = len(seen) - _SEEN_LIMIT
+    if extra <= 0:
+        return seen
+    out, dropped = [], 0
+    for s in seen:
+        if dropped < extra and s[_HOW] != WAITING:
+            dropped += 1
+            continue
+        out.append(s)
+    return out

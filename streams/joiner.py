@@ -7,9 +7,9 @@ the same partition count (checked at start), so a score and its feedback meet in
 the same partition, and the table's changelog partition is the source partition.
 
 Delivery: at-least-once. faust flushes its producer (outputs and changelog) before
-it commits source offsets, so nothing is lost; a record re-processed after a crash
-re-emits a byte-identical ``labelled`` record (no wall-clock fields), which is
-harmless on a topic keyed by event id.
+it commits source offsets; a record read again after a crash is recognised by its
+offset (:mod:`streams.join`) and re-emits the byte-identical ``labelled`` records it
+emitted before (no wall-clock fields), which is harmless on a topic keyed by event id.
 
 This is the only module that uses faust.
 
@@ -22,6 +22,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -29,15 +30,21 @@ import faust
 from streams.config import Settings, faust_config
 from streams.errors import ConfigError, StreamscoreError
 from streams.faust_transport import install
-from streams.join import Join, JoinConfig, JoinProcessor
+from streams.join import Join, JoinConfig
+from streams.join_processor import JoinProcessor, ProcessorConfig
 from streams.metrics import JoinerMetrics
 from streams.quality import OnlineQuality
-from streams.records import InRecord, Origin
+from streams.records import Headers, InRecord, Origin
 
 log = logging.getLogger(__name__)
 
 TABLE = "join_state"
 _METRICS_INTERVAL_S = 1.0
+
+
+def _headers(headers: Any) -> Headers:
+    """A faust message's headers (a sequence of pairs, or a mapping) as a list of pairs."""
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -69,8 +76,9 @@ def rocksdb_options(settings: Settings) -> dict[str, int]:
     }
 
 
-def processor_for(settings: Settings, state: Any) -> JoinProcessor:
-    """The pure join processor over ``state`` (a faust Table, or a dict in tests)."""
+def processor_for(settings: Settings, state: Any, partitions: int) -> JoinProcessor:
+    """The pure join processor over ``state`` (a faust Table, or a dict in tests), for
+    inputs of ``partitions`` partitions."""
     join = Join(
         JoinConfig(
             labelled_topic=settings.topic_labelled,
@@ -82,7 +90,14 @@ def processor_for(settings: Settings, state: Any) -> JoinProcessor:
     quality = OnlineQuality(
         settings.quality_window, settings.review_threshold, settings.quality_cooldown
     )
-    return JoinProcessor(join, quality, settings.topic_feedback_dlq, settings.topic_drift_alerts)
+    config = ProcessorConfig(
+        feedback_topic=settings.topic_feedback,
+        partitions=partitions,
+        misrouted=settings.joiner_misrouted_feedback,
+        dlq_topic=settings.topic_feedback_dlq,
+        alerts_topic=settings.topic_drift_alerts,
+    )
+    return JoinProcessor(config, join, quality)
 
 
 def build_app(
@@ -117,33 +132,39 @@ def build_app(
         schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
         options=rocksdb_options(settings),
     )
-    processor = processor_for(settings, table)
+    processor = processor_for(settings, table, partitions)
     outputs = {
         name: app.topic(name, key_serializer="raw", value_serializer="raw")
         for name in (settings.topic_labelled, settings.topic_feedback_unmatched,
-                     settings.topic_feedback_dlq, settings.topic_drift_alerts)
+                     settings.topic_feedback_dlq, settings.topic_drift_alerts,
+                     settings.topic_feedback)  # misrouted feedback is re-routed there
     }  # fmt: skip
 
     @app.on_partitions_assigned.connect
     async def _reload(*_args: Any, **_kwargs: Any) -> None:
         processor.index_dirty = True  # the table was (re)loaded for new partitions
 
+    if metrics is not None:
+
+        @app.timer(_METRICS_INTERVAL_S)  # type: ignore[untyped-decorator]
+        async def _observe() -> None:
+            # on the loop's own thread, so idle periods are reported too; not per record:
+            # the quality snapshot is not free, and scrapes are seconds apart
+            metrics.observe(processor)
+
     @app.agent(inputs)
     async def join(stream: faust.StreamT[bytes]) -> None:
-        next_observe = 0.0
         async for event in stream.events():
             msg = event.message
             origin = Origin(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000))
-            rec = InRecord(origin, msg.key, event.value)
+            rec = InRecord(origin, msg.key, event.value, _headers(msg.headers))
             now_ms = int(time.time() * 1000)
             for out in processor.handle(rec, msg.topic == settings.topic_scores, now_ms):
                 headers = [(k, v if isinstance(v, bytes) else str(v or "").encode())
                            for k, v in out.headers or ()]  # fmt: skip
-                await outputs[out.topic].send(key=out.key, value=out.value, headers=headers or None)
-            if metrics is not None and time.monotonic() >= next_observe:
-                # not per event: the quality snapshot is not free; scrapes are seconds apart
-                metrics.observe(processor)
-                next_observe = time.monotonic() + _METRICS_INTERVAL_S
+                await outputs[out.topic].send(
+                    key=out.key, value=out.value, partition=out.partition, headers=headers or None
+                )
 
     return app, processor
 

@@ -22,7 +22,7 @@ from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from streams.join import JoinProcessor as JoinProcessorLike
+    from streams.join_processor import JoinProcessor as JoinProcessorLike
     from streams.pipeline import BatchResult
 
 _STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -182,6 +182,12 @@ class JoinerMetrics:
             ["reason"],
             registry=registry,
         )
+        self.misrouted = Counter(
+            "streamscore_join_misrouted_feedback",
+            "Feedback on another partition than its key's (murmur2), by action taken",
+            ["action"],
+            registry=registry,
+        )
         self.state_size = Gauge(
             "streamscore_join_state_entries",
             "Entries in the join table on this instance",
@@ -210,12 +216,16 @@ class JoinerMetrics:
     def observe(self, processor: JoinProcessorLike) -> None:
         """Bring the metrics up to date with ``processor``'s counts."""
         c = processor.join.counts
-        for kind in ("joined", "corrections", "duplicates", "duplicate_scores", "expired"):
+        kinds = ("joined", "corrections", "duplicates", "duplicate_scores", "replayed",
+                 "reemitted", "expired")  # fmt: skip
+        for kind in kinds:
             self._inc(self.events, "kind", kind, getattr(c, kind))
         for reason, n in c.unmatched.items():
             self._inc(self.unmatched, "reason", reason, n)
         for reason, n in processor.dead_letters.items():
             self._inc(self.dead_lettered, "reason", reason, n)
+        for action, n in processor.misrouted.items():
+            self._inc(self.misrouted, "action", action, n)
         alerts = processor.alerts - self._last.get(("alerts", ""), 0)
         if alerts > 0:
             self.concept_alerts.inc(alerts)

@@ -43,12 +43,13 @@ class InRecord(msgspec.Struct, frozen=True, gc=False):
 
 
 class OutRecord(msgspec.Struct, frozen=True, gc=False):
-    """A record to produce."""
+    """A record to produce (to ``partition``, or where the partitioner puts its key)."""
 
     topic: str
     key: bytes | None
     value: bytes | None
     headers: Headers | None = None
+    partition: int | None = None
 
 
 def header(headers: Sequence[tuple[str, str | bytes | None]] | None, name: str) -> str | None:

@@ -3,13 +3,18 @@ unknown ids, invalid input, expiry and state size, and the concept-drift alert."
 
 from __future__ import annotations
 
+import copy
+
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.config import Settings
 from streams.contracts import validator
 from streams.dlq import H_REASON
 from streams.join import DAY_MS, Join, JoinConfig, feedback_record, score_record
 from streams.joiner import processor_for
+from streams.partitioner import partition_for
 from streams.records import InRecord, Origin, header
 
 T0 = 1_767_225_600_000
@@ -21,8 +26,8 @@ def _values(records: list, topic: str) -> list[dict]:
 
 def test_score_first_then_feedback() -> None:
     j = Join(JoinConfig(), {})
-    assert j.on_score(score_record("e1", T0, score=0.7), 0) == []
-    out = _values(j.on_feedback(feedback_record("e1", 1, T0 + 5_000), 0), "labelled")
+    assert j.on_score(score_record("e1", T0, score=0.7), 0, 0) == []
+    out = _values(j.on_feedback(feedback_record("e1", 1, T0 + 5_000), 0, 0), "labelled")
     assert len(out) == 1 and out[0]["label"] == 1 and out[0]["score"] == 0.7
     assert out[0]["label_delay_ms"] == 5_000 and out[0]["correction"] is False
     assert validator("labelled").is_valid(out[0])
@@ -30,42 +35,42 @@ def test_score_first_then_feedback() -> None:
 
 def test_feedback_first_then_score() -> None:
     j = Join(JoinConfig(), {})
-    assert j.on_feedback(feedback_record("e1", 0, T0 + 9_000), 0) == []
-    out = _values(j.on_score(score_record("e1", T0), 0), "labelled")
+    assert j.on_feedback(feedback_record("e1", 0, T0 + 9_000), 0, 0) == []
+    out = _values(j.on_score(score_record("e1", T0), 0, 0), "labelled")
     assert [o["label"] for o in out] == [0]
 
 
 def test_same_feedback_twice_is_a_duplicate_not_an_output() -> None:
     j = Join(JoinConfig(), {})
-    j.on_score(score_record("e1", T0), 0)
+    j.on_score(score_record("e1", T0), 0, 0)
     fb = feedback_record("e1", 1, T0 + 1)
-    assert len(j.on_feedback(fb, 0)) == 1
-    assert j.on_feedback(fb, 0) == []
-    assert j.counts.duplicates == 1
+    assert len(j.on_feedback(fb, 0, 10)) == 1
+    assert j.on_feedback(fb, 0, 11) == []  # another record with the same feedback_id
+    assert j.counts.duplicates == 1 and j.counts.replayed == 0
 
 
 def test_second_feedback_is_a_correction() -> None:
     j = Join(JoinConfig(), {})
-    j.on_score(score_record("e1", T0), 0)
-    j.on_feedback(feedback_record("e1", 1, T0 + 1), 0)
-    out = _values(j.on_feedback(feedback_record("e1", 0, T0 + 2), 0), "labelled")
+    j.on_score(score_record("e1", T0), 0, 0)
+    j.on_feedback(feedback_record("e1", 1, T0 + 1), 0, 0)
+    out = _values(j.on_feedback(feedback_record("e1", 0, T0 + 2), 0, 1), "labelled")
     assert out[0]["correction"] is True and out[0]["previous_label"] == 1 and out[0]["label"] == 0
     assert j.counts.corrections == 1
 
 
 def test_repeated_score_is_idempotent() -> None:
     j = Join(JoinConfig(), {})
-    j.on_score(score_record("e1", T0), 0)
-    j.on_feedback(feedback_record("e1", 1, T0 + 1), 0)
-    assert j.on_score(score_record("e1", T0), 0) == []
+    j.on_score(score_record("e1", T0), 0, 0)
+    j.on_feedback(feedback_record("e1", 1, T0 + 1), 0, 0)
+    assert j.on_score(score_record("e1", T0), 0, 1) == []  # the same score, another record
     assert j.counts.duplicate_scores == 1
 
 
 def test_unknown_event_feedback_goes_unmatched_after_retention() -> None:
     j = Join(JoinConfig(retention_ms=DAY_MS), {})
-    assert j.on_feedback(feedback_record("ghost", 1, T0), 0) == []
+    assert j.on_feedback(feedback_record("ghost", 1, T0), 0, 0) == []
     # time moves on this partition only once something later arrives here
-    out = j.on_score(score_record("later", T0 + DAY_MS + 1), 0)
+    out = j.on_score(score_record("later", T0 + DAY_MS + 1), 0, 0)
     unmatched = _values(out, "feedback.unmatched")
     assert [u["event_id"] for u in unmatched] == ["ghost"]
     assert unmatched[0]["reason"] == "no_matching_score"
@@ -76,11 +81,12 @@ def test_state_expires_per_partition_and_shrinks() -> None:
     state: dict = {}
     j = Join(JoinConfig(retention_ms=DAY_MS), state)
     for i in range(1_000):
-        j.on_score(score_record(f"e{i}", T0 + i), i % 2)
+        j.on_score(score_record(f"e{i}", T0 + i), i % 2, i // 2)
     assert len(state) == 1_000
-    j.on_score(score_record("tick0", T0 + 2 * DAY_MS), 0)  # partition 0's clock passes retention
+    # partition 0's clock passes retention
+    j.on_score(score_record("tick0", T0 + 2 * DAY_MS), 0, 500)
     assert len(state) == len(j) == 501  # partition 1 has not moved: its 500 stay, plus the tick
-    j.on_score(score_record("tick1", T0 + 2 * DAY_MS), 1)
+    j.on_score(score_record("tick1", T0 + 2 * DAY_MS), 1, 500)
     assert len(state) == len(j) == 2
 
 
@@ -88,21 +94,28 @@ def test_index_rebuilt_from_state_expires_the_same() -> None:
     state: dict = {}
     first = Join(JoinConfig(retention_ms=DAY_MS), state)
     for i in range(10):
-        first.on_score(score_record(f"e{i}", T0), 3)
+        first.on_score(score_record(f"e{i}", T0), 3, i)
     recovered = Join(JoinConfig(retention_ms=DAY_MS), state)  # as after a restart
     recovered.rebuild_index()
     assert len(recovered) == 10
-    recovered.on_score(score_record("tick", T0 + 2 * DAY_MS), 3)
+    recovered.on_score(score_record("tick", T0 + 2 * DAY_MS), 3, 10)
     assert list(state) == ["tick"]
 
 
+PARTITIONS = 6
+
+
 def _processor(**overrides: object):  # type: ignore[no-untyped-def]
-    return processor_for(Settings(**overrides), {})  # type: ignore[arg-type]
+    return processor_for(Settings(**overrides), {}, PARTITIONS)  # type: ignore[arg-type]
+
+
+def _home(event_id: str) -> int:
+    return partition_for(event_id.encode(), PARTITIONS)
 
 
 def test_invalid_feedback_and_key_mismatch_are_dead_lettered() -> None:
     p = _processor()
-    origin = Origin("feedback", 2, 40)
+    origin = Origin("feedback", _home("e1"), 40)
     bad = b'{"event_id": "e1", "label": 3}'
     out = p.handle(InRecord(origin, b"e1", bad), is_score=False, now_ms=0)
     assert [r.topic for r in out] == ["feedback.dlq"] and out[0].value == bad
@@ -123,10 +136,12 @@ def test_concept_drift_alert_fires_after_the_relation_flips() -> None:
         score = (0.8 if label else 0.05) if i < 3_000 else (0.05 if label else 0.8)
         eid = f"e{i}"
         score_in = InRecord(
-            Origin("scores", 0, i), eid.encode(), orjson.dumps(score_record(eid, T0 + i, score))
+            Origin("scores", _home(eid), i),
+            eid.encode(),
+            orjson.dumps(score_record(eid, T0 + i, score)),
         )
         feedback_in = InRecord(
-            Origin("feedback", 0, i),
+            Origin("feedback", _home(eid), i),
             eid.encode(),
             orjson.dumps(feedback_record(eid, label, T0 + i)),
         )
@@ -137,3 +152,121 @@ def test_concept_drift_alert_fires_after_the_relation_flips() -> None:
     assert 3_000 <= alerts_at[0] < 3_300
     snap = p.quality.snapshot()["v"]
     assert snap["roc_auc"] < 0.5
+
+
+def test_a_record_read_again_emits_what_it_emitted_byte_for_byte() -> None:
+    j = Join(JoinConfig(), {})
+    first = j.on_feedback(feedback_record("e1", 1, T0 + 5, "f1"), 0, 0)  # waits for its score
+    by_score = j.on_score(score_record("e1", T0), 0, 0)
+    correction = j.on_feedback(feedback_record("e1", 0, T0 + 9, "f2"), 0, 1)
+    assert first == [] and [_values(by_score, "labelled")[0]["label"]] == [1]
+    restarted = Join(JoinConfig(), j.state)  # the store survived; the offsets were not committed
+    restarted.rebuild_index()
+    again = [
+        *restarted.on_feedback(feedback_record("e1", 0, T0 + 9, "f2"), 0, 1),
+        *restarted.on_score(score_record("e1", T0), 0, 0),
+        *restarted.on_feedback(feedback_record("e1", 1, T0 + 5, "f1"), 0, 0),
+    ]
+    assert sorted(r.value for r in again) == sorted(r.value for r in by_score + correction)
+    assert restarted.counts.replayed == 3 and restarted.counts.reemitted == 2
+    assert restarted.counts.duplicates == restarted.counts.joined == 0
+
+
+def test_entries_written_without_offsets_still_join() -> None:
+    state = {"e1": {"score": {k: score_record("e1", T0)[k] for k in ("account_id", "features",
+                    "score", "decision", "model_version", "event_time", "scored_at")},
+                    "seen": ["old"], "label": 1, "exp": T0 + DAY_MS, "p": 0},
+             "e2": {"pending": [feedback_record("e2", 1, T0, "w")], "seen": ["w"],
+                    "exp": T0 + DAY_MS, "p": 0}}  # fmt: skip
+    j = Join(JoinConfig(), state)
+    j.rebuild_index()
+    assert j.on_feedback(feedback_record("e1", 0, T0, "old"), 0, 3) == []  # a duplicate
+    fix = _values(j.on_feedback(feedback_record("e1", 0, T0, "new"), 0, 4), "labelled")
+    assert [(v["correction"], v["previous_label"]) for v in fix] == [(True, 1)]
+    assert [v["feedback_id"] for v in _values(j.on_score(score_record("e2", T0), 0, 9),
+                                              "labelled")] == ["w"]  # fmt: skip
+
+
+Input = tuple[str, int, dict]  # topic, offset, parsed value
+
+
+@st.composite
+def _crash_runs(draw: st.DrawFn) -> tuple[list[Input], list[Input], int, int]:
+    """Inputs of a few events (a score, one to three feedback, some sent twice) in a
+    processing order that keeps each topic's offsets in order; where the crash comes
+    (records processed, committed, in the store); the order they are read again in."""
+    streams: dict[str, list[dict]] = {"scores": [], "feedback": []}
+    for e in range(draw(st.integers(1, 6))):
+        eid = f"e{e}"
+        streams["scores"].append(score_record(eid, T0 + e))
+        for k in range(draw(st.integers(1, 3))):
+            fb = feedback_record(eid, draw(st.integers(0, 1)), T0 + 100 + k, f"{eid}-{k}")
+            streams["feedback"] += [fb] * draw(st.integers(1, 2))
+    queues = {t: list(enumerate(draw(st.permutations(v)))) for t, v in streams.items()}
+    records = _interleave(queues, draw(st.permutations([t for t, v in streams.items() for _ in v])))
+    processed = draw(st.integers(0, len(records)))
+    committed = draw(st.integers(0, processed))
+    stored = draw(st.integers(committed, processed))
+    left = {t: [(o, v) for t2, o, v in records[committed:] if t2 == t] for t in streams}
+    again = _interleave(left, draw(st.permutations([t for t, *_ in records[committed:]])))
+    return records[:processed], again, committed, stored
+
+
+def _interleave(queues: dict[str, list[tuple[int, dict]]], topics: list[str]) -> list[Input]:
+    """The records of ``queues`` (each topic's in offset order), taken in ``topics`` order."""
+    return [(t, *queues[t].pop(0)) for t in topics]
+
+
+def _feed(j: Join, rec: Input) -> list:
+    topic, offset, value = rec
+    if topic == "scores":
+        return j.on_score(value, 0, offset)
+    return j.on_feedback(value, 0, offset)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_crash_runs())
+def test_a_crash_anywhere_loses_no_label_and_re_emits_identical_bytes(run: tuple) -> None:
+    processed, again, committed, stored = run
+    first, durable, maybe, state = Join(JoinConfig(), {}), [], [], {}
+    for i, rec in enumerate(processed):
+        out = _feed(first, rec)
+        if i < committed:
+            durable += out  # confirmed before the offsets were committed
+        elif i < stored:
+            maybe += out  # sent, perhaps delivered; the store holds what they did
+        if i + 1 == stored:
+            state = copy.deepcopy(first.state)  # what the store held at the crash
+    restarted = Join(JoinConfig(), state)  # reads again from the committed offsets
+    restarted.rebuild_index()
+    for rec in again:
+        durable += _feed(restarted, rec)
+    by_feedback: dict[str, set[bytes]] = {}
+    for r in durable + maybe:
+        if r.topic == "labelled":
+            by_feedback.setdefault(orjson.loads(r.value)["feedback_id"], set()).add(r.value)
+    expected = {v["feedback_id"] for topic, _, v in processed[:committed] + again
+                if topic == "feedback"}  # fmt: skip
+    labelled = {orjson.loads(r.value)["feedback_id"] for r in durable if r.topic == "labelled"}
+    assert labelled == expected  # every label made it, at least once
+    assert all(len(values) == 1 for values in by_feedback.values())  # re-emits identical
+
+
+def test_feedback_on_the_wrong_partition_is_rerouted_or_dead_lettered() -> None:
+    value = orjson.dumps(feedback_record("e7", 1, T0))
+    wrong = (_home("e7") + 1) % PARTITIONS
+    rec = InRecord(Origin("feedback", wrong, 12), b"e7", value, [("trace-id", b"\x00\xff")])
+    rerouted = _processor().handle(rec, is_score=False, now_ms=0)
+    assert [(r.topic, r.partition, r.key, r.value) for r in rerouted] == [
+        ("feedback", _home("e7"), b"e7", value)
+    ]
+    assert rerouted[0].headers == [
+        ("trace-id", b"\x00\xff"),
+        ("__streamscore.rerouted.from", f"feedback/{wrong}/12".encode()),
+    ]
+    p = _processor(joiner_misrouted_feedback="dead_letter")
+    dead = p.handle(rec, is_score=False, now_ms=0)
+    assert [(r.topic, r.value, header(r.headers, H_REASON)) for r in dead] == [
+        ("feedback.dlq", value, "wrong_partition")
+    ]
+    assert dict(p.misrouted) == {"dead_letter": 1} and len(p.join) == 0

@@ -5,8 +5,10 @@ and recovery of state from the changelog after SIGKILL."""
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from streams.kafka import (
     read_topic,
     watermarks,
 )
+from streams.partitioner import partition_for
 from streams.realbroker import RealBroker
 from streams.records import header
 from streams.runtime import require_topics
@@ -228,3 +231,63 @@ def test_commits_keep_up_with_a_transactional_scores_topic(
         30,
         "the joiner's offsets committed past every marker",
     )
+
+
+def test_feedback_from_librdkafkas_default_partitioner_is_rerouted_and_joined(
+    settings: Settings, joiner: BackgroundJoiner
+) -> None:
+    s = settings
+    ids = [f"crc-{i}" for i in range(30)]
+    _send(s, [_score(s, eid, T0) for eid in ids])  # streamscore's producer: murmur2
+    # librdkafka's default partitioner (CRC32), as a plain confluent-kafka producer has it
+    producer = make_producer(s, partitioner="consistent_random")
+    for eid in ids:
+        producer.produce(s.topic_feedback, key=eid.encode(), value=_fb(s, eid, 1, T0 + 7)[2])
+    assert producer.flush(30) == 0
+    wait_for(lambda: end_total(s, s.topic_labelled) >= len(ids), 60, "every feedback joined")
+    joiner.stop()
+    labelled = [orjson.loads(r.value or b"") for r in read_topic(s, s.topic_labelled)]
+    assert sorted(v["event_id"] for v in labelled) == sorted(ids)
+    assert joiner.processor is not None
+    placed = read_topic(s, s.topic_feedback)
+    originals = [r for r in placed if not r.headers]
+    wrong = [
+        r.key for r in originals if r.origin.partition != partition_for(r.key or b"", PARTITIONS)
+    ]
+    assert wrong  # the two partitioners disagree on some of these keys
+    assert dict(joiner.processor.misrouted) == {"reroute": len(wrong)}
+    rerouted = [r for r in placed if r.headers]
+    assert sorted(r.key for r in rerouted) == sorted(wrong)
+    assert all(r.origin.partition == partition_for(r.key or b"", PARTITIONS) for r in rerouted)
+
+
+def _metric(port: int, name: str) -> float | None:
+    """A sample's value from the joiner's /metrics, or None while it is not served."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith(name + " ")]  # fmt: skip
+    return values[0] if values else None
+
+
+def test_join_counters_are_current_once_the_joiner_idles(settings: Settings) -> None:
+    s = settings
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "streams", "join"], cwd=ROOT,
+                            env=child_env(s, metrics_port=port))  # fmt: skip
+    joined = 'streamscore_join_events_total{kind="joined"}'
+    try:
+        for burst in range(2):  # the last burst before an idle spell is what went unreported
+            ids = [f"idle-{burst}-{i}" for i in range(25)]
+            _send(s, [_score(s, eid, T0) for eid in ids] + [_fb(s, eid, 1, T0 + 1) for eid in ids])
+            wait_for(lambda n=25 * (burst + 1): end_total(s, s.topic_labelled) >= n, 90,
+                     "the burst joined")  # fmt: skip
+        wait_for(lambda: _metric(port, joined) == 50, 10, "/metrics to count all 50 while idle")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
