@@ -64,7 +64,10 @@ def _cmd_train(_settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_broker(_settings: Settings, args: argparse.Namespace) -> int:
     from streams.realbroker import main as broker_main
 
-    return broker_main([args.action])
+    timeout = args.start_timeout
+    if args.action == "fetch" or timeout is None:
+        return broker_main([args.action])
+    return broker_main(["run", "--start-timeout", str(timeout)])
 
 
 def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
@@ -218,6 +221,9 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("broker", parents=[parent], help="run a real Apache Kafka (KRaft) locally")
     p.add_argument("action", choices=["run", "fetch"], nargs="?", default="run")
+    p.add_argument(
+        "--start-timeout", type=float, default=None, help="run: seconds to wait for it (default 90)"
+    )
     p.set_defaults(handler=_cmd_broker)
 
 

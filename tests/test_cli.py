@@ -54,3 +54,17 @@ def test_bad_generator_flags_are_a_clear_error(capsys: pytest.CaptureFixture[str
     code = main(["produce", "--count", "5", "--drift-at", "2", "--drift-kind", "gradual"])
     assert code == 1
     assert "invalid generator flags" in capsys.readouterr().err
+
+
+@pytest.mark.realbroker  # starts a Kafka JVM (and stops it when the time is up)
+def test_broker_run_takes_a_start_timeout() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "streams", "broker", "run", "--start-timeout", "0.5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "Kafka broker not ready in 0.5 s" in proc.stderr  # the 0.5, not the default 90
