@@ -99,7 +99,9 @@ def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
         registry.register(LagCollector(rt.settings, group, topics, lambda: set(scorer.io.assigned)))
         server = None
         if settings.metrics_port:
-            server = ObservabilityServer(settings.metrics_port, registry, scorer.checks).start()
+            server = ObservabilityServer(
+                settings.metrics_port, registry, scorer.checks, settings.metrics_host
+            ).start()
         stop = threading.Event()
         install_stop_signals(stop)
         try:
@@ -126,8 +128,11 @@ def _cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     registry = process_registry()
     registry.register(LagCollector(settings, group, topics))  # every partition of the group
-    server = ObservabilityServer(args.serve, registry, lambda: {"serving": True}).start()
-    print(f"serving streamscore_consumer_lag for {group} on :{server.port}/metrics", flush=True)
+    server = ObservabilityServer(
+        args.serve, registry, lambda: {"serving": True}, settings.metrics_host
+    ).start()
+    where = f"{server.host}:{server.port}"
+    print(f"serving streamscore_consumer_lag for {group} on {where}/metrics", flush=True)
     stop = threading.Event()
     install_stop_signals(stop)
     stop.wait()

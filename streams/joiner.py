@@ -175,7 +175,9 @@ def run_joiner(settings: Settings) -> int:
         checks = lambda: {"partitions_assigned": bool(assigned())}  # noqa: E731
         server = None
         if settings.metrics_port:
-            server = ObservabilityServer(settings.metrics_port, registry, checks).start()
+            server = ObservabilityServer(
+                settings.metrics_port, registry, checks, settings.metrics_host
+            ).start()
         worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
         try:
             worker.execute_from_commandline()  # handles SIGTERM/SIGINT: stops, commits

@@ -68,3 +68,22 @@ def test_broker_run_takes_a_start_timeout() -> None:
     )
     assert proc.returncode == 1
     assert "Kafka broker not ready in 0.5 s" in proc.stderr  # the 0.5, not the default 90
+
+
+@pytest.mark.parametrize(
+    ("flags", "host"), [([], "0.0.0.0"), (["--metrics-host", "127.0.0.1"], "127.0.0.1")]
+)
+def test_metrics_server_binds_metrics_host(flags: list[str], host: str) -> None:
+    cmd = [sys.executable, "-m", "streams", "lag", "--serve", "0", *flags]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once the server is bound
+        assert f" on {host}:" in line, line
+        port = int(line.rsplit(":", 1)[1].split("/")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert conn.recv(100).startswith(b"HTTP/1.0 200")
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
