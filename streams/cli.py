@@ -151,7 +151,8 @@ def _cmd_dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
         to_offset=args.to_offset,
         limit=args.limit,
     )
-    records = replay_records(read_topic(settings, settings.topic_dlq), selection, args.to_topic)
+    dead = read_topic(settings, args.dlq_topic or settings.topic_dlq)
+    records = replay_records(dead, selection, args.to_topic)
     if args.dry_run:
         print(f"would replay {len(records)} records")
         return 0
@@ -211,6 +212,9 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--from-offset", type=int, default=0, help="first source offset")
     p.add_argument("--to-offset", type=int, default=None, help="last source offset (inclusive)")
     p.add_argument("--limit", type=int, default=None, help="at most this many")
+    p.add_argument(
+        "--dlq-topic", default=None, help="the dead letters to read (default: topic_dlq)"
+    )
     p.add_argument("--to-topic", default=None, help="publish here instead of the source topic")
     p.add_argument("--dry-run", action="store_true", help="count only")
     p.set_defaults(handler=_cmd_dlq_replay)

@@ -252,9 +252,7 @@ class JoinProcessor:
             self.dead_letters[parsed.reason] += 1
             return [
                 dead_letter(
-                    rec.origin,
-                    rec.key,
-                    rec.value,
+                    rec,
                     parsed,
                     stage="join",
                     dlq_topic=self.dlq_topic,

@@ -32,7 +32,7 @@ from streams.faust_transport import install
 from streams.join import Join, JoinConfig, JoinProcessor
 from streams.metrics import JoinerMetrics
 from streams.quality import OnlineQuality
-from streams.records import InRecord, Origin
+from streams.records import InRecord, Origin, OutRecord
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,33 @@ def processor_for(settings: Settings, state: Any) -> JoinProcessor:
     return JoinProcessor(join, quality, settings.topic_feedback_dlq, settings.topic_drift_alerts)
 
 
+def consumed(msg: Any, value: bytes | None) -> InRecord:
+    """The record of a consumed faust message (``timestamp`` in seconds), headers included.
+
+    >>> from types import SimpleNamespace as M
+    >>> consumed(M(topic="feedback", partition=1, offset=5, timestamp=1.001,
+    ...            headers=[("trace-id", b"t")], key=b"e1"), b"{}").origin.timestamp_ms
+    1001
+    """
+    seconds = msg.timestamp
+    ms = round(seconds * 1000) if seconds is not None and seconds > 0 else None
+    origin = Origin(msg.topic, msg.partition, msg.offset, ms)
+    return InRecord(origin, msg.key, value, list(msg.headers or ()))
+
+
+def send_arguments(out: OutRecord) -> dict[str, Any]:
+    """faust ``send`` arguments for ``out``: header values as bytes (a None value stays
+    a null header), the timestamp in seconds.
+
+    >>> send_arguments(OutRecord("t", b"k", b"v", [("a", "x"), ("b", None)], 1))["headers"]
+    [('a', b'x'), ('b', None)]
+    """
+    headers = [(k, v.encode() if isinstance(v, str) else v) for k, v in out.headers or ()]
+    # faust sends int(seconds * 1000.0): from ms / 1000 that is ms - 1 for some ms
+    ts = None if out.timestamp_ms is None else (out.timestamp_ms + 0.5) / 1000
+    return {"key": out.key, "value": out.value, "headers": headers or None, "timestamp": ts}
+
+
 def build_app(
     settings: Settings,
     partitions: int,
@@ -133,13 +160,10 @@ def build_app(
         next_observe = 0.0
         async for event in stream.events():
             msg = event.message
-            origin = Origin(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000))
-            rec = InRecord(origin, msg.key, event.value)
+            rec = consumed(msg, event.value)
             now_ms = int(time.time() * 1000)
             for out in processor.handle(rec, msg.topic == settings.topic_scores, now_ms):
-                headers = [(k, v if isinstance(v, bytes) else str(v or "").encode())
-                           for k, v in out.headers or ()]  # fmt: skip
-                await outputs[out.topic].send(key=out.key, value=out.value, headers=headers or None)
+                await outputs[out.topic].send(**send_arguments(out))
             if metrics is not None and time.monotonic() >= next_observe:
                 # not per event: the quality snapshot is not free; scrapes are seconds apart
                 metrics.observe(processor)
