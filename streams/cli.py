@@ -64,7 +64,10 @@ def _cmd_train(_settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_broker(_settings: Settings, args: argparse.Namespace) -> int:
     from streams.realbroker import main as broker_main
 
-    return broker_main([args.action])
+    timeout = args.start_timeout
+    if args.action == "fetch" or timeout is None:
+        return broker_main([args.action])
+    return broker_main(["run", "--start-timeout", str(timeout)])
 
 
 def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
@@ -96,7 +99,9 @@ def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
         registry.register(LagCollector(rt.settings, group, topics, lambda: set(scorer.io.assigned)))
         server = None
         if settings.metrics_port:
-            server = ObservabilityServer(settings.metrics_port, registry, scorer.checks).start()
+            server = ObservabilityServer(
+                settings.metrics_port, registry, scorer.checks, settings.metrics_host
+            ).start()
         stop = threading.Event()
         install_stop_signals(stop)
         try:
@@ -123,8 +128,11 @@ def _cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     registry = process_registry()
     registry.register(LagCollector(settings, group, topics))  # every partition of the group
-    server = ObservabilityServer(args.serve, registry, lambda: {"serving": True}).start()
-    print(f"serving streamscore_consumer_lag for {group} on :{server.port}/metrics", flush=True)
+    server = ObservabilityServer(
+        args.serve, registry, lambda: {"serving": True}, settings.metrics_host
+    ).start()
+    where = f"{server.host}:{server.port}"
+    print(f"serving streamscore_consumer_lag for {group} on {where}/metrics", flush=True)
     stop = threading.Event()
     install_stop_signals(stop)
     stop.wait()
@@ -143,7 +151,8 @@ def _cmd_dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
         to_offset=args.to_offset,
         limit=args.limit,
     )
-    records = replay_records(read_topic(settings, settings.topic_dlq), selection, args.to_topic)
+    dead = read_topic(settings, args.dlq_topic or settings.topic_dlq)
+    records = replay_records(dead, selection, args.to_topic)
     if args.dry_run:
         print(f"would replay {len(records)} records")
         return 0
@@ -203,6 +212,9 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--from-offset", type=int, default=0, help="first source offset")
     p.add_argument("--to-offset", type=int, default=None, help="last source offset (inclusive)")
     p.add_argument("--limit", type=int, default=None, help="at most this many")
+    p.add_argument(
+        "--dlq-topic", default=None, help="the dead letters to read (default: topic_dlq)"
+    )
     p.add_argument("--to-topic", default=None, help="publish here instead of the source topic")
     p.add_argument("--dry-run", action="store_true", help="count only")
     p.set_defaults(handler=_cmd_dlq_replay)
@@ -218,6 +230,9 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("broker", parents=[parent], help="run a real Apache Kafka (KRaft) locally")
     p.add_argument("action", choices=["run", "fetch"], nargs="?", default="run")
+    p.add_argument(
+        "--start-timeout", type=float, default=None, help="run: seconds to wait for it (default 90)"
+    )
     p.set_defaults(handler=_cmd_broker)
 
 

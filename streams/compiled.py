@@ -148,7 +148,7 @@ def compile_trees(booster: lgb.Booster, sha256: str, cache_dir: Path) -> Compile
     except ImportError as exc:
         raise ModelError(
             "compiled trees need treelite and tl2cgen (streamscore's dependencies): "
-            "pip install 'treelite>=4.8,<4.9' 'tl2cgen>=1.0,<1.1'"
+            "pip install 'treelite==4.1.2' 'tl2cgen>=1.0,<1.1'"
         ) from exc
     library = cache_dir / f"{sha256[:16]}-tl2cgen{tl2cgen.__version__}-{platform.machine()}.so"
     if not library.exists():

@@ -167,6 +167,9 @@ class Settings(BaseSettings):
         30.0, ge=0, description="check models/CURRENT this often and load a new version (0: off)"
     )
     metrics_port: int = Field(9108, ge=0, le=65535)
+    metrics_host: str = Field(
+        "0.0.0.0", description="address the metrics port binds (127.0.0.1: this host only)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")

@@ -1,16 +1,30 @@
-"""Dead-letter records: the original bytes, untouched, with the error in headers.
+"""Dead-letter records: the original record, untouched, with the error in headers.
 
 Headers follow Kafka Connect's dead-letter conventions (``__connect.errors.*``), so
 tools that read Connect DLQs understand them, plus streamscore's own
-(``__streamscore.errors.*``) for the reason code and field path. The record keeps
-the original key and value byte for byte, so ``streamscore dlq replay`` can put it
-back on its source topic after a fix.
+(``__streamscore.errors.*``) for the reason code and field path. As Connect's
+reporter does, a dead letter keeps the original record: key and value byte for byte,
+its headers first (in order, repeated names and binary values as they were), then
+the error headers, and its Kafka timestamp (the time it was written is
+``__streamscore.errors.time``). ``streamscore dlq replay`` puts the record back on its
+source topic after a fix, with its own headers and timestamp and a
+``__streamscore.replayed.from`` header.
 
->>> origin = Origin("events", 3, 42, 1_767_225_600_000)
->>> rec = dead_letter(origin, b"acct-1", b"{oops", Problem("malformed_json", None, "x"),
-...                   stage="parse", dlq_topic="events.dlq", now_ms=1)
->>> rec.value, dict(rec.headers)["__connect.errors.offset"]
-(b'{oops', b'42')
+A replayed record that fails again: the error headers of its earlier failure are
+dropped (these describe the new one), its ``__streamscore.replayed.from`` is kept.
+
+>>> rec = InRecord(Origin("events", 3, 42, 1_767_225_600_000), b"acct-1", b"{oops",
+...                [("trace-id", b"t-1")])
+>>> dl = dead_letter(rec, Problem("malformed_json", None, "x"), stage="parse",
+...                  dlq_topic="events.dlq", now_ms=1)
+>>> dl.value, dl.headers[0], dict(dl.headers)[H_OFFSET], dl.timestamp_ms
+(b'{oops', ('trace-id', b't-1'), b'42', 1767225600000)
+>>> dead = InRecord(Origin("events.dlq", 0, 7), dl.key, dl.value, dl.headers)
+>>> again = replay_records([dead], ReplaySelection(), to_topic=None)[0]
+>>> again.topic, again.timestamp_ms
+('events', 1767225600000)
+>>> again.headers
+[('trace-id', b't-1'), ('__streamscore.replayed.from', b'events.dlq/0/7')]
 """
 
 from __future__ import annotations
@@ -37,12 +51,19 @@ H_FIELD = "__streamscore.errors.field"
 H_VERSION = "__streamscore.processor.version"
 H_TIME = "__streamscore.errors.time"
 H_TIMESTAMP = "__streamscore.source.timestamp"
+H_REPLAYED_FROM = "__streamscore.replayed.from"
+
+RESERVED_PREFIXES = ("__connect.errors.", "__streamscore.")
+"""Header names dead letters add; replay removes every one of them from a record."""
+
+
+def _earlier_error(name: str) -> bool:
+    """True for a header of an earlier failure (a replayed record failing again)."""
+    return name.startswith(RESERVED_PREFIXES) and name != H_REPLAYED_FROM
 
 
 def dead_letter(
-    origin: Origin,
-    key: bytes | None,
-    value: bytes | None,
+    rec: InRecord,
     problem: Problem,
     *,
     stage: str,
@@ -50,8 +71,11 @@ def dead_letter(
     now_ms: int,
     processor: str = PROCESSOR,
 ) -> OutRecord:
-    """The DLQ record for a rejected input: original key and value, error in headers."""
-    headers: Headers = [
+    """The DLQ record for a rejected input: the original key, value, headers and
+    timestamp, then the error in headers (``now_ms``: when it was written)."""
+    origin: Origin = rec.origin
+    headers: Headers = [h for h in rec.read_headers() if not _earlier_error(h[0])]
+    headers += [
         (H_TOPIC, origin.topic.encode()),
         (H_PARTITION, str(origin.partition).encode()),
         (H_OFFSET, str(origin.offset).encode()),
@@ -67,10 +91,7 @@ def dead_letter(
     ]
     if origin.timestamp_ms is not None:
         headers.append((H_TIMESTAMP, str(origin.timestamp_ms).encode()))
-    return OutRecord(dlq_topic, key, value, headers)
-
-
-H_REPLAYED_FROM = "__streamscore.replayed.from"
+    return OutRecord(dlq_topic, rec.key, rec.value, headers, origin.timestamp_ms)
 
 
 @dataclass(frozen=True)
@@ -100,7 +121,10 @@ class ReplaySelection:
 def replay_records(
     dead: Sequence[InRecord], selection: ReplaySelection, to_topic: str | None
 ) -> list[OutRecord]:
-    """The records to re-publish: original key and value to the source (or ``to_topic``)."""
+    """The records to re-publish to the source (or ``to_topic``): the original key,
+    value, headers (the dead letter's without :data:`RESERVED_PREFIXES`) and timestamp
+    (``__streamscore.source.timestamp``; none: the producer's), plus
+    ``__streamscore.replayed.from`` = ``<dlq topic>/<partition>/<offset>``."""
     out: list[OutRecord] = []
     for rec in dead:
         if selection.limit is not None and len(out) >= selection.limit:
@@ -109,6 +133,9 @@ def replay_records(
         if target is None or not selection.matches(rec):
             continue
         o = rec.origin
-        marker = f"{o.topic}/{o.partition}/{o.offset}".encode()
-        out.append(OutRecord(target, rec.key, rec.value, [(H_REPLAYED_FROM, marker)]))
+        headers = [h for h in rec.read_headers() if not h[0].startswith(RESERVED_PREFIXES)]
+        headers.append((H_REPLAYED_FROM, f"{o.topic}/{o.partition}/{o.offset}".encode()))
+        timestamp = header(rec.headers, H_TIMESTAMP)
+        ts = int(timestamp) if timestamp and timestamp.isdigit() else None
+        out.append(OutRecord(target, rec.key, rec.value, headers, ts))
     return out

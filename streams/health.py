@@ -5,9 +5,10 @@ partitions assigned, broker reachable, model loaded); ``/readyz`` answers 200 wh
 every check is true and 503 otherwise, with the checks as JSON either way.
 
 >>> checks = lambda: {"ok": True}
->>> server = ObservabilityServer(0, CollectorRegistry(), checks).start()  # doctest: +SKIP
->>> server.port  # doctest: +SKIP
-40321
+>>> server = ObservabilityServer(0, CollectorRegistry(), checks, "127.0.0.1").start()
+>>> server.host, server.port > 0
+('127.0.0.1', True)
+>>> server.stop()
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ Checks = Callable[[], dict[str, bool]]
 class ObservabilityServer:
     """A small threaded HTTP server on the metrics port."""
 
-    def __init__(self, port: int, registry: CollectorRegistry, checks: Checks) -> None:
+    def __init__(
+        self, port: int, registry: CollectorRegistry, checks: Checks, host: str = "0.0.0.0"
+    ) -> None:
         registry_, checks_ = registry, checks
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,7 +61,7 @@ class ObservabilityServer:
             def log_message(self, format: str, *args: object) -> None:
                 """Scrapes are not worth a log line."""
 
-        self._server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+        self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -66,6 +69,11 @@ class ObservabilityServer:
     def port(self) -> int:
         """The bound port (useful with port 0)."""
         return int(self._server.server_address[1])
+
+    @property
+    def host(self) -> str:
+        """The bound address."""
+        return str(self._server.server_address[0])
 
     def start(self) -> ObservabilityServer:
         """Serve in a daemon thread."""

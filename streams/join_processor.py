@@ -5,8 +5,8 @@ Pure (no Kafka): :mod:`streams.joiner` feeds it the records faust reads.
 - an invalid record, or one whose key is not its ``event_id``: ``feedback.dlq``;
 - a feedback record on another partition than its key's (a producer that does not use
   Kafka's default partitioner, murmur2): it can never meet its score, so by the rule
-  ``misrouted`` it is either re-routed (the original bytes and headers, produced to its
-  key's partition of ``feedback``, with a ``__streamscore.rerouted.from`` header) or
+  ``misrouted`` it is either re-routed (the original bytes, headers and timestamp,
+  produced to its key's partition of ``feedback``, plus ``__streamscore.rerouted.from``) or
   dead-lettered with reason ``wrong_partition``. Counted, and logged at most once a
   minute, naming the producer setting to change;
 - everything else goes to the join (:mod:`streams.join`); each new label updates the
@@ -119,9 +119,8 @@ class JoinProcessor:
 
     def _dead_letter(self, rec: InRecord, problem: Problem, now_ms: int) -> OutRecord:
         self.dead_letters[problem.reason] += 1
-        return dead_letter(rec.origin, rec.key, rec.value, problem, stage="join",
-                           dlq_topic=self.config.dlq_topic, now_ms=now_ms,
-                           processor=PROCESSOR)  # fmt: skip
+        return dead_letter(rec, problem, stage="join", dlq_topic=self.config.dlq_topic,
+                           now_ms=now_ms, processor=PROCESSOR)  # fmt: skip
 
     def _misrouted(self, rec: InRecord, home: int, now_ms: int) -> OutRecord:
         """Feedback on a partition its score never reaches: re-route or dead-letter it."""
@@ -141,8 +140,9 @@ class JoinProcessor:
             message = f"key belongs on partition {home} (murmur2), record is on {o.partition}"
             return self._dead_letter(rec, Problem("wrong_partition", None, message), now_ms)
         marker = f"{o.topic}/{o.partition}/{o.offset}".encode()
-        headers = [*(rec.headers or []), (H_REROUTED_FROM, marker)]
-        return OutRecord(self.config.feedback_topic, rec.key, rec.value, headers, partition=home)
+        headers = [*rec.read_headers(), (H_REROUTED_FROM, marker)]
+        return OutRecord(self.config.feedback_topic, rec.key, rec.value, headers,
+                         o.timestamp_ms, partition=home)  # fmt: skip
 
     def _watch_quality(self, labelled: State) -> None:
         """Each first label of an event: online quality, and a concept-drift alert."""

@@ -34,17 +34,12 @@ from streams.join import Join, JoinConfig
 from streams.join_processor import JoinProcessor, ProcessorConfig
 from streams.metrics import JoinerMetrics
 from streams.quality import OnlineQuality
-from streams.records import Headers, InRecord, Origin
+from streams.records import InRecord, Origin, OutRecord
 
 log = logging.getLogger(__name__)
 
 TABLE = "join_state"
 _METRICS_INTERVAL_S = 1.0
-
-
-def _headers(headers: Any) -> Headers:
-    """A faust message's headers (a sequence of pairs, or a mapping) as a list of pairs."""
-    return list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
 
 
 def changelog_topic(settings: Settings) -> str:
@@ -98,6 +93,36 @@ def processor_for(settings: Settings, state: Any, partitions: int) -> JoinProces
         alerts_topic=settings.topic_drift_alerts,
     )
     return JoinProcessor(config, join, quality)
+
+
+def consumed(msg: Any, value: bytes | None) -> InRecord:
+    """The record of a consumed faust message (``timestamp`` in seconds), headers included.
+
+    >>> from types import SimpleNamespace as M
+    >>> consumed(M(topic="feedback", partition=1, offset=5, timestamp=1.001,
+    ...            headers=[("trace-id", b"t")], key=b"e1"), b"{}").origin.timestamp_ms
+    1001
+    """
+    seconds = msg.timestamp
+    ms = round(seconds * 1000) if seconds is not None and seconds > 0 else None
+    origin = Origin(msg.topic, msg.partition, msg.offset, ms)
+    headers = msg.headers  # pairs from aiokafka; faust's type allows a mapping too
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
+    return InRecord(origin, msg.key, value, pairs)
+
+
+def send_arguments(out: OutRecord) -> dict[str, Any]:
+    """faust ``send`` arguments for ``out``: header values as bytes (a None value stays
+    a null header), the timestamp in seconds, the partition if it has one.
+
+    >>> send_arguments(OutRecord("t", b"k", b"v", [("a", "x"), ("b", None)], 1))["headers"]
+    [('a', b'x'), ('b', None)]
+    """
+    headers = [(k, v.encode() if isinstance(v, str) else v) for k, v in out.headers or ()]
+    # faust sends int(seconds * 1000.0): from ms / 1000 that is ms - 1 for some ms
+    ts = None if out.timestamp_ms is None else (out.timestamp_ms + 0.5) / 1000
+    return {"key": out.key, "value": out.value, "headers": headers or None, "timestamp": ts,
+            "partition": out.partition}  # fmt: skip
 
 
 def build_app(
@@ -156,15 +181,10 @@ def build_app(
     async def join(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             msg = event.message
-            origin = Origin(msg.topic, msg.partition, msg.offset, int(msg.timestamp * 1000))
-            rec = InRecord(origin, msg.key, event.value, _headers(msg.headers))
+            rec = consumed(msg, event.value)
             now_ms = int(time.time() * 1000)
             for out in processor.handle(rec, msg.topic == settings.topic_scores, now_ms):
-                headers = [(k, v if isinstance(v, bytes) else str(v or "").encode())
-                           for k, v in out.headers or ()]  # fmt: skip
-                await outputs[out.topic].send(
-                    key=out.key, value=out.value, partition=out.partition, headers=headers or None
-                )
+                await outputs[out.topic].send(**send_arguments(out))
 
     return app, processor
 
@@ -196,7 +216,9 @@ def run_joiner(settings: Settings) -> int:
         checks = lambda: {"partitions_assigned": bool(assigned())}  # noqa: E731
         server = None
         if settings.metrics_port:
-            server = ObservabilityServer(settings.metrics_port, registry, checks).start()
+            server = ObservabilityServer(
+                settings.metrics_port, registry, checks, settings.metrics_host
+            ).start()
         worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
         try:
             worker.execute_from_commandline()  # handles SIGTERM/SIGINT: stops, commits

@@ -129,10 +129,9 @@ class ScoringPipeline:
             t1 = self._score(batch, [parsed[i] for i in ok], ok, out, result, now_ms)  # type: ignore[misc]
         for i, item in enumerate(parsed):
             if isinstance(item, Problem):
-                rec = batch[i]
                 result.dead_letters[item.reason] += 1
-                out[i] = dead_letter(rec.origin, rec.key, rec.value, item, stage="validate",
-                                     dlq_topic=cfg.dlq_topic, now_ms=now_ms)  # fmt: skip
+                out[i] = dead_letter(batch[i], item, stage="validate", dlq_topic=cfg.dlq_topic,
+                                     now_ms=now_ms)  # fmt: skip
         result.records = out  # type: ignore[assignment]  # every slot is filled above
         result.seconds["records"] = time.perf_counter() - t1
         return result

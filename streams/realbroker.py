@@ -249,7 +249,8 @@ class RealBroker:
                 if self._proc is None or self._proc.poll() is not None:
                     raise BrokerError(f"Kafka broker exited during start\n{self.log_tail()}")
                 if time.monotonic() > deadline:
-                    raise BrokerError(f"Kafka broker not ready in time\n{self.log_tail()}")
+                    waited = f"{self._start_timeout_s:g} s"
+                    raise BrokerError(f"Kafka broker not ready in {waited}\n{self.log_tail()}")
                 if len(acked) == sent:  # nothing in flight: send the next probe
                     producer.produce(
                         _PROBE_TOPIC, b"probe", on_delivery=lambda e, _m: acked.append(e is None)

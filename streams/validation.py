@@ -9,7 +9,8 @@ Policy for messy data (the README has the same table):
 - absent or null *optional* field → missing value (NaN for the model), accepted;
 - category level not in the contract → accepted, scored as unseen;
 - unknown extra fields → accepted and ignored (but they count for size and depth);
-- *required* field absent or null → ``missing_field``; wrong JSON type →
+- *required* field absent or null → ``missing_field`` (feedback too: one rule for
+  every input); wrong JSON type →
   ``wrong_type`` (no coercion: ``"12.5"`` is not a number, ``1`` is not a boolean,
   ``1.5`` is not an integer; ``1.0`` is, as in JSON Schema, and is normalised to 1);
   outside the contract's range or length → ``out_of_range``;
@@ -19,7 +20,8 @@ Policy for messy data (the README has the same table):
 - a contract field given twice (``{"amount": 1, "amount": 2}``) → ``duplicate_key``:
   parsers disagree on which one wins, so the event is ambiguous;
 - payload over ``max_bytes`` → ``too_large`` (checked before parsing); nesting
-  deeper than ``max_depth`` → ``too_deep``; empty payload → ``empty_payload``;
+  deeper than ``max_depth`` → ``too_deep``; empty payload, or none at all (a
+  tombstone, a NULL value) → ``empty_payload``;
   invalid UTF-8 → ``not_utf8``; a JSON value that is not an object → ``not_object``.
 
 >>> parse_event(b'{"event_id": "e1"}')
@@ -237,13 +239,22 @@ def parse_with_schema(
     """Parse a payload and check it against ``schemas/<schema_name>.schema.json``.
 
     For the lower-volume topics (feedback, scores read by the joiner); the events hot
-    path uses :func:`parse_event`. Reason codes are the same.
+    path uses :func:`parse_event`. Reason codes are the same, and so is the rule for a
+    required field: absent or null is ``missing_field`` (JSON Schema alone would call
+    a null ``wrong_type``).
+
+    >>> parse_with_schema(b'{"feedback_id": "f", "event_id": "e", "label": null}', "feedback")
+    Problem(reason='missing_field', field='label', message='required field is null')
     """
-    from streams.contracts import validator  # compiled once, cached
+    from streams.contracts import schema, validator  # compiled once, cached
 
     obj = load_object(raw, max_bytes)
     if isinstance(obj, Problem):
         return obj
+    for name in schema(schema_name).get("required", ()):
+        if obj.get(name) is None:
+            what = "is null" if name in obj else "is absent"
+            return Problem("missing_field", name, f"required field {what}")
     error = next(iter(validator(schema_name).iter_errors(obj)), None)
     if error is None:
         return obj

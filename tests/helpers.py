@@ -1,4 +1,4 @@
-"""Test helpers shared by the real-broker tests."""
+"""Test helpers shared by the tests, most of them by the real-broker ones."""
 
 from __future__ import annotations
 
@@ -6,8 +6,17 @@ from typing import Any
 
 from bench.harness import child_env, fresh_settings, wait_until
 from streams.config import Settings
+from streams.records import Headers, InRecord, header
 
-__all__ = ["FULL_EVENT", "child_env", "isolated_settings", "wait_for"]
+__all__ = [
+    "ERROR_HEADERS",
+    "FULL_EVENT",
+    "KCAT_HEADERS",
+    "check_dead_letter",
+    "child_env",
+    "isolated_settings",
+    "wait_for",
+]
 
 wait_for = wait_until  # one implementation for the tests and the benchmarks (bench/harness.py)
 
@@ -33,6 +42,45 @@ FULL_EVENT: dict[str, Any] = {
 """A valid event with every contract field, in wire order (copy before changing it)."""
 
 
+KCAT_HEADERS: list[tuple[str, bytes | None]] = [
+    ("trace-id", b"4bf92f3577b34da6"),
+    ("hop", b"a"),
+    ("hop", b"b"),
+    ("bin", b"\x00\xff\xfe"),
+    ("empty", None),
+]
+"""Headers as ``kcat -H`` sends them (several, a name repeated, a binary value), and one
+with a null value."""
+
+ERROR_HEADERS = [
+    "__connect.errors.topic",
+    "__connect.errors.partition",
+    "__connect.errors.offset",
+    "__connect.errors.connector.name",
+    "__connect.errors.stage",
+    "__connect.errors.class.name",
+    "__connect.errors.exception.class.name",
+    "__connect.errors.exception.message",
+    "__streamscore.errors.reason",
+    "__streamscore.errors.field",
+    "__streamscore.processor.version",
+    "__streamscore.errors.time",
+    "__streamscore.source.timestamp",
+]
+"""The headers a dead letter adds after the original ones, in order (the DLQ contract)."""
+
+
 def isolated_settings(bootstrap: str, **overrides: object) -> Settings:
     """Settings whose topics, groups and state no other test uses, every topic created."""
     return fresh_settings(bootstrap, "t", **overrides)
+
+
+def check_dead_letter(dead: InRecord, original: Headers, timestamp_ms: int, written: range) -> None:
+    """``dead`` (read back from a DLQ) carries ``original``'s headers byte for byte and in
+    order, then the error headers; its Kafka timestamp is the original's, and the time
+    it was written (a header) is in ``written``."""
+    headers = dead.headers or []
+    assert headers[: len(original)] == original
+    assert [k for k, _ in headers[len(original) :]] == ERROR_HEADERS
+    assert dead.origin.timestamp_ms == timestamp_ms
+    assert int(header(headers, "__streamscore.errors.time") or -1) in written

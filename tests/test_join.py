@@ -13,9 +13,9 @@ from streams.config import Settings
 from streams.contracts import validator
 from streams.dlq import H_REASON
 from streams.join import DAY_MS, Join, JoinConfig, feedback_record, score_record
-from streams.joiner import processor_for
+from streams.joiner import consumed, processor_for, send_arguments
 from streams.partitioner import partition_for
-from streams.records import InRecord, Origin, header
+from streams.records import InRecord, Origin, OutRecord, header
 
 T0 = 1_767_225_600_000
 
@@ -270,3 +270,14 @@ def test_feedback_on_the_wrong_partition_is_rerouted_or_dead_lettered() -> None:
         ("feedback.dlq", value, "wrong_partition")
     ]
     assert dict(p.misrouted) == {"dead_letter": 1} and len(p.join) == 0
+
+
+def test_joiner_timestamps_survive_fausts_seconds_exactly() -> None:
+    # faust takes seconds and sends int(seconds * 1000.0): from ms / 1000, 1001 became 1000
+    for ms in (1, 999, 1001, 1019, 1_767_225_600_123):
+        seconds = send_arguments(OutRecord("t", None, None, None, ms))["timestamp"]
+        assert int(seconds * 1000.0) == ms
+        msg = type("Message", (), {"topic": "t", "partition": 0, "offset": 0, "key": None,
+                                   "headers": None, "timestamp": ms / 1000.0})  # fmt: skip
+        assert consumed(msg, None).origin.timestamp_ms == ms  # faust's ms / 1000.0 back
+    assert send_arguments(OutRecord("t", None, None))["timestamp"] is None  # the producer's

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +16,12 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import KafkaError, KafkaException
-from helpers import child_env, isolated_settings, wait_for
+from helpers import KCAT_HEADERS, check_dead_letter, child_env, isolated_settings, wait_for
 
+from streams.cli import main
 from streams.config import Settings
 from streams.contracts import validator
-from streams.dlq import H_REASON
+from streams.dlq import H_REASON, H_REPLAYED_FROM
 from streams.errors import ConfigError
 from streams.join import feedback_record, score_record
 from streams.joiner import BackgroundJoiner, changelog_topic, check_copartitioned
@@ -117,6 +119,40 @@ def test_join_outcomes_land_where_they_should(settings: Settings, joiner: Backgr
     assert sorted((r.value, header(r.headers, H_REASON)) for r in dlq) == sorted(
         [(b'{"event_id": "bad", "label": "yes"}', "missing_field"), (b"\xff not json", "not_utf8")]
     )
+
+
+def test_feedback_dead_letters_keep_headers_and_timestamp_and_replay_restores_them(
+    settings: Settings, joiner: BackgroundJoiner
+) -> None:
+    s = settings
+    t = int(time.time() * 1000) - 3_600_000  # an hour ago: not when anything is written
+    null_label = orjson.dumps({**feedback_record("headers", 1, T0), "label": None})
+    sent = {b"headers": (null_label, KCAT_HEADERS, t), b"none": (b"\xff not json", [], t + 1)}
+    producer = make_producer(s)
+    started = int(time.time() * 1000)  # the joiner runs already
+    for key, (value, headers, ts) in sent.items():
+        producer.produce(s.topic_feedback, value, key, headers=headers or None, timestamp=ts)
+    assert producer.flush(30) == 0
+    wait_for(lambda: _handled(joiner) == len(sent), 60, "the joiner to take both")
+    joiner.stop()
+    written = range(started, int(time.time() * 1000) + 1)
+    dead = {r.key: r for r in read_topic(s, s.topic_feedback_dlq)}
+    assert set(dead) == set(sent)
+    for key, (_value, headers, ts) in sent.items():
+        check_dead_letter(dead[key], headers, ts, written)
+    assert header(dead[b"headers"].headers, H_REASON) == "missing_field"  # as a null in events
+    target = s.topic_feedback + ".replayed"
+    ensure_topics(s, [target])
+    flags = ["--bootstrap-servers", s.bootstrap_servers, "--dlq-topic", s.topic_feedback_dlq]
+    assert main(["dlq", "replay", *flags, "--to-topic", target]) == 0
+    got = [(r.key, r.value, r.headers, r.origin.timestamp_ms) for r in read_topic(s, target)]
+    where = {
+        k: f"{s.topic_feedback_dlq}/{d.origin.partition}/{d.origin.offset}" for k, d in dead.items()
+    }
+    expected = [
+        (k, v, [*h, (H_REPLAYED_FROM, where[k].encode())], ts) for k, (v, h, ts) in sent.items()
+    ]
+    assert sorted(got) == sorted(expected)
 
 
 def test_state_shrinks_after_retention(settings: Settings, joiner: BackgroundJoiner) -> None:

@@ -9,14 +9,16 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from confluent_kafka import KafkaError, Message
+from helpers import ERROR_HEADERS, KCAT_HEADERS
 from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.config import Settings
 from streams.embedded import EmbeddedBroker
-from streams.kafka import end_total, make_producer
+from streams.kafka import end_total, make_producer, read_topic
 from streams.kafka.batch import BatchIO
 from streams.kafka.clients import DeliveryTracker, flush, produce_many
 from streams.metrics import ScorerMetrics
+from streams.pipeline import PipelineConfig, ScoringPipeline
 from streams.records import InRecord, OutRecord
 
 
@@ -99,6 +101,30 @@ def test_deliver_sends_plain_and_headered_records(settings: Settings) -> None:
         io.close()
     assert end_total(settings, "out") == 21
     assert end_total(settings, "dlq") == 1
+
+
+def test_dead_letters_carry_the_polled_records_headers_and_timestamp(settings: Settings) -> None:
+    t = 1_767_225_600_123
+    producer = make_producer(settings)
+    producer.produce("in", b"{bad", b"k1", headers=KCAT_HEADERS, timestamp=t)
+    producer.produce("in", b"{bad", b"k2", timestamp=t + 1)  # no headers
+    producer.flush(10)
+    io = BatchIO(settings, "g4", "in", transactional_id=None)
+    try:
+        batch: list[InRecord] = []
+        deadline = time.monotonic() + 30
+        while len(batch) < 2 and time.monotonic() < deadline:
+            batch += io.poll_batch(10, 1.0)
+        assert [r.headers for r in batch] == [None, None]  # not read while polling
+        result = ScoringPipeline(None, PipelineConfig(dlq_topic="dlq")).process(batch, now_ms=5)
+        io.deliver(result.records, batch)
+    finally:
+        io.close()
+    dead = {r.key: r for r in read_topic(settings, "dlq")}
+    assert [k for k, _ in dead[b"k1"].headers or ()] == [k for k, _ in KCAT_HEADERS] + ERROR_HEADERS
+    assert (dead[b"k1"].headers or [])[: len(KCAT_HEADERS)] == KCAT_HEADERS
+    assert [k for k, _ in dead[b"k2"].headers or ()] == ERROR_HEADERS
+    assert (dead[b"k1"].origin.timestamp_ms, dead[b"k2"].origin.timestamp_ms) == (t, t + 1)
 
 
 def test_latency_histogram_counts_a_batch_per_bucket() -> None:

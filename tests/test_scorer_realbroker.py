@@ -9,24 +9,32 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
-from helpers import child_env, isolated_settings, wait_for
+from helpers import (
+    FULL_EVENT,
+    KCAT_HEADERS,
+    check_dead_letter,
+    child_env,
+    isolated_settings,
+    wait_for,
+)
 from prometheus_client import CollectorRegistry
 
 from streams.cli import main
 from streams.config import Settings
 from streams.contracts import validator
-from streams.dlq import H_OFFSET, H_REASON, H_TOPIC
+from streams.dlq import H_OFFSET, H_REASON, H_REPLAYED_FROM, H_TOPIC
 from streams.generator import GeneratorConfig, Record, generate
-from streams.kafka import committed_total, ensure_topics, read_topic
+from streams.kafka import committed_total, ensure_topics, make_producer, read_topic
 from streams.messy import MessySpec
 from streams.produce import write_records
 from streams.realbroker import RealBroker
-from streams.records import header
+from streams.records import InRecord, header
 from streams.scorer import Scorer, build_scorer
 
 pytestmark = pytest.mark.realbroker
@@ -212,3 +220,60 @@ def test_dlq_replay_republishes_selected_dead_letters(settings: Settings) -> Non
     expected = Counter(r.value for r in sent if r.messy_kind == "not_utf8")
     assert expected and Counter(r.value for r in replayed) == expected  # byte-identical
     assert all(header(r.headers, "__streamscore.replayed.from") for r in replayed)
+
+
+def _committed(s: Settings) -> int:
+    return committed_total(s, s.scorer_group_id, s.topic_events)
+
+
+def _marker(dead: InRecord) -> tuple[str, bytes]:
+    o = dead.origin
+    return (H_REPLAYED_FROM, f"{o.topic}/{o.partition}/{o.offset}".encode())
+
+
+def test_dead_letters_keep_headers_and_timestamp_and_replays_restore_them(
+    settings: Settings,
+) -> None:
+    s = settings
+    t = int(time.time() * 1000) - 3_600_000  # an hour ago: not when anything is written
+    sent = {b"headers": (b'{"amount": "12.50"}', KCAT_HEADERS, t), b"none": (b"{bad", [], t + 1)}
+    producer = make_producer(s)
+    for key, (value, headers, ts) in sent.items():
+        producer.produce(s.topic_events, value, key, headers=headers or None, timestamp=ts)
+    producer.produce(s.topic_events, orjson.dumps(FULL_EVENT), b"ok", headers=KCAT_HEADERS)
+    assert producer.flush(30) == 0
+    started = int(time.time() * 1000)
+    stop = threading.Event()
+    thread, _scorer = _run_thread(s, stop)
+    flags = ["--bootstrap-servers", s.bootstrap_servers, "--topic-dlq", s.topic_dlq]
+    try:
+        wait_for(lambda: _committed(s) == 3, 90, "the three events")
+        written = range(started, int(time.time() * 1000) + 1)
+        first = {r.key: r for r in read_topic(s, s.topic_dlq)}
+        assert set(first) == set(sent)  # the valid one was scored
+        for key, (_value, headers, ts) in sent.items():
+            check_dead_letter(first[key], headers, ts, written)
+        assert main(["dlq", "replay", *flags]) == 0  # back to events: rejected again
+        wait_for(lambda: _committed(s) == 5, 90, "the replayed events")
+    finally:
+        stop.set()
+        thread.join(30)
+    replayed = [r for r in read_topic(s, s.topic_events) if header(r.headers, H_REPLAYED_FROM)]
+    assert sorted((r.key, r.value, r.headers, r.origin.timestamp_ms) for r in replayed) == sorted(
+        (k, v, [*h, _marker(first[k])], ts) for k, (v, h, ts) in sent.items()
+    )
+    again = [r for r in read_topic(s, s.topic_dlq) if header(r.headers, H_REPLAYED_FROM)]
+    assert sorted(r.key for r in again) == sorted(sent)
+    for dead in again:
+        _value, headers, ts = sent[dead.key or b""]
+        check_dead_letter(
+            dead, [*headers, _marker(first[dead.key or b""])], ts, range(started, 2**62)
+        )
+    target = s.topic_events + ".replayed"
+    ensure_topics(s, [target])
+    assert main(["dlq", "replay", *flags, "--to-topic", target]) == 0
+    out = read_topic(s, target)  # each dead letter once more: its original, one marker
+    expected = [(d.key, d.value, [*sent[d.key or b""][1], _marker(d)], sent[d.key or b""][2])
+                for d in [*first.values(), *again]]  # fmt: skip
+    got = [(r.key, r.value, r.headers, r.origin.timestamp_ms) for r in out]
+    assert sorted(got) == sorted(expected)

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.contracts import validator
-from streams.validation import REASONS, Problem, parse_event
+from streams.join import feedback_record
+from streams.validation import REASONS, Problem, parse_event, parse_with_schema
 
 GOOD: dict[str, Any] = {
     "event_id": "ev-1",
@@ -39,6 +40,7 @@ def test_good_event_parses() -> None:
     ("raw", "reason", "field"),
     [
         (b"", "empty_payload", None),
+        (None, "empty_payload", None),  # a tombstone (NULL value)
         (b"{" + b" " * 70_000 + b"}", "too_large", None),
         (b'{"event_id": "\xff"}', "not_utf8", None),
         (b'{"event_id": "e1",', "malformed_json", None),
@@ -69,7 +71,7 @@ def test_good_event_parses() -> None:
         (_with(event_id=""), "out_of_range", "event_id"),
     ],
 )
-def test_reason_codes(raw: bytes, reason: str, field: str | None) -> None:
+def test_reason_codes(raw: bytes | None, reason: str, field: str | None) -> None:
     result = parse_event(raw)
     assert isinstance(result, Problem), result
     assert (result.reason, result.field) == (reason, field)
@@ -90,6 +92,44 @@ def test_messy_but_usable_is_accepted(raw: bytes) -> None:
     result = parse_event(raw)
     assert not isinstance(result, Problem), result
     assert validator("event").is_valid(result)
+
+
+def _feedback(**changes: Any) -> bytes:
+    record = {**feedback_record("e1", 1, 1_767_225_600_000), **changes}
+    return orjson.dumps({k: v for k, v in record.items() if v is not ...})
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "field", "message"),
+    [
+        (_feedback(label=None), "missing_field", "label", "required field is null"),
+        (_feedback(label=...), "missing_field", "label", "required field is absent"),
+        (_feedback(label="1"), "wrong_type", "label", None),
+        (_feedback(label=3), "out_of_range", "label", None),
+        (None, "empty_payload", None, "payload is empty"),  # a tombstone
+    ],
+)
+def test_feedback_follows_the_events_rules(
+    raw: bytes | None, reason: str, field: str | None, message: str | None
+) -> None:
+    problem = parse_with_schema(raw, "feedback")
+    assert isinstance(problem, Problem)
+    assert (problem.reason, problem.field) == (reason, field)
+    assert message is None or problem.message == message
+
+
+def test_a_null_required_field_is_one_problem_for_events_and_feedback() -> None:
+    event, feedback = (
+        parse_event(_with(amount=None)),
+        parse_with_schema(_feedback(label=None), "feedback"),
+    )
+    assert isinstance(event, Problem) and isinstance(feedback, Problem)
+    assert (
+        (event.reason, event.message)
+        == (feedback.reason, feedback.message)
+        == ("missing_field", "required field is null")
+    )
+    assert parse_with_schema(_feedback(), "feedback") == orjson.loads(_feedback())
 
 
 def test_integral_float_is_an_integer_as_in_json_schema() -> None:

@@ -175,7 +175,8 @@ class BatchIO:
                     raise BrokerError(f"fatal consumer error: {err}")
                 log.warning("consumer error", extra={"error": str(err)})
                 continue
-            append(InRecord(origin_of(msg), msg.key(), msg.value()))
+            # headers not read: only dead letters need them, from the message (read_headers)
+            append(InRecord(origin_of(msg), msg.key(), msg.value(), None, msg))
         return self.owned(batch) if self._revoked else batch
 
     def poll_more(self, batch: list[InRecord], max_size: int) -> list[InRecord]:
@@ -277,12 +278,14 @@ class BatchIO:
             return False
 
     def _produce_all(self, outputs: Sequence[OutRecord], tracker: DeliveryTracker | None) -> None:
-        """Produce ``outputs``: one batch call per topic for records without headers."""
+        """Produce ``outputs``: one batch call per topic for records without headers
+        or timestamp."""
         plain: dict[str, list[dict[str, bytes | None]]] = {}
         for out in outputs:
             topic, key, value, headers = out.topic, out.key, out.value, out.headers
-            if headers:  # produce_batch cannot carry headers (DLQ records have them)
-                produce(self.producer, tracker, topic, key, value, headers)
+            # produce_batch carries neither headers nor timestamps (dead letters have both)
+            if headers or out.timestamp_ms is not None:
+                produce(self.producer, tracker, topic, key, value, headers, out.timestamp_ms)
             elif (messages := plain.get(topic)) is not None:
                 messages.append({"key": key, "value": value})
             else:

@@ -29,7 +29,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from streams.config import Settings, librdkafka_config
 from streams.errors import BrokerError
-from streams.records import Headers, InRecord, Origin, OutRecord
+from streams.records import Headers, InRecord, Origin, OutRecord, headers_of
 
 log = logging.getLogger(__name__)
 
@@ -151,16 +151,18 @@ def produce(
     key: bytes | None,
     value: bytes | None,
     headers: Headers | None = None,
+    timestamp_ms: int | None = None,
 ) -> None:
-    """Produce one record, waiting for queue space instead of failing when the queue is full."""
+    """Produce one record, waiting for queue space instead of failing when the queue is full.
+
+    ``timestamp_ms`` None: the producer's time."""
+    kwargs: dict[str, Any] = {"headers": headers or None, "timestamp": timestamp_ms or 0}
     while True:
         try:
             if tracker is None:  # e.g. in a transaction: its commit confirms delivery
-                producer.produce(topic, value=value, key=key, headers=headers or None)
+                producer.produce(topic, value=value, key=key, **kwargs)
                 return
-            producer.produce(
-                topic, value=value, key=key, headers=headers or None, on_delivery=tracker
-            )
+            producer.produce(topic, value=value, key=key, on_delivery=tracker, **kwargs)
             tracker.sent += 1
             return
         except BufferError:
@@ -298,10 +300,7 @@ def read_topic(settings: Settings, topic: str, deadline_s: float = 60.0) -> list
         while ends and time.monotonic() < deadline:
             msg = consumer.poll(0.2)
             if msg is not None and msg.error() is None:
-                headers = msg.headers()
-                out.append(
-                    InRecord(origin_of(msg), msg.key(), msg.value(), list(headers or []))  # type: ignore[arg-type]
-                )
+                out.append(InRecord(origin_of(msg), msg.key(), msg.value(), headers_of(msg)))
             # positions, not offsets seen: transaction markers occupy offsets no record has
             for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
                 if tp.offset >= ends[tp.partition]:
@@ -318,6 +317,6 @@ def publish(settings: Settings, records: Iterable[OutRecord]) -> int:
     producer = make_producer(settings)
     tracker = DeliveryTracker()
     for rec in records:
-        produce(producer, tracker, rec.topic, rec.key, rec.value, rec.headers)
+        produce(producer, tracker, rec.topic, rec.key, rec.value, rec.headers, rec.timestamp_ms)
     flush(producer, tracker)
     return tracker.delivered
