@@ -255,10 +255,11 @@ def test_a_crash_anywhere_loses_no_label_and_re_emits_identical_bytes(run: tuple
 def test_feedback_on_the_wrong_partition_is_rerouted_or_dead_lettered() -> None:
     value = orjson.dumps(feedback_record("e7", 1, T0))
     wrong = (_home("e7") + 1) % PARTITIONS
-    rec = InRecord(Origin("feedback", wrong, 12), b"e7", value, [("trace-id", b"\x00\xff")])
+    origin = Origin("feedback", wrong, 12, T0 + 3)
+    rec = InRecord(origin, b"e7", value, [("trace-id", b"\x00\xff")])
     rerouted = _processor().handle(rec, is_score=False, now_ms=0)
-    assert [(r.topic, r.partition, r.key, r.value) for r in rerouted] == [
-        ("feedback", _home("e7"), b"e7", value)
+    assert [(r.topic, r.partition, r.key, r.value, r.timestamp_ms) for r in rerouted] == [
+        ("feedback", _home("e7"), b"e7", value, T0 + 3)
     ]
     assert rerouted[0].headers == [
         ("trace-id", b"\x00\xff"),
