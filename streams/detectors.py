@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,7 @@ class ChunkMeanShift:
     ) -> None:
         self.delta, self.threshold, self.size, self.centre = delta, threshold, size, centre
         self._detectors = [self._detector() for _ in range(columns)]
-        self._var_sum, self._chunks = np.zeros(columns), np.zeros(columns)
+        self._var_sum, self._chunks = [0.0] * columns, [0] * columns
         self.statistics = [0.0] * columns  # each column's test value when it last fired
 
     def _detector(self) -> Detector:
@@ -99,21 +100,20 @@ class ChunkMeanShift:
 
     def update(self, sums: Matrix, squares: Matrix, counts: Matrix) -> list[int]:
         """Feed one chunk; the columns whose detector fired (each then starts afresh)."""
-        fed = counts >= self.size / 2
-        n = np.maximum(counts, 2)
-        mean = sums / n
-        self._var_sum += np.where(fed, np.maximum(squares - n * mean * mean, 0.0) / (n - 1), 0)
-        self._chunks += fed
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.nan_to_num(np.sqrt(self.size * self._chunks / self._var_sum), posinf=0.0)
-        values = ((mean - self.centre) * scale).tolist()
-        fired = []
-        for k in np.flatnonzero(fed).tolist():
+        fired, var_sum, chunks = [], self._var_sum, self._chunks
+        # ten-odd columns: plain floats cost less than numpy calls on arrays this small
+        for k, (s, sq, n) in enumerate(zip(sums.tolist(), squares.tolist(), counts.tolist(),
+                                           strict=True)):  # fmt: skip
+            if n < self.size / 2:
+                continue
+            mean = s / n
+            var_sum[k] += max(sq - n * mean * mean, 0.0) / (n - 1)
+            chunks[k] += 1
+            scale = math.sqrt(self.size * chunks[k] / var_sum[k]) if var_sum[k] > 0 else 0.0
             detector = self._detectors[k]
-            if detector.update(values[k]):
+            if detector.update((mean - self.centre) * scale):
                 self.statistics[k] = detector.statistic
-                self._detectors[k] = self._detector()
-                self._var_sum[k] = self._chunks[k] = 0.0
+                self._detectors[k], var_sum[k], chunks[k] = self._detector(), 0.0, 0
                 fired.append(k)
         return fired
 

@@ -10,7 +10,9 @@ events whether it comes in batches of 1 or of 5,000. Signals:
 ``distribution`` (PSI, with KL reported)
     per feature and for the score, over the window, checked every ``step`` events:
     numeric features over the manifest's quantile bins, categorical ones over their
-    known levels. Alert when PSI > ``psi_threshold``.
+    known levels. Alert when PSI > ``psi_threshold``, if at least ``step`` of the
+    window's values are present (fewer are too few for a distance: a feature going
+    missing is ``missing_rate``'s business).
 ``mean_shift`` (River Page-Hinkley)
     per numeric feature (not the score: it follows the time of day), on each chunk's
     mean continuous rank against the reference (0.5 under it; see
@@ -161,8 +163,9 @@ class DriftMonitor:
             times = [t for b in self._pending for t in b[3]]
         cfg, step = self.config, self.config.step
         cut = X.shape[0] // step * step
-        self._pending = [(X[cut:], scores[cut:], origins[cut:], times[cut:])]
         self._pending_rows = X.shape[0] - cut
+        rest = (X[cut:], scores[cut:], origins[cut:], times[cut:])
+        self._pending = [rest] if self._pending_rows else []
         decisions = decision_index(scores[:cut], cfg.review_threshold, cfg.decline_threshold)
         stats = self.layout.chunks(X[:cut], scores[:cut], decisions, step)
         checks = self._window_values(stats.counts)
@@ -193,7 +196,7 @@ class DriftMonitor:
         self._measures = {name: v[-1] for name, v in m.items()}
         value = {"missing_rate": m["missing_rate"] - layout.ref_missing,
                  "unseen_rate": m["unseen_rate"],
-                 "distribution": np.where(m["present"] > 0, m["psi"], 0.0)}  # fmt: skip
+                 "distribution": np.where(m["present"] >= cfg.step, m["psi"], 0.0)}  # fmt: skip
         threshold = {"missing_rate": cfg.missing_delta, "unseen_rate": cfg.unseen_threshold,
                      "distribution": cfg.psi_threshold}  # fmt: skip
         over = {s: (value[s] > threshold[s]) & self._applies[s] for s in _WINDOW_SIGNALS}
@@ -256,7 +259,7 @@ class DriftMonitor:
             out[("missing_rate", name)] = float(m["missing_rate"][j])
             if self._applies["unseen_rate"][j]:
                 out[("unseen_rate", name)] = float(m["unseen_rate"][j])
-            if self._applies["distribution"][j] and m["present"][j] > 0:
+            if self._applies["distribution"][j] and m["present"][j] >= self.config.step:
                 out[("psi", name)], out[("kl", name)] = float(m["psi"][j]), float(m["kl"][j])
         return out
 
