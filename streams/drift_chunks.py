@@ -55,23 +55,11 @@ class Layout:
     """Slots of every signal, the reference shares over them, and the rank transform."""
 
     def __init__(self, manifest: dict[str, Any], exclude: tuple[str, ...]) -> None:
-        ref = manifest["reference"]
+        shares, edges = _reference_bins(manifest["reference"])
         self.names = [f.name for f in FEATURES] + ["score"]
         self.categorical = np.array([f.kind == "categorical" for f in FEATURES] + [False])
-        shares: list[Matrix] = []
-        edges: list[Matrix | None] = []
-        for f in FEATURES:
-            entry = ref["features"][f.name]
-            if f.kind == "categorical":
-                shares.append(np.array(list(entry["categories"].values()), dtype=np.float64))
-                edges.append(None)
-            else:
-                shares.append(np.array(entry["bins"]["freqs"], dtype=np.float64))
-                edges.append(np.array(entry["bins"]["edges"], dtype=np.float64))
-        shares.append(np.array(ref["score"]["freqs"], dtype=np.float64))
-        edges.append(np.array(ref["score"]["edges"], dtype=np.float64))
-        self.ref_missing = np.array([ref["features"][f.name]["missing_rate"] for f in FEATURES]
-                                    + [0.0])  # fmt: skip
+        self.ref_missing = np.array([manifest["reference"]["features"][f.name]["missing_rate"]
+                                     for f in FEATURES] + [0.0])  # fmt: skip
         n_bins = np.array([len(s) for s in shares])
         self.starts = np.concatenate([[0], np.cumsum(n_bins + 2)[:-1]]).astype(np.int64)
         self.unseen_slots = self.starts + n_bins
@@ -87,22 +75,26 @@ class Layout:
         self._log_q = np.log(self._q)
         self.is_bin = np.ones(bins_end, dtype=bool)
         self.is_bin[self.unseen_slots], self.is_bin[self.missing_slots] = False, False
+        self._cat = np.flatnonzero(self.categorical)
+        self._n_bins_cat = n_bins[self._cat][:, None]
+        self._starts32 = self.starts[:, None].astype(np.int32)
+        self._missing32 = self.missing_slots[:-1, None].astype(np.int32)
+        self._edge_matrix(edges)
+        self.ranked = np.array([j for j, f in enumerate(FEATURES)
+                                if f.kind == "numeric" and f.name not in exclude])  # fmt: skip
+        self._rank_transform(edges, shares)
+
+    def _edge_matrix(self, edges: list[Matrix | None]) -> None:
+        """The numeric signals' edges as one matrix, a row each, padded with +inf."""
         numeric = [j for j, e in enumerate(edges) if e is not None]
-        self._numeric = np.array(numeric[:-1])  # the score is not a column of X
+        self._numeric_rows = np.array(numeric)
+        self._numeric = self._numeric_rows[:-1]  # the score is not a column of X
         width = max(1, *(len(e) for e in edges if e is not None))
         self._edges = np.full((len(numeric), width), np.inf)  # padded: never below a value
         for row, j in enumerate(numeric):
             e = edges[j]
             assert e is not None
             self._edges[row, : len(e)] = e
-        self._numeric_rows = np.array(numeric)
-        self._cat = np.flatnonzero(self.categorical)
-        self._n_bins_cat = n_bins[self._cat][:, None]
-        self._starts32 = self.starts[:, None].astype(np.int32)
-        self._missing32 = self.missing_slots[:-1, None].astype(np.int32)
-        self.ranked = np.array([j for j, f in enumerate(FEATURES)
-                                if f.kind == "numeric" and f.name not in exclude])  # fmt: skip
-        self._rank_transform(edges, shares)
 
     def _rank_transform(self, edges: list[Matrix | None], shares: list[Matrix]) -> None:
         """Per slot: rank = intercept + slope * value, the reference CDF (see above)."""
@@ -172,3 +164,21 @@ class Layout:
 
 
 _EPS = 1e-4
+
+
+def _reference_bins(ref: dict[str, Any]) -> tuple[list[Matrix], list[Matrix | None]]:
+    """Per signal (features, then the score): reference shares, and bin edges (None for a
+    categorical feature, whose codes are its bins)."""
+    shares: list[Matrix] = []
+    edges: list[Matrix | None] = []
+    for f in FEATURES:
+        entry = ref["features"][f.name]
+        if f.kind == "categorical":
+            shares.append(np.array(list(entry["categories"].values()), dtype=np.float64))
+            edges.append(None)
+        else:
+            shares.append(np.array(entry["bins"]["freqs"], dtype=np.float64))
+            edges.append(np.array(entry["bins"]["edges"], dtype=np.float64))
+    shares.append(np.array(ref["score"]["freqs"], dtype=np.float64))
+    edges.append(np.array(ref["score"]["edges"], dtype=np.float64))
+    return shares, edges
