@@ -31,6 +31,7 @@ import orjson
 
 from streams.collector import Collector
 from streams.compiled import compile_trees
+from streams.config import Settings
 from streams.contracts import validator
 from streams.drift import DriftConfig, DriftMonitor
 from streams.errors import ModelError
@@ -258,17 +259,14 @@ def _pipeline_run(
     model: Model, records: list[InRecord], size: int, collector: Collector
 ) -> dict[str, float]:
     pipe = ScoringPipeline(model, PipelineConfig())
-    drift = DriftMonitor(model.manifest, model.assembler, DriftConfig())
+    drift = DriftMonitor(model.manifest, DriftConfig.from_settings(Settings()))
     totals: dict[str, float] = {}
     t0 = time.perf_counter()
     for i in range(0, len(records), size):
         batch = records[i : i + size]
         result = pipe.process(batch, 0)
         t = time.perf_counter()
-        drift.observe(
-            result.features, result.scores, dict(result.decisions), batch[0].origin,
-            result.max_event_time,
-        )  # fmt: skip
+        drift.observe(result.features, result.scores, result.origins, result.event_times)
         result.seconds["drift"] = time.perf_counter() - t
         for stage, secs in result.seconds.items():
             totals[stage] = totals.get(stage, 0.0) + secs

@@ -263,6 +263,33 @@ def reload(result: dict[str, Any]) -> list[str]:
     return lines + _table(header, rows)
 
 
+def drift(result: dict[str, Any]) -> list[str]:
+    """The drift detection section (the lines of ``bench/results/drift_eval.md``)."""
+    from bench.drift_eval import report_lines  # the drift monitor's imports: only when shown
+
+    lines = _heading(
+        "Drift detection",
+        result,
+        "Generated streams (the training clock) through the model and the scorer's drift "
+        "monitor, no broker, as read round-robin from 6 partitions, fed in batches of 250 "
+        "and of 5,000; drift injected from a known event on.",
+    )
+    return lines + report_lines(result)
+
+
+def drift_detectors(result: dict[str, Any]) -> list[str]:
+    """The mean-shift detector comparison (why Page-Hinkley)."""
+    from bench.drift_detectors import report_lines
+
+    lines = _heading(
+        "Mean-shift detectors compared",
+        result,
+        "River's candidates for `mean_shift`, fed the drift monitor's chunk statistics "
+        "(250 events a chunk) of generated streams, no broker.",
+    )
+    return lines + report_lines(result)
+
+
 def write_report() -> None:
     """Regenerate BENCHMARKS.md from the result files there are."""
     lines = ["# Benchmarks", ""]
@@ -283,6 +310,8 @@ def write_report() -> None:
         ("reload", reload),
         ("hotpath", hotpath),
         ("headers", headers),
+        ("drift_eval", drift),
+        ("drift_detectors", drift_detectors),
     ]
     for name, render in sections:
         result = _load(name)

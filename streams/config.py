@@ -120,10 +120,24 @@ class Settings(BaseSettings):
     # --- drift monitoring (in the scorer) ---------------------------------------------
     drift_enabled: bool = True
     drift_window: int = Field(1_000, ge=10, description="events in a drift distance window")
-    drift_step: int = Field(250, ge=1, description="the window moves (and is checked) this often")
+    drift_step: int = Field(
+        250, ge=2, description="the window moves (and is checked) every this many events"
+    )
     drift_psi_threshold: float = Field(0.25, gt=0, description="PSI above this: drift")
     drift_missing_delta: float = Field(0.2, gt=0, le=1, description="missing rate rise: alert")
     drift_unseen_threshold: float = Field(0.05, gt=0, le=1, description="unseen share: alert")
+    drift_mean_shift_delta: float = Field(
+        0.5,
+        ge=0,
+        description="mean_shift: Page-Hinkley's allowance, in standard errors of a drift_step "
+        "chunk's mean rank (shifts below it are not accumulated)",
+    )
+    drift_mean_shift_threshold: float = Field(
+        10.0,
+        gt=0,
+        description="mean_shift: alert when the accumulated deviation of chunk mean ranks "
+        "exceeds this many standard errors",
+    )
     drift_cooldown: int = Field(20_000, ge=0, description="events between two alerts of a signal")
 
     # --- joiner ----------------------------------------------------------------------
@@ -183,6 +197,8 @@ class Settings(BaseSettings):
             )
         if self.review_threshold > self.decline_threshold:
             raise ValueError("review_threshold must not exceed decline_threshold")
+        if self.drift_window % self.drift_step:
+            raise ValueError("drift_window must be a multiple of drift_step")
         return self
 
     @property

@@ -22,14 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from streams.dlq import dead_letter
 from streams.fallback import rule_scores
 from streams.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
 from streams.model import Model
-from streams.records import InRecord, OutRecord
+from streams.records import InRecord, Origin, OutRecord
 from streams.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem
-from streams.wire import Row, decode_events, encode_scores, feature_values, max_event_time
+from streams.wire import Row, decode_events, encode_scores, event_times, feature_values
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ class BatchResult:
     decisions: Counter[str] = field(default_factory=Counter)
     scores: Matrix = field(default_factory=lambda: np.empty(0))
     features: Matrix = field(default_factory=lambda: np.empty((0, 0)))  # rows of valid events
-    max_event_time: int = 0  # largest event_time among the valid events
+    origins: list[Origin] = field(default_factory=list)  # of the valid events
+    event_times: list[int] = field(default_factory=list)  # of the valid events
     seconds: dict[str, float] = field(default_factory=dict)  # time per stage of this batch
 
 
@@ -84,7 +86,8 @@ def merge_results(results: Sequence[BatchResult]) -> BatchResult:
         out.fallback += part.fallback
         out.dead_letters.update(part.dead_letters)
         out.decisions.update(part.decisions)
-        out.max_event_time = max(out.max_event_time, part.max_event_time)
+        out.origins += part.origins
+        out.event_times += part.event_times
         for stage, secs in part.seconds.items():
             out.seconds[stage] = out.seconds.get(stage, 0.0) + secs
     if scored := [part for part in results if part.scored]:
@@ -93,10 +96,18 @@ def merge_results(results: Sequence[BatchResult]) -> BatchResult:
     return out
 
 
+def decision_index(scores: Matrix, review: float, decline: float) -> npt.NDArray[np.int64]:
+    """Each score's decision as an index into :data:`DECISIONS`.
+
+    >>> decision_index(np.array([0.1, 0.2, 0.7]), 0.2, 0.6).tolist()
+    [0, 1, 2]
+    """
+    return (scores >= review).astype(np.int64) + (scores >= decline)
+
+
 def decide(scores: Matrix, review: float, decline: float) -> list[str]:
     """``approve`` below ``review``, ``decline`` at or above ``decline``, else ``review``."""
-    idx = (scores >= review).astype(np.int8) + (scores >= decline).astype(np.int8)
-    return [DECISIONS[i] for i in idx.tolist()]
+    return [DECISIONS[i] for i in decision_index(scores, review, decline).tolist()]
 
 
 class ScoringPipeline:
@@ -163,7 +174,7 @@ class ScoringPipeline:
         for i, (key, value) in zip(ok, encoded, strict=True):
             out[i] = OutRecord(topic, key, value)
         result.scores, result.features, result.scored = scores, X, len(ok)
-        result.max_event_time = max_event_time(rows)
+        result.origins, result.event_times = origins, event_times(rows)
         result.fallback = len(ok) if used_fallback else 0
         result.decisions.update(decisions)
         return t3  # building score records counts as "records"

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.alerts import DriftAlert, Position, positions
 from streams.detectors import Detector, RollingMetric
 from streams.records import Origin
 
@@ -32,7 +33,9 @@ class _VersionQuality:
     detector: Detector
     seen: int = 0
     quiet_until: int = 0
-    window_start: dict[str, Any] = field(default_factory=dict)
+    window: int = 0  # labels since the last alert
+    window_first_time: int = 0
+    window_start: dict[tuple[str, int], int] = field(default_factory=dict)  # first offsets
 
 
 class OnlineQuality:
@@ -56,34 +59,28 @@ class OnlineQuality:
     def update(
         self, version: str, label: int, score: float, time_ms: int, origin: Origin | None
     ) -> dict[str, Any] | None:
-        """Add one label; return a concept-drift alert (a dict) when ADWIN fires."""
+        """Add one label; a concept-drift alert's record when ADWIN fires (past the cool-down)."""
         vq = self._get(version)
         for metric in vq.metrics.values():
             metric.update(label, score)
         vq.seen += 1
-        if not vq.window_start:
-            vq.window_start = {"time": time_ms, "offset": origin.offset if origin else None}
+        if vq.window == 0:
+            vq.window_first_time = time_ms
+        vq.window += 1
+        if origin is not None:
+            vq.window_start.setdefault((origin.topic, origin.partition), origin.offset)
         p = min(max(score, _EPS), 1 - _EPS)
         loss = -math.log(p) if label else -math.log(1 - p)
         if not vq.detector.update(loss) or vq.seen < vq.quiet_until:
             return None
         vq.quiet_until = vq.seen + self.cooldown
-        alert = {
-            "signal": "concept",
-            "feature": None,
-            "detector": vq.detector.name,
-            "statistic": round(vq.metrics["log_loss"].get(), 6),
-            "statistic_name": "rolling_log_loss",
-            "threshold": self.delta,
-            "window": vq.seen,
-            "model_version": version,
-            "window_first_offset": vq.window_start["offset"],
-            "window_first_time": vq.window_start["time"],
-            "time": time_ms,
-            "retrain_requested": True,
-        }
-        vq.window_start = {}
-        return alert
+        alert = DriftAlert(
+            "concept", None, vq.detector.name, vq.metrics["log_loss"].get(), "rolling_log_loss",
+            self.delta, vq.window, version, vq.window_first_time, positions(vq.window_start),
+            Position.of(origin), time_ms, vq.seen,
+        )  # fmt: skip
+        vq.window, vq.window_start = 0, {}
+        return alert.record()
 
     def snapshot(self) -> dict[str, dict[str, float]]:
         """Current rolling metrics per model version."""

@@ -228,7 +228,7 @@ class Scorer:
 
     def _score(self, batch: list[InRecord]) -> Scored:
         result = self.pipeline.process(batch, int(time.time() * 1000))
-        self._watch_drift(batch, result)
+        self._watch_drift(result)
         return batch, result
 
     def _send(self, scored: Scored) -> None:
@@ -263,28 +263,25 @@ class Scorer:
         self.stats.aborted += 1
         self.metrics.batches_aborted.inc()
 
-    def _watch_drift(self, batch: list[InRecord], result: BatchResult) -> None:
-        """Feed the batch's aggregates to the drift monitor; alerts join the batch's outputs."""
+    def _watch_drift(self, result: BatchResult) -> None:
+        """Feed the batch's valid events to the drift monitor; alerts join the batch's outputs."""
         if self.drift is None or not result.scored:
             return
         t0 = time.perf_counter()
+        closed = self.drift.chunks_closed
         alerts = self.drift.observe(
-            result.features,
-            result.scores,
-            dict(result.decisions),
-            batch[0].origin,
-            result.max_event_time,
+            result.features, result.scores, result.origins, result.event_times
         )
         topic = self.settings.topic_drift_alerts
         for alert in alerts:
             self.stats.drift_alerts += 1
             self.metrics.drift_detections.labels(
-                signal=alert["signal"], feature=alert["feature"] or "score"
+                signal=alert.signal, feature=alert.feature or "score"
             ).inc()
-            key = alert["model_version"].encode()
-            result.records.append(OutRecord(topic, key, orjson.dumps(alert), []))
-            log.warning("drift detected", extra={k: alert[k] for k in ("signal", "feature")})
-        if alerts or self.drift.seen % self.settings.drift_step < len(batch):
+            key = alert.model_version.encode()
+            result.records.append(OutRecord(topic, key, orjson.dumps(alert.record()), []))
+            log.warning("drift detected", extra={"signal": alert.signal, "feature": alert.feature})
+        if self.drift.chunks_closed != closed:  # the window moved: gauges once per batch
             for (measure, feature), value in self.drift.values.items():
                 self.metrics.drift_value.labels(measure=measure, feature=feature).set(value)
         self.metrics.stage_seconds.labels(stage="drift").observe(time.perf_counter() - t0)
@@ -330,12 +327,4 @@ def drift_monitor(settings: Settings, model: Model | None) -> DriftMonitor | Non
     """The drift monitor for ``model`` (none without a model: no reference to compare to)."""
     if model is None or not settings.drift_enabled:
         return None
-    config = DriftConfig(
-        window=settings.drift_window,
-        step=settings.drift_step,
-        psi_threshold=settings.drift_psi_threshold,
-        missing_delta=settings.drift_missing_delta,
-        unseen_threshold=settings.drift_unseen_threshold,
-        cooldown=settings.drift_cooldown,
-    )
-    return DriftMonitor(model.manifest, model.assembler, config)
+    return DriftMonitor(model.manifest, DriftConfig.from_settings(settings))

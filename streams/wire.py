@@ -126,9 +126,9 @@ def decode_events(
     return out  # type: ignore[return-value]  # every None was replaced
 
 
-def max_event_time(rows: Sequence[Row]) -> int:
-    """The latest event time of some rows (one C-level pass: per batch, not per event)."""
-    return int(max(map(_event_time_of, rows)))
+def event_times(rows: Sequence[Row]) -> list[int]:
+    """The event time of each row (one C-level pass: per batch, not per event)."""
+    return list(map(_event_time_of, rows))
 
 
 _event_time_of: Final = itemgetter(_EVENT_TIME)

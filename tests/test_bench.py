@@ -14,7 +14,7 @@ from bench.harness import cpu_seconds, jit_cpu_seconds, wait_until
 from bench.joiner import by_budget
 from bench.latency import ScoreReader, percentiles, valid_among, warm_up
 from bench.memory import summarise
-from bench.report import joiner, latency, memory, throughput
+from bench.report import drift, drift_detectors, joiner, latency, memory, throughput
 from streams.config import Settings
 from streams.embedded import EmbeddedBroker
 from streams.kafka import make_producer
@@ -143,6 +143,59 @@ def test_joiner_budgets_are_summarised_by_median_and_rendered() -> None:
     assert budgets[0]["rounds_records_per_s"] == [1200, 1400, 1300]
     text = "\n".join(joiner({"command": "c", "budgets": budgets}))
     assert "| 1 MB / 1 MB | 1,300 | 1,200 / 1,400 / 1,300 |" in text
+
+
+def test_drift_report_puts_each_signals_delays_at_both_batch_sizes_side_by_side() -> None:
+    def row(batch: int, signal: str, delays: list[int | None]) -> dict[str, object]:
+        return {
+            "scenario": "s",
+            "batch": batch,
+            "signal": signal,
+            "delays": delays,
+            "first_feature": "amount" if any(delays) else None,
+            "alerts_before_drift": 0,
+        }
+
+    rows = [
+        row(250, "mean_shift", [750, 500, None]),
+        row(5_000, "mean_shift", [750, 500, None]),
+        row(250, "distribution", [None] * 3),
+        row(5_000, "distribution", [None] * 3),
+    ]
+    rates = {"mean_shift": 0.05, "distribution": 0.0, "missing_rate": 0.0, "unseen_rate": 0.0}
+    fa = {
+        "events": 2_000_000,
+        "seeds": 20,
+        "per_100k": {"batch 250": rates},
+        "alerts": {"batch 250": {k: int(v * 20) for k, v in rates.items()}},
+    }
+    cost = {
+        "events": 10,
+        "rounds": 3,
+        **{
+            b: {"pipeline_us_per_event": 7.0, "drift_us_per_event": 0.5, "drift_share": 0.5 / 7.5}
+            for b in ("250", "5000")
+        },
+    }
+    result = {"command": "c", "seeds": [1, 2, 3], "false_alarms": fa, "cost": cost,
+              "delays": {"rows": rows, "identical_across_batch_sizes": True}}  # fmt: skip
+    text = "\n".join(drift(result))
+    assert (
+        "| s | mean_shift (amount) | 750 (500 to 750), 1 missed | 750 (500 to 750), 1 missed"
+        in text
+    )
+    assert "distribution (" not in text  # never fired: left out
+    assert "| batch 250 | 0.00 (0) | 0.05 (1) | 0.00 (0) | 0.00 (0) |" in text
+    assert "| 5,000 | 7.00 | 0.50 | 6.7% |" in text and "identical at both batch sizes: yes" in text
+
+
+def test_detector_comparison_renders_a_row_per_candidate() -> None:
+    row = {"candidate": "PH", "stationary_firings": 2, "per_100k": 0.04, "us_per_update": 1.25,
+           "delays": {"x3": [250, 250], "x1.2": [None, None]}}  # fmt: skip
+    result = {"command": "c", "stationary_events": 5_000_000, "seeds": [1, 2], "rows": [row]}
+    text = "\n".join(drift_detectors(result))
+    assert "| candidate | per 100,000 stationary (firings) | µs per update | x3 | x1.2 |" in text
+    assert "| PH | 0.04 (2) | 1.2 | 250 | - |" in text
 
 
 def test_latency_reader_hands_over_a_score_without_waiting_for_more() -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from streams.events import FIELDS, ROW_FIELDS, row_of
 from streams.validation import Problem, parse_event
-from streams.wire import decode_events, fast_rows, max_event_time
+from streams.wire import decode_events, event_times, fast_rows
 
 FULL = FULL_EVENT
 
@@ -50,11 +50,10 @@ def test_null_optional_strings_take_the_fast_path_too() -> None:
         assert fast_rows([raw[:-1] + b',"amount":99}']) == [None]  # a duplicate: not proven
 
 
-def test_max_event_time_is_the_latest_of_the_rows() -> None:
-    rows = decode_events(
-        [_full(event_time=t) for t in (1_700_000_000_002, 1_700_000_000_009, 1_700_000_000_001)]
-    )
-    assert max_event_time(rows) == 1_700_000_000_009  # type: ignore[arg-type]
+def test_event_times_are_the_rows_event_times_in_order() -> None:
+    times = [1_700_000_000_002, 1_700_000_000_009, 1_700_000_000_001]
+    rows = decode_events([_full(event_time=t) for t in times])
+    assert event_times(rows) == times  # type: ignore[arg-type]
 
 
 EDGE_CASES = [
