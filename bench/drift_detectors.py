@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.drift_detectors --quick    # smaller, for a smoke run
 
 Generated streams go through the model's features and the drift monitor's chunking
-(:class:`~streams.drift_chunks.Layout`, chunks of ``drift_step`` events); each
+(:class:`~streams.monitoring.drift_chunks.Layout`, chunks of ``drift_step`` events); each
 candidate is fed every chunk of every numeric feature ``mean_shift`` watches, as the
 monitor would, with no cool-down. Reported per candidate: firings per 100,000
 stationary events (all features together), delay of the first firing after an abrupt
@@ -26,12 +26,12 @@ from river import drift
 from bench.drift_eval import Events, delay_cell, generated, scenarios, stream
 from bench.harness import RESULTS, ROOT
 from streams.config import Settings
-from streams.detectors import ChunkMeanShift
-from streams.drift import DriftConfig
-from streams.drift_chunks import ChunkStats, Layout
-from streams.features import Matrix
-from streams.model import Model, load_model
-from streams.pipeline import decision_index
+from streams.contract.decisions import decision_index
+from streams.model.artifact import Model, load_model
+from streams.model.features import Matrix
+from streams.monitoring.detectors import ChunkMeanShift
+from streams.monitoring.drift import DriftConfig
+from streams.monitoring.drift_chunks import ChunkStats, Layout
 
 START = 20_000
 SCENARIOS = ("abrupt amount x3", "abrupt amount x1.2", "abrupt distance +2 km",

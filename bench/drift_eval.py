@@ -33,13 +33,13 @@ import numpy as np
 
 from bench.harness import RESULTS, ROOT
 from streams.config import Settings
-from streams.drift import DriftConfig, DriftMonitor
-from streams.features import Matrix
-from streams.generator import DriftSpec, GeneratorConfig, generate, generate_events_clean
-from streams.model import Model, load_model
-from streams.pipeline import ScoringPipeline
-from streams.records import InRecord, Origin
-from streams.scorer import pipeline_config
+from streams.contract.records import InRecord, Origin
+from streams.dev.generator import DriftSpec, GeneratorConfig, generate, generate_events_clean
+from streams.model.artifact import Model, load_model
+from streams.model.features import Matrix
+from streams.monitoring.drift import DriftConfig, DriftMonitor
+from streams.scoring.factory import pipeline_config
+from streams.scoring.pipeline import ScoringPipeline
 
 START = 20_000
 BATCHES = (250, 5_000)

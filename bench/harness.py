@@ -1,9 +1,12 @@
-"""What the real-broker benchmarks share: the broker, fresh topics, child processes, RSS."""
+"""What the real-broker benchmarks share: the broker, fresh topics, child processes, RSS.
+
+Fresh settings, child environments and waiting are :mod:`streams.dev.local`'s (the
+tests use them too).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import subprocess
 import sys
@@ -15,14 +18,13 @@ from typing import NamedTuple
 
 from confluent_kafka import TopicPartition
 
-from streams.config import Settings, env_vars
-from streams.kafka import ensure_topics, make_consumer
-from streams.kafka.clients import committed_offsets
-from streams.realbroker import RealBroker
+from streams.config import Settings
+from streams.dev.local import ROOT, child_env
+from streams.dev.realbroker import RealBroker
+from streams.kafka import make_consumer
+from streams.kafka.groups import committed_offsets
 
-ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-_ids = itertools.count()
 
 
 class Broker(NamedTuple):
@@ -43,37 +45,6 @@ def broker(bootstrap: str | None) -> Iterator[Broker]:
         yield Broker(real.start(), real.pid)
     finally:
         real.stop()
-
-
-def fresh_settings(bootstrap: str, name: str, **overrides: object) -> Settings:
-    """Settings with topics, groups, transactional id and joiner state of their own (6
-    partitions unless ``overrides`` say otherwise), every topic created. The real-broker
-    tests use it too (``tests/helpers.py``)."""
-    p = f"{name}.{os.getpid()}.{next(_ids)}"
-    topics = {
-        field: f"{p}.{default}"
-        for field, default in Settings().model_dump().items()
-        if field.startswith("topic_") and field != "topic_partitions"
-    }
-    defaults: dict[str, object] = {
-        "model_dir": ROOT / "models",
-        "metrics_port": 0,
-        "topic_partitions": 6,
-        "scorer_group_id": f"{p}-scorer",
-        "joiner_group_id": f"{p}-joiner",
-        "scorer_instance_id": p,
-        "joiner_data_dir": Path(f"/tmp/{p}-joiner"),
-        **topics,
-    }
-    settings = Settings(bootstrap_servers=bootstrap, **{**defaults, **overrides})  # type: ignore[arg-type]
-    ensure_topics(settings, settings.all_topics())
-    return settings
-
-
-def child_env(settings: Settings, **extra: object) -> dict[str, str]:
-    """The environment for a ``python -m streams ...`` child process with ``settings``."""
-    overrides = env_vars(settings.model_copy(update=extra)) if extra else env_vars(settings)
-    return {**os.environ, **overrides}
 
 
 def spawn(settings: Settings, *args: str, module: str = "streams") -> subprocess.Popen[bytes]:
@@ -153,16 +124,6 @@ def jit_cpu_seconds(pid: int) -> float:
             if (task / "comm").read_text().startswith(("C1 CompilerThre", "C2 CompilerThre")):
                 total += _cpu_of(_stat_fields(task / "stat"))
     return total
-
-
-def wait_until(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
-    """Poll ``cond`` until it holds; fail (AssertionError, also in tests) naming ``what``
-    after the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)  # polling a condition with a deadline
 
 
 def timed_until_committed(

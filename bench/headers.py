@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.headers            # ~30 s; writes bench/results/headers.json
 
 Records without headers, with one (a trace id) and with three are produced to
-librdkafka's mock cluster in this process (:mod:`streams.embedded`), consumed, turned
+librdkafka's mock cluster in this process (:mod:`streams.kafka.embedded`), consumed, turned
 into InRecords as ``BatchIO.poll_batch`` does and freed with their messages (as a batch
 is once sent): headers not kept at all (as before dead letters kept them), every
 record's headers read, and the message kept so that only dead letters read them (what
@@ -22,9 +22,9 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from bench.harness import RESULTS
-from streams.embedded import EmbeddedBroker
+from streams.contract.records import Headers, InRecord
 from streams.kafka.clients import origin_of
-from streams.records import Headers, InRecord
+from streams.kafka.embedded import EmbeddedBroker
 
 RECORDS = 20_000
 TRACE: Headers = [("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]

@@ -11,7 +11,8 @@ what to read. Levers:
   pydantic-core (strict); the last two only if installed (``pip install -e '.[bench]'``);
 - score encoding: dict + orjson against a msgspec Struct;
 - record objects: frozen dataclass, NamedTuple and msgspec Struct;
-- prediction: LightGBM against the trees compiled by :mod:`streams.compiled` (if installed; it also
+- prediction: LightGBM against the trees compiled by :mod:`streams.model.compiled`
+  (if installed; it also
   checks the scores agree to 1e-6);
 - the pure pipeline per stage at several batch sizes, with Python's automatic GC
   and with the scorer's (frozen start-up objects, collection between batches).
@@ -29,21 +30,22 @@ from typing import Annotated, Any, NamedTuple
 import numpy as np
 import orjson
 
-from streams.collector import Collector
-from streams.compiled import compile_trees
 from streams.config import Settings
-from streams.contracts import validator
-from streams.drift import DriftConfig, DriftMonitor
+from streams.contract.events import FIELDS
+from streams.contract.records import InRecord, Origin
+from streams.contract.schemas import validator
+from streams.contract.validation import parse_event
+from streams.contract.wire import decode_events, row_of
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.messy import MessySpec
 from streams.errors import ModelError
-from streams.events import FIELDS
-from streams.features import FEATURE_NAMES
-from streams.generator import GeneratorConfig, generate
-from streams.messy import MessySpec
-from streams.model import Model, load_model
-from streams.pipeline import PipelineConfig, ScoringPipeline
-from streams.records import InRecord, Origin
-from streams.validation import parse_event
-from streams.wire import decode_events, encode_scores, feature_values, row_of
+from streams.model.artifact import Model, load_model
+from streams.model.compiled import compile_trees
+from streams.model.features import FEATURE_NAMES
+from streams.monitoring.drift import DriftConfig, DriftMonitor
+from streams.scoring.gc_control import Collector
+from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
+from streams.scoring.score_records import encode_scores, feature_values
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -222,7 +224,7 @@ def prediction(model: Model, X: np.ndarray) -> dict[str, Any]:
     out: dict[str, Any] = {"LightGBM (predictor=lightgbm)": lightgbm}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        try:  # the shipped wrapper (streams.compiled), as predictor=auto uses it
+        try:  # the shipped wrapper (streams.model.compiled), as predictor=auto uses it
             trees = compile_trees(model.booster, model.manifest["model_sha256"], Path(tmp))
         except ModelError:  # treelite/tl2cgen not installed, or no gcc
             return out
@@ -239,7 +241,7 @@ def prediction(model: Model, X: np.ndarray) -> dict[str, Any]:
 
 def stages(model: Model, raws: list[bytes]) -> dict[str, dict[str, float]]:
     """The pure pipeline (and drift) per stage in µs per event, by batch size and with
-    Python's automatic GC or the scorer's :class:`~streams.collector.Collector`."""
+    Python's automatic GC or the scorer's :class:`~streams.scoring.gc_control.Collector`."""
     records = [
         InRecord(Origin("events", i % 6, i, 1_767_225_600_000), None, r) for i, r in enumerate(raws)
     ]

@@ -21,8 +21,9 @@ from typing import Any
 
 import orjson
 
-from bench.harness import RESULTS, broker, fresh_settings, spawn, stop, wait_until
+from bench.harness import RESULTS, broker, spawn, stop
 from streams.config import Settings
+from streams.dev.local import fresh_settings, wait_until
 from streams.kafka import committed_total, end_total
 
 

@@ -42,19 +42,12 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from bench.harness import (
-    RESULTS,
-    broker,
-    fresh_settings,
-    jit_cpu_seconds,
-    spawn,
-    stop,
-    wait_until,
-)
+from bench.harness import RESULTS, broker, jit_cpu_seconds, spawn, stop
 from streams.config import Settings
-from streams.generator import GeneratorConfig, generate
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.local import fresh_settings, wait_until
+from streams.dev.messy import MessySpec
 from streams.kafka import make_consumer, make_producer, produce
-from streams.messy import MessySpec
 
 WARMUP_S = 5.0
 

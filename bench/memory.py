@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench.harness import RESULTS, broker, fresh_settings, rss_mb, spawn, stop
+from bench.harness import RESULTS, broker, rss_mb, spawn, stop
 from streams.config import Settings
+from streams.dev.local import fresh_settings
 from streams.kafka import committed_total
 
 SAMPLE_S = 5.0

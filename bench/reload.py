@@ -2,9 +2,9 @@
 
     .venv/bin/python -m bench.reload        # ~15 s, no broker; writes bench/results/reload.json
 
-The scorer's own loop (:class:`streams.scorer.Scorer`, predictor ``auto``) scores
+The scorer's own loop (:class:`streams.scoring.scorer.Scorer`, predictor ``auto``) scores
 batches of 100 generated events from a stand-in for its Kafka layer
-(:class:`bench.memory_io.MemoryIO`, so no broker and nothing else on the cores), with
+(:class:`streams.dev.memory_io.MemoryIO`, so no broker and nothing else on the cores), with
 an empty compiled-model cache, so the new version's trees must be compiled.
 ``models/CURRENT`` is switched to the new version, and every batch's start time is
 kept. Reported, per round: how long the reload took (switch to swap), the longest gap
@@ -28,15 +28,18 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
-from bench.harness import RESULTS, ROOT, wait_until
-from bench.memory_io import MemoryIO
+from bench.harness import RESULTS
 from streams.config import Settings
-from streams.generator import GeneratorConfig, generate
-from streams.metrics import ScorerMetrics
-from streams.pipeline import ScoringPipeline
-from streams.records import InRecord, Origin
-from streams.reload import ModelReloader, load
-from streams.scorer import Scorer, drift_monitor, pipeline_config
+from streams.contract.records import InRecord, Origin
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.local import ROOT, wait_until
+from streams.dev.memory_io import MemoryIO
+from streams.monitoring.drift import drift_monitor
+from streams.ops.metrics import ScorerMetrics
+from streams.scoring.factory import pipeline_config
+from streams.scoring.pipeline import ScoringPipeline
+from streams.scoring.reload import ModelReloader, load
+from streams.scoring.scorer import Scorer
 
 
 def one_round(tmp: Path, raws: list[bytes]) -> dict[str, float]:

@@ -56,15 +56,15 @@ from bench.baselines.quix_pipeline import run_quix
 from bench.harness import BROKER_PID, LAST_CPU, RESULTS, timed_until_committed
 from bench.report import write_report
 from streams.config import Settings
-from streams.contracts import validator
-from streams.features import FeatureAssembler
-from streams.generator import GeneratorConfig, generate
+from streams.contract.schemas import validator
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.messy import MessySpec
+from streams.dev.produce import write_records
+from streams.dev.realbroker import RealBroker
 from streams.kafka import ensure_topics, make_consumer, make_producer
-from streams.messy import MessySpec
-from streams.model import load_model
-from streams.produce import write_records
-from streams.realbroker import RealBroker
-from streams.scorer import build_scorer
+from streams.model.artifact import load_model
+from streams.model.features import FeatureAssembler
+from streams.scoring.factory import build_scorer
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 6

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from streams.config import Settings
 from streams.errors import StreamscoreError
-from streams.logs import configure
+from streams.ops.logs import configure
 
 log = logging.getLogger("streams.cli")
 
@@ -52,7 +52,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
 
 
 def _cmd_train(_settings: Settings, args: argparse.Namespace) -> int:
-    from streams.training import TrainConfig, train, write_artifact
+    from streams.dev.training import TrainConfig, train, write_artifact
 
     config = TrainConfig(seed=args.seed, events=args.events, rounds=args.rounds)
     result = train(config, version=args.version)
@@ -62,7 +62,7 @@ def _cmd_train(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_broker(_settings: Settings, args: argparse.Namespace) -> int:
-    from streams.realbroker import main as broker_main
+    from streams.dev.realbroker import main as broker_main
 
     timeout = args.start_timeout
     if args.action == "fetch" or timeout is None:
@@ -71,7 +71,7 @@ def _cmd_broker(_settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.produce import generator_config, run_produce
+    from streams.dev.produce import generator_config, run_produce
 
     summary = run_produce(settings, generator_config(args), rate=args.rate)
     print(summary.render())
@@ -81,11 +81,11 @@ def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
     import threading
 
-    from streams.health import ObservabilityServer
-    from streams.lag import LagCollector
-    from streams.metrics import process_registry
-    from streams.runtime import connect, install_stop_signals
-    from streams.scorer import build_scorer
+    from streams.kafka.runtime import connect, install_stop_signals
+    from streams.ops.http import ObservabilityServer
+    from streams.ops.lag import LagCollector
+    from streams.ops.metrics import process_registry
+    from streams.scoring.factory import build_scorer
 
     with connect(settings, create_topics=args.create_topics) as rt:
         exactly_once = settings.processing_guarantee == "exactly_once"
@@ -96,7 +96,9 @@ def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
         scorer = build_scorer(rt.settings, registry, exactly_once)
         group, topics = settings.scorer_group_id, [settings.topic_events]
         # lag of this instance's partitions only: instances of one group add up
-        registry.register(LagCollector(rt.settings, group, topics, lambda: set(scorer.io.assigned)))
+        registry.register(
+            LagCollector(rt.settings, group, topics, lambda: set(scorer.io.assigned or ()))
+        )
         server = None
         if settings.metrics_port:
             server = ObservabilityServer(
@@ -116,10 +118,10 @@ def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
     import threading
 
-    from streams.health import ObservabilityServer
-    from streams.lag import LagCollector, group_lag, render_table
-    from streams.metrics import process_registry
-    from streams.runtime import install_stop_signals
+    from streams.kafka.runtime import install_stop_signals
+    from streams.ops.http import ObservabilityServer
+    from streams.ops.lag import LagCollector, group_lag, render_table
+    from streams.ops.metrics import process_registry
 
     group = args.group or settings.scorer_group_id
     topics = args.topic or [settings.topic_events]
@@ -141,7 +143,7 @@ def _cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.dlq import ReplaySelection, replay_records
+    from streams.contract.dead_letters import ReplaySelection, replay_records
     from streams.kafka import publish, read_topic
 
     selection = ReplaySelection(
@@ -161,19 +163,19 @@ def _cmd_dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_join(settings: Settings, _args: argparse.Namespace) -> int:
-    from streams.joiner import run_joiner
+    from streams.feedback.app import run_joiner
 
     return run_joiner(settings)
 
 
 def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.dev.demo import run_demo
 
     return run_demo(settings, args.count, args.rate, args.seed, drift_at=args.drift_at)
 
 
 def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
-    from streams.produce import add_generator_flags
+    from streams.dev.produce import add_generator_flags
 
     p = sub.add_parser("demo", parents=[parent], help="run the pipeline on the embedded broker")
     p.add_argument("--count", type=int, default=20_000, help="events to generate")
@@ -236,9 +238,30 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=_cmd_broker)
 
 
+DESCRIPTION = """\
+Real-time ML scoring and feedback on Kafka: validate each event, score it with a
+LightGBM model, dead-letter what is invalid with the reason, watch drift, and join
+later labels back onto the scores for retraining."""
+
+EPILOG = """\
+start here:
+  streamscore demo                  the whole pipeline on an in-process broker
+  streamscore score --bootstrap-servers kafka:9092 --create-topics
+  streamscore join --bootstrap-servers kafka:9092
+  streamscore <command> --help      a command's options
+
+Every setting is a flag of every command (--bootstrap-servers ...) and an environment
+variable (STREAMSCORE_BOOTSTRAP_SERVERS ...); flags win. Reference: docs/settings.md."""
+
+
 def parser() -> argparse.ArgumentParser:
     """The full argument parser."""
-    root = argparse.ArgumentParser(prog="streamscore", description=__doc__.splitlines()[0])
+    root = argparse.ArgumentParser(
+        prog="streamscore",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = root.add_subparsers(dest="command", required=True)
     _add_commands(sub, _settings_parser())
     return root

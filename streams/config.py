@@ -1,14 +1,14 @@
-"""The one settings object, and the one place it is mapped to Kafka client configs.
+"""The one settings object.
 
 Settings come from ``STREAMSCORE_*`` environment variables, overridden by CLI
 flags; they are built once at the entry point (:mod:`streams.cli`) and passed
-down. No other module reads the environment.
+down. No other module reads the environment. Every sub-config (the pipeline's, the
+join's, the drift monitor's) is derived from it; :mod:`streams.kafka.config` maps it
+to the Kafka clients' configs.
 
 >>> s = Settings(bootstrap_servers="127.0.0.1:9092", topic_events="ev")
->>> librdkafka_config(s)["bootstrap.servers"]
-'127.0.0.1:9092'
->>> s.topic_events
-'ev'
+>>> s.topic_events, s.is_embedded
+('ev', False)
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from streams.errors import ConfigError
 
 EMBEDDED = "embedded"
 """``bootstrap_servers`` value that means: start librdkafka's mock cluster in-process."""
@@ -220,84 +218,13 @@ class Settings(BaseSettings):
         ]
 
 
-def _require_resolved(settings: Settings) -> str:
-    if settings.is_embedded:
-        raise ConfigError(
-            "bootstrap_servers is still 'embedded': start streams.embedded.EmbeddedBroker and "
-            "pass settings.model_copy(update={'bootstrap_servers': broker.bootstrap})"
-        )
-    return settings.bootstrap_servers
+def default(name: str) -> Any:
+    """The default of setting ``name``: sub-configs take theirs from here, never restate it.
 
-
-def librdkafka_config(settings: Settings, **extra: Any) -> dict[str, Any]:
-    """Map settings to a confluent-kafka (librdkafka) config dict, security included.
-
-    ``extra`` entries (librdkafka names, e.g. ``{"group.id": ...}``) are merged last.
+    >>> default("topic_scores"), default("review_threshold")
+    ('scores', 0.2)
     """
-    conf: dict[str, Any] = {
-        "bootstrap.servers": _require_resolved(settings),
-        "security.protocol": settings.security_protocol,
-    }
-    if settings.sasl_mechanism:
-        conf["sasl.mechanism"] = settings.sasl_mechanism
-    if settings.sasl_username:
-        conf["sasl.username"] = settings.sasl_username
-    if settings.sasl_password:
-        conf["sasl.password"] = settings.sasl_password.get_secret_value()
-    if settings.ssl_ca_location:
-        conf["ssl.ca.location"] = str(settings.ssl_ca_location)
-    if settings.ssl_certificate_location:
-        conf["ssl.certificate.location"] = str(settings.ssl_certificate_location)
-    if settings.ssl_key_location:
-        conf["ssl.key.location"] = str(settings.ssl_key_location)
-    if settings.ssl_key_password:
-        conf["ssl.key.password"] = settings.ssl_key_password.get_secret_value()
-    conf.update(extra)
-    return conf
-
-
-def faust_config(settings: Settings, *, topic_allow_declare: bool = True) -> dict[str, Any]:
-    """Map settings to keyword arguments of ``faust.App`` (aiokafka driver), security included.
-
-    Pass ``topic_allow_declare=False`` on the embedded broker: the mock cluster has no
-    CreateTopics, so streamscore creates every topic, changelogs included, beforehand.
-    """
-    import ssl
-
-    import faust  # imported here: faust is heavy and only the joiner needs it
-
-    kwargs: dict[str, Any] = {
-        "broker": ";".join(
-            f"kafka://{hp.strip()}" for hp in _require_resolved(settings).split(",")
-        ),
-        "topic_allow_declare": topic_allow_declare,
-        "broker_session_timeout": settings.session_timeout_ms / 1000,
-        "broker_heartbeat_interval": settings.session_timeout_ms / 3000,
-        "topic_partitions": settings.topic_partitions,
-        "web_enabled": False,
-    }
-    context = None
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(
-            cafile=str(settings.ssl_ca_location) if settings.ssl_ca_location else None
-        )
-        if settings.ssl_certificate_location:
-            context.load_cert_chain(
-                str(settings.ssl_certificate_location),
-                str(settings.ssl_key_location) if settings.ssl_key_location else None,
-                settings.ssl_key_password.get_secret_value() if settings.ssl_key_password else None,
-            )
-    if settings.security_protocol.startswith("SASL"):
-        assert settings.sasl_password is not None  # checked by Settings
-        kwargs["broker_credentials"] = faust.SASLCredentials(
-            username=settings.sasl_username,
-            password=settings.sasl_password.get_secret_value(),
-            mechanism=settings.sasl_mechanism,
-            ssl_context=context,
-        )
-    elif context is not None:
-        kwargs["broker_credentials"] = faust.SSLCredentials(context)
-    return kwargs
+    return Settings.model_fields[name].get_default(call_default_factory=True)
 
 
 def env_vars(settings: Settings) -> dict[str, str]:

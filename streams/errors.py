@@ -2,7 +2,7 @@
 
 Exceptions are for bugs and infrastructure (broker down, model missing, bad
 configuration). Bad *input records* are never exceptions: they are values
-(see :mod:`streams.validation` and :mod:`streams.dlq`).
+(see :mod:`streams.contract.validation` and :mod:`streams.contract.dead_letters`).
 
 Always chain: ``raise ModelError("...") from exc``.
 """

@@ -1,6 +1,6 @@
 """Shared pytest fixtures.
 
-``real_broker``: one real Apache Kafka broker (:class:`streams.realbroker.RealBroker`) for
+``real_broker``: one real Apache Kafka broker (:class:`streams.dev.realbroker.RealBroker`) for
 the whole session. It is started lazily, only when a test requests the fixture (so a run
 without such tests starts no JVM), and stopped at session end. The first start may fetch
 Kafka's jars with Maven into ``~/.cache/streamscore``. Tests using it are marked
@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.realbroker import RealBroker
+from streams.dev.realbroker import RealBroker
 
 
 @pytest.fixture(scope="session")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.harness import child_env, fresh_settings, wait_until
 from streams.config import Settings
-from streams.records import Headers, InRecord, header
+from streams.contract.records import Headers, InRecord, header
+from streams.dev.local import child_env, fresh_settings, wait_until
 
 __all__ = [
     "ERROR_HEADERS",
@@ -18,7 +18,7 @@ __all__ = [
     "wait_for",
 ]
 
-wait_for = wait_until  # one implementation for the tests and the benchmarks (bench/harness.py)
+wait_for = wait_until  # one implementation for the tests and the benchmarks (streams/dev/local.py)
 
 
 FULL_EVENT: dict[str, Any] = {

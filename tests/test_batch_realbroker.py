@@ -11,11 +11,12 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from helpers import isolated_settings
 
-from streams.config import Settings, librdkafka_config
+from streams.config import Settings
+from streams.contract.records import InRecord, OutRecord
+from streams.dev.realbroker import RealBroker
 from streams.kafka import committed_total, make_producer, read_topic
 from streams.kafka.batch import BatchAborted, BatchIO
-from streams.realbroker import RealBroker
-from streams.records import InRecord, OutRecord
+from streams.kafka.config import librdkafka_config
 
 pytestmark = pytest.mark.realbroker
 

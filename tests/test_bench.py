@@ -10,16 +10,17 @@ import orjson
 import pytest
 
 from bench.baselines.io_limit import Copy
-from bench.harness import cpu_seconds, jit_cpu_seconds, wait_until
+from bench.harness import cpu_seconds, jit_cpu_seconds
 from bench.joiner import by_budget
 from bench.latency import ScoreReader, percentiles, valid_among, warm_up
 from bench.memory import summarise
 from bench.report import drift, drift_detectors, joiner, latency, memory, throughput
 from streams.config import Settings
-from streams.embedded import EmbeddedBroker
+from streams.contract.records import InRecord, Origin
+from streams.dev.local import wait_until
+from streams.dev.realbroker import RealBroker
 from streams.kafka import make_producer
-from streams.realbroker import RealBroker
-from streams.records import InRecord, Origin
+from streams.kafka.embedded import EmbeddedBroker
 
 
 def test_valid_among_counts_cycled_payloads() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from streams.collector import Collector
+from streams.scoring.gc_control import Collector
 
 
 class _Cycle:

@@ -12,17 +12,17 @@ import numpy as np
 import orjson
 import pytest
 
-from streams.compiled import (
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.training import TrainConfig, train, write_artifact
+from streams.errors import ModelError
+from streams.model.artifact import Model, load_model
+from streams.model.compiled import (
     STALE_PARTIAL_S,
     TOLERANCE,
     check_same_scores,
     compile_trees,
     remove_stale_partials,
 )
-from streams.errors import ModelError
-from streams.generator import GeneratorConfig, generate
-from streams.model import Model, load_model
-from streams.training import TrainConfig, train, write_artifact
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -89,7 +89,7 @@ def test_auto_predicts_with_lightgbm_when_the_trees_cannot_be_used(
         cache.write_bytes(b"")
     with pytest.raises(ModelError, match=r"compiled trees|compile the trees"):
         load_model(MODELS, compiled_dir=cache)  # predictor=compiled: the load fails
-    with caplog.at_level("WARNING", logger="streams.model"):
+    with caplog.at_level("WARNING", logger="streams.model.artifact"):
         model = load_model(MODELS, compiled_dir=cache, compiled_required=False)
     assert model.compiled is None and model.predictor == "lightgbm"
     assert [r.getMessage() for r in caplog.records] == [

@@ -6,8 +6,9 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from streams.cli import build_settings, parser
-from streams.config import Settings, faust_config, librdkafka_config
+from streams.config import Settings
 from streams.errors import ConfigError
+from streams.kafka.config import faust_config, librdkafka_config
 
 
 def test_env_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:

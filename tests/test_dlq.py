@@ -8,10 +8,15 @@ import orjson
 import pytest
 from helpers import ERROR_HEADERS, FULL_EVENT, KCAT_HEADERS
 
-from streams.dlq import H_REPLAYED_FROM, ReplaySelection, dead_letter, replay_records
-from streams.pipeline import PipelineConfig, ScoringPipeline
-from streams.records import Headers, InRecord, Origin, header
-from streams.validation import Problem
+from streams.contract.dead_letters import (
+    H_REPLAYED_FROM,
+    ReplaySelection,
+    dead_letter,
+    replay_records,
+)
+from streams.contract.records import Headers, InRecord, Origin, header
+from streams.contract.validation import Problem
+from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
 
 T = 1_767_225_600_123
 PROBLEM = Problem("wrong_type", "amount", "expected a number, got str")

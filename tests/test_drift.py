@@ -14,17 +14,18 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from bench.memory_io import MemoryIO
 from streams.config import Settings
-from streams.contracts import schema, validator
-from streams.drift import scan
-from streams.generator import DriftSpec, GeneratorConfig, generate, generate_events_clean
-from streams.metrics import ScorerMetrics
-from streams.model import Model, load_model
-from streams.pipeline import ScoringPipeline
-from streams.quality import OnlineQuality
-from streams.records import InRecord, Origin
-from streams.scorer import Scorer, drift_monitor, pipeline_config
+from streams.contract.records import InRecord, Origin
+from streams.contract.schemas import schema, validator
+from streams.dev.generator import DriftSpec, GeneratorConfig, generate, generate_events_clean
+from streams.dev.memory_io import MemoryIO
+from streams.model.artifact import Model, load_model
+from streams.monitoring.drift import drift_monitor, scan
+from streams.monitoring.quality import OnlineQuality
+from streams.ops.metrics import ScorerMetrics
+from streams.scoring.factory import pipeline_config
+from streams.scoring.pipeline import ScoringPipeline
+from streams.scoring.scorer import Scorer
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DRIFT_AT = 20_000

@@ -10,9 +10,10 @@ import faust
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streams.config import Settings, faust_config
-from streams.embedded import EMBEDDED_PARTITIONS, EmbeddedBroker
+from streams.config import Settings
 from streams.kafka import end_total
+from streams.kafka.config import faust_config
+from streams.kafka.embedded import EMBEDDED_PARTITIONS, EmbeddedBroker
 
 
 @pytest.fixture()

@@ -15,8 +15,8 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from streams.events import CHANNELS, COUNTRIES, CURRENCIES, MERCHANT_CATEGORIES, OPTIONAL
-from streams.generator import (
+from streams.contract.events import CHANNELS, COUNTRIES, CURRENCIES, MERCHANT_CATEGORIES, OPTIONAL
+from streams.dev.generator import (
     MESSY_KINDS,
     DriftSpec,
     FeedbackSpec,

@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.config import Settings
-from streams.contracts import validator
-from streams.dlq import H_REASON
-from streams.join import DAY_MS, Join, JoinConfig, feedback_record, score_record
-from streams.joiner import consumed, processor_for, send_arguments
-from streams.partitioner import partition_for
-from streams.records import InRecord, Origin, OutRecord, header
+from streams.contract.dead_letters import H_REASON
+from streams.contract.partitioner import partition_for
+from streams.contract.records import InRecord, Origin, OutRecord, header
+from streams.contract.schemas import validator
+from streams.feedback.app import consumed, processor_for, send_arguments
+from streams.feedback.join import DAY_MS, Join, JoinConfig, feedback_record, score_record
 
 T0 = 1_767_225_600_000
 

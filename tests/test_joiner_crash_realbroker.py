@@ -17,9 +17,9 @@ import pytest
 from helpers import child_env, isolated_settings, wait_for
 
 from streams.config import Settings
-from streams.join import feedback_record, score_record
+from streams.dev.realbroker import RealBroker
+from streams.feedback.join import feedback_record, score_record
 from streams.kafka import end_total, make_producer, read_topic
-from streams.realbroker import RealBroker
 
 pytestmark = pytest.mark.realbroker
 

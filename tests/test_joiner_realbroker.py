@@ -20,11 +20,15 @@ from helpers import KCAT_HEADERS, check_dead_letter, child_env, isolated_setting
 
 from streams.cli import main
 from streams.config import Settings
-from streams.contracts import validator
-from streams.dlq import H_REASON, H_REPLAYED_FROM
+from streams.contract.dead_letters import H_REASON, H_REPLAYED_FROM
+from streams.contract.partitioner import partition_for
+from streams.contract.records import header
+from streams.contract.schemas import validator
+from streams.dev.realbroker import RealBroker
 from streams.errors import ConfigError
-from streams.join import feedback_record, score_record
-from streams.joiner import BackgroundJoiner, changelog_topic, check_copartitioned
+from streams.feedback.app import changelog_topic, check_copartitioned
+from streams.feedback.background import BackgroundJoiner
+from streams.feedback.join import feedback_record, score_record
 from streams.kafka import (
     committed_total,
     end_total,
@@ -33,10 +37,7 @@ from streams.kafka import (
     read_topic,
     watermarks,
 )
-from streams.partitioner import partition_for
-from streams.realbroker import RealBroker
-from streams.records import header
-from streams.runtime import require_topics
+from streams.kafka.runtime import require_topics
 
 pytestmark = pytest.mark.realbroker
 

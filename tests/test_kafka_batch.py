@@ -13,13 +13,13 @@ from helpers import ERROR_HEADERS, KCAT_HEADERS
 from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.config import Settings
-from streams.embedded import EmbeddedBroker
+from streams.contract.records import InRecord, OutRecord
 from streams.kafka import end_total, make_producer, read_topic
 from streams.kafka.batch import BatchIO
 from streams.kafka.clients import DeliveryTracker, flush, produce_many
-from streams.metrics import ScorerMetrics
-from streams.pipeline import PipelineConfig, ScoringPipeline
-from streams.records import InRecord, OutRecord
+from streams.kafka.embedded import EmbeddedBroker
+from streams.ops.metrics import ScorerMetrics
+from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
 
 
 @pytest.fixture()

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from streams.events import FIELDS, OPTIONAL, REQUIRED
-from streams.messy import MESSY_KINDS, UNKNOWN_LEVELS, MessySpec, corrupt, expected_valid
+from streams.contract.events import FIELDS, OPTIONAL, REQUIRED
+from streams.dev.messy import MESSY_KINDS, UNKNOWN_LEVELS, MessySpec, corrupt, expected_valid
 
 SCHEMA = orjson.loads((Path(__file__).parent.parent / "schemas/event.schema.json").read_bytes())
 VALIDATOR = Draft202012Validator(SCHEMA)

@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.contracts import validator
+from streams.contract.schemas import validator
+from streams.dev.training import TrainConfig, train, write_artifact
 from streams.errors import ModelError
-from streams.features import FEATURE_NAMES
-from streams.model import current_version, load_model
-from streams.training import TrainConfig, train, write_artifact
+from streams.model.artifact import current_version, load_model
+from streams.model.features import FEATURE_NAMES
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

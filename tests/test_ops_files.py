@@ -41,7 +41,7 @@ KEDA_SCHEMAS = {
     "TriggerAuthentication": "triggerauthentication-keda-v1alpha1.json",
 }
 DECLARED = set(
-    re.findall(r'"(streamscore_[a-z_]+)"', (ROOT / "streams" / "metrics.py").read_text())
+    re.findall(r'"(streamscore_[a-z_]+)"', (ROOT / "streams" / "ops" / "metrics.py").read_text())
 )
 DECLARED |= {"streamscore_consumer_lag"}  # streams/lag.py, a custom collector
 

@@ -21,14 +21,14 @@ from confluent_kafka import TopicPartition
 from helpers import child_env, isolated_settings, wait_for
 
 from streams.config import Settings
-from streams.generator import GeneratorConfig, generate
-from streams.health import ObservabilityServer
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.produce import write_records
+from streams.dev.realbroker import RealBroker
 from streams.kafka import make_consumer
-from streams.lag import LagCollector, group_lag
-from streams.metrics import process_registry
-from streams.produce import write_records
-from streams.realbroker import RealBroker
-from streams.scorer import build_scorer
+from streams.ops.http import ObservabilityServer
+from streams.ops.lag import LagCollector, group_lag
+from streams.ops.metrics import process_registry
+from streams.scoring.factory import build_scorer
 
 pytestmark = pytest.mark.realbroker
 

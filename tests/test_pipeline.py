@@ -12,14 +12,14 @@ import numpy as np
 import orjson
 import pytest
 
-from streams.contracts import validator
-from streams.dlq import H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
-from streams.features import FEATURE_NAMES, INTEGRAL_INDEX
-from streams.generator import GeneratorConfig, generate
-from streams.messy import MessySpec
-from streams.model import Model, load_model
-from streams.pipeline import FALLBACK_VERSION, PipelineConfig, ScoringPipeline, decide
-from streams.records import InRecord, Origin, header
+from streams.contract.dead_letters import H_OFFSET, H_PARTITION, H_REASON, H_TOPIC
+from streams.contract.records import InRecord, Origin, header
+from streams.contract.schemas import validator
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.messy import MessySpec
+from streams.model.artifact import Model, load_model
+from streams.model.features import FEATURE_NAMES, INTEGRAL_INDEX
+from streams.scoring.pipeline import FALLBACK_VERSION, PipelineConfig, ScoringPipeline, decide
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

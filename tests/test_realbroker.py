@@ -1,4 +1,4 @@
-"""The real Kafka broker from streams/realbroker.py: topics, keyed partitioning, transactions,
+"""The real Kafka broker from streams/dev/realbroker.py: topics, keyed partitioning, transactions,
 clean stop; plus a fast check that a complete jar cache is reused without Maven."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from streams.dev.realbroker import CACHE_MARKER, RealBroker, _cluster_id, fetch_jars
 from streams.errors import BrokerError
-from streams.realbroker import CACHE_MARKER, RealBroker, _cluster_id, fetch_jars
 
 _DEADLINE_S = 60.0
 

@@ -13,16 +13,17 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bench.memory_io import MemoryIO
 from streams.config import Settings
+from streams.contract.records import InRecord, Origin, OutRecord
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.memory_io import MemoryIO
 from streams.errors import ModelError
-from streams.generator import GeneratorConfig, generate
-from streams.metrics import ScorerMetrics
-from streams.model import Model, load_model
-from streams.pipeline import ScoringPipeline
-from streams.records import InRecord, Origin, OutRecord
-from streams.reload import ModelReloader
-from streams.scorer import Scorer, pipeline_config
+from streams.model.artifact import Model, load_model
+from streams.ops.metrics import ScorerMetrics
+from streams.scoring.factory import pipeline_config
+from streams.scoring.pipeline import ScoringPipeline
+from streams.scoring.reload import ModelReloader
+from streams.scoring.scorer import Scorer
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ def test_a_version_that_fails_to_load_keeps_the_model_and_is_tried_again(
         raise ModelError(f"{version}: manifest does not match")
 
     reloader = ModelReloader(_settings(tmp_path, "v2"), failing)
-    with caplog.at_level(logging.WARNING, logger="streams.reload"):
+    with caplog.at_level(logging.WARNING, logger="streams.scoring.reload"):
         wait_for(lambda: reloader.poll("v1") is None and len(calls) >= 2, 30, "two attempts")
     assert set(calls) == {"v2"}
     failures = [r for r in caplog.records if r.getMessage() == "model not (re)loaded"]

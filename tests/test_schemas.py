@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from streams.contracts import SCHEMA_DIR, schema
-from streams.events import FIELDS, REQUIRED
+from streams.contract.events import FIELDS, REQUIRED
+from streams.contract.schemas import SCHEMA_DIR, schema
 
 
 @pytest.mark.parametrize("path", sorted(SCHEMA_DIR.glob("*.schema.json")), ids=lambda p: p.name)

@@ -1,5 +1,5 @@
 """The scorer's loop in memory: what it scores while a commit is in flight, and what
-goes into one transaction. The Kafka side is :class:`~bench.memory_io.MemoryIO`,
+goes into one transaction. The Kafka side is :class:`~streams.dev.memory_io.MemoryIO`,
 whose commits end after a set number of polls (no clock, no broker)."""
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from bench.memory_io import MemoryIO
 from streams.config import Settings
-from streams.generator import GeneratorConfig, generate
-from streams.metrics import ScorerMetrics
-from streams.model import Model, load_model
-from streams.pipeline import BatchResult, ScoringPipeline
-from streams.records import InRecord, Origin
-from streams.scorer import Scorer, pipeline_config
+from streams.contract.records import InRecord, Origin
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.memory_io import MemoryIO
+from streams.model.artifact import Model, load_model
+from streams.ops.metrics import ScorerMetrics
+from streams.scoring.factory import pipeline_config
+from streams.scoring.pipeline import BatchResult, ScoringPipeline
+from streams.scoring.scorer import Scorer
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

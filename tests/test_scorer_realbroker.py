@@ -27,15 +27,16 @@ from prometheus_client import CollectorRegistry
 
 from streams.cli import main
 from streams.config import Settings
-from streams.contracts import validator
-from streams.dlq import H_OFFSET, H_REASON, H_REPLAYED_FROM, H_TOPIC
-from streams.generator import GeneratorConfig, Record, generate
+from streams.contract.dead_letters import H_OFFSET, H_REASON, H_REPLAYED_FROM, H_TOPIC
+from streams.contract.records import InRecord, header
+from streams.contract.schemas import validator
+from streams.dev.generator import GeneratorConfig, Record, generate
+from streams.dev.messy import MessySpec
+from streams.dev.produce import write_records
+from streams.dev.realbroker import RealBroker
 from streams.kafka import committed_total, ensure_topics, make_producer, read_topic
-from streams.messy import MessySpec
-from streams.produce import write_records
-from streams.realbroker import RealBroker
-from streams.records import InRecord, header
-from streams.scorer import Scorer, build_scorer
+from streams.scoring.factory import build_scorer
+from streams.scoring.scorer import Scorer
 
 pytestmark = pytest.mark.realbroker
 

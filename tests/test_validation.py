@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.contracts import validator
-from streams.join import feedback_record
-from streams.validation import REASONS, Problem, parse_event, parse_with_schema
+from streams.contract.schemas import validator
+from streams.contract.validation import REASONS, Problem, parse_event, parse_with_schema
+from streams.feedback.join import feedback_record
 
 GOOD: dict[str, Any] = {
     "event_id": "ev-1",

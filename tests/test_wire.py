@@ -1,4 +1,4 @@
-"""The compiled fast path (streams.wire) agrees with the exact validator everywhere.
+"""The compiled fast path (streams.contract.wire) agrees with the exact validator everywhere.
 
 The fast path may only ever be a shortcut: for every payload, :func:`decode_events`
 must give exactly what :func:`parse_event` gives (the same row, or the same problem).
@@ -15,9 +15,9 @@ from helpers import FULL_EVENT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.events import FIELDS, ROW_FIELDS, row_of
-from streams.validation import Problem, parse_event
-from streams.wire import decode_events, event_times, fast_rows
+from streams.contract.events import FIELDS, ROW_FIELDS, row_of
+from streams.contract.validation import Problem, parse_event
+from streams.contract.wire import decode_events, event_times, fast_rows
 
 FULL = FULL_EVENT
 

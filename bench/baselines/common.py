@@ -4,7 +4,8 @@ The score record is the one streamscore writes (``schemas/score.schema.json``: e
 fields, score, decision, model version, the feature vector, source offset), so every
 pipeline encodes the same bytes' worth of work per event.
 
-Imports only the standard library and :mod:`streams.features` at module level: the Quix
+Imports only the standard library, :mod:`streams.model.features` and
+:mod:`streams.contract.decisions` at module level: the Quix
 pipeline imports this module in its own venv. :func:`check_outputs` needs the main venv.
 """
 
@@ -13,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from streams.features import FEATURE_NAMES
+from streams.contract.decisions import DECISIONS
+from streams.model.features import FEATURE_NAMES
 
 if TYPE_CHECKING:
     from streams.config import Settings
-
-DECISIONS = ("approve", "review", "decline")
 
 
 def decide(score: float, review: float, decline: float) -> str:
@@ -93,9 +93,9 @@ def check_outputs(settings: Settings, name: str, group: str) -> dict[str, int]:
     """
     import orjson
 
-    from streams.contracts import validator
+    from streams.contract.schemas import validator
+    from streams.contract.validation import Problem, parse_event
     from streams.kafka import committed_total
-    from streams.validation import Problem, parse_event
 
     scores_topic, dlq_topic = output_topics(settings, name)
     committed = committed_total(settings, group, settings.topic_events)

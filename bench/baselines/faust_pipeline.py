@@ -4,7 +4,8 @@ One agent on the events topic (raw bytes in, raw bytes out). It batches with
 ``stream.take_events(batch_max_size, within=batch_max_wait_ms)``, as a faust user
 scoring with a model would (one LightGBM call per batch, like streamscore; the events
 come with their message, for the key and the source offset). Per event:
-``streams.validation.parse_event``; a :class:`~streams.validation.Problem` sends the
+``streams.contract.validation.parse_event``; a
+:class:`~streams.contract.validation.Problem` sends the
 original bytes (original key) to the DLQ topic, a valid event goes into the batch's
 feature matrix (``model.assembler.assemble``); after one ``model.predict`` per batch
 each event's score record (the one streamscore writes, orjson) is sent to the scores
@@ -23,7 +24,7 @@ committed by faust's commit timer, every ``COMMIT_INTERVAL_S`` (faust's default 
 
 The app runs on its own event loop in a thread of the benchmark process (as the scorer
 does), with the model loaded before the clock starts; broker settings come from
-:func:`streams.config.faust_config`, as for the project's joiner.
+:func:`streams.kafka.config.faust_config`, as for the project's joiner.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ import orjson
 
 from bench.baselines.common import check_outputs, decide, output_topics, score_record
 from bench.harness import timed_until_committed
-from streams.config import Settings, faust_config
+from streams.config import Settings
+from streams.contract.validation import Problem, parse_event
 from streams.kafka import ensure_topics
-from streams.model import Model, load_model
-from streams.validation import Problem, parse_event
+from streams.kafka.config import faust_config
+from streams.model.artifact import Model, load_model
 
 GROUP = "bench-faust"
 COMMIT_INTERVAL_S = 0.2

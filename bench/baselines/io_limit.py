@@ -2,14 +2,14 @@
 
     STREAMSCORE_... .venv/bin/python -m bench.baselines.io_limit   # settings from the environment
 
-Same :class:`~streams.scorer.Scorer` loop, same :func:`~streams.scorer.scorer_io`
+Same :class:`~streams.scoring.scorer.Scorer` loop, same :func:`~streams.scoring.scorer.scorer_io`
 (guarantee, batching, overlapped commits and transactions as the settings say), but
 each event becomes ``{"event_timestamp": <its Kafka timestamp>}`` on the scores topic:
 no parsing, validation, features, prediction or drift. What ``bench.latency``
 measures for it is what Kafka and the delivery guarantee cost on this machine, the
 floor under the scorer's latency. Every event is passed, valid or not.
 
->>> from streams.records import InRecord, Origin
+>>> from streams.contract.records import InRecord, Origin
 >>> out = Copy("scores").process([InRecord(Origin("events", 0, 3, 1700), b"k", b"{}")], 0)
 >>> out.records[0].topic, out.records[0].value, out.scored
 ('scores', b'{"event_timestamp":1700}', 1)
@@ -23,11 +23,12 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry
 
 from streams.config import Settings
-from streams.metrics import ScorerMetrics
-from streams.pipeline import BatchResult, PipelineConfig, ScoringPipeline
-from streams.records import InRecord, OutRecord
-from streams.runtime import install_stop_signals
-from streams.scorer import Scorer, scorer_io
+from streams.contract.records import InRecord, OutRecord
+from streams.kafka.runtime import install_stop_signals
+from streams.ops.metrics import ScorerMetrics
+from streams.scoring.factory import scorer_io
+from streams.scoring.pipeline import BatchResult, PipelineConfig, ScoringPipeline
+from streams.scoring.scorer import Scorer
 
 
 class Copy(ScoringPipeline):

@@ -8,7 +8,7 @@ Runs in its own venv (quixstreams 3.28.1 needs confluent-kafka<2.13; the project
         --group bench-quix --model-dir models
 
 What a Quix user writes, one message at a time: a ``StreamingDataFrame`` over the raw
-bytes, ``streams.validation.parse_event`` on each, then two branches (Quix copies the
+bytes, ``streams.contract.validation.parse_event`` on each, then two branches (Quix copies the
 value into the second): the invalid ones send their original bytes (original key) to
 the DLQ topic, the valid ones assemble a one-row feature matrix, predict it
 (``model.predict``, LightGBM on one thread) and go to the scores topic as the score
@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from quixstreams import Application, message_context
 
-    from streams.model import load_model
-    from streams.validation import Problem, parse_event
+    from streams.contract.validation import Problem, parse_event
+    from streams.model.artifact import load_model
 
     model = load_model(args.model_dir)
     assembler, version = model.assembler, model.version

@@ -1,0 +1,289 @@
+"""A real Apache Kafka broker (KRaft, single node) run from its Maven Central jars.
+
+Unlike :mod:`streams.kafka.embedded` it has real CreateTopics, transactions and
+``read_committed``. Needs a JDK 17+ and, once, Maven to fill the jar cache.
+From a shell: ``python -m streams.dev.realbroker run`` prints ``bootstrap=<host:port>``
+and serves until SIGINT/SIGTERM.
+
+>>> with RealBroker() as broker:  # doctest: +SKIP
+...     broker.create_topics(["events"], partitions=3)
+...     print(broker.bootstrap)
+127.0.0.1:41235
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import base64
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from streams.errors import BrokerError
+from streams.kafka.clients import Probe
+
+KAFKA_VERSION = "4.1.1"
+CACHE_MARKER = ".streamscore-complete"
+"""File written into a libs dir once every jar has been copied into it."""
+
+_FILES = Path(__file__).resolve().parent / "broker"  # pom.xml, server and log4j2 properties
+_POM = _FILES / "pom.xml"
+_PROBE_TOPIC = "__streamscore_probe"
+_TAIL_LINES = 40
+_STOP_GRACE_S = 30.0
+
+# A 512 MB young generation, and survivors promoted after one collection: young
+# pauses every ~8 s instead of every second at 5,000 events/s, none re-copying the
+# same survivors (these pauses set every pipeline's p99: docs/brokers.md).
+_JVM_HEAP = ["-Xms1g", "-Xmx1g", "-Xmn512m", "-XX:MaxTenuringThreshold=1"]
+
+_ADMIN_TIMEOUT_S = 30.0
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "streamscore" / f"kafka-{KAFKA_VERSION}" / "libs"
+
+
+def _cluster_id() -> str:
+    """A random KRaft cluster id, as ``kafka-storage random-uuid`` makes them: 16 bytes,
+    URL-safe base64, never starting with "-" (the tool's parser would read an option)."""
+    while True:
+        cid = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.splitlines()[-_TAIL_LINES:])
+
+
+def _run(cmd: list[str], what: str, timeout_s: float) -> None:
+    """Run ``cmd`` to completion; any failure becomes a BrokerError with the output tail."""
+    try:
+        subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=timeout_s)
+    except FileNotFoundError as exc:
+        raise BrokerError(f"{what}: {cmd[0]!r} not found on PATH") from exc
+    except subprocess.CalledProcessError as exc:
+        out = _tail(f"{exc.stdout or ''}{exc.stderr or ''}")
+        raise BrokerError(f"{what} failed (exit {exc.returncode}):\n{out}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise BrokerError(f"{what} timed out after {timeout_s:.0f} s") from exc
+
+
+def fetch_jars(cache_dir: Path | None = None) -> Path:
+    """Return a directory holding Kafka's runtime jars, fetching them with Maven if needed.
+
+    ``cache_dir`` is the libs dir itself (default ``$XDG_CACHE_HOME/streamscore/kafka-<ver>/libs``).
+    A cache with :data:`CACHE_MARKER` is reused as is; otherwise Maven copies the jars into a
+    sibling temp dir that is renamed into place, so an interrupted fetch leaves no half cache.
+
+    >>> fetch_jars()  # doctest: +SKIP
+    PosixPath('/home/me/.cache/streamscore/kafka-4.1.1/libs')
+    """
+    libs = cache_dir if cache_dir is not None else _default_cache()
+    if (libs / CACHE_MARKER).is_file():
+        return libs
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{libs.name}-", dir=libs.parent))
+    try:
+        cmd = ["mvn", "-q", "-B", "-f", str(_POM), "dependency:copy-dependencies"]
+        cmd += [f"-DoutputDirectory={tmp}", f"-Dkafka.version={KAFKA_VERSION}"]
+        _run(cmd, "fetching the Kafka jars with Maven", timeout_s=900.0)
+        (tmp / CACHE_MARKER).write_text(f"kafka {KAFKA_VERSION}\n")
+        if not (libs / CACHE_MARKER).is_file():  # else a concurrent fetch won
+            shutil.rmtree(libs, ignore_errors=True)  # an incomplete earlier copy
+            tmp.rename(libs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return libs
+
+
+def _two_free_ports() -> tuple[int, int]:
+    with socket.socket() as a, socket.socket() as b:  # both bound at once: distinct ports
+        a.bind(("127.0.0.1", 0))
+        b.bind(("127.0.0.1", 0))
+        return int(a.getsockname()[1]), int(b.getsockname()[1])
+
+
+class RealBroker:
+    """A single-node KRaft Kafka broker in a child JVM (its own process group and temp dir).
+
+    >>> broker = RealBroker(); broker.start()  # doctest: +SKIP
+    '127.0.0.1:41235'
+    >>> broker.stop()  # doctest: +SKIP
+    """
+
+    def __init__(self, libs_dir: Path | None = None, start_timeout_s: float = 90.0) -> None:
+        self._libs_dir = libs_dir
+        self._start_timeout_s = start_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: Path | None = None
+        self._port = 0
+
+    @property
+    def bootstrap(self) -> str:
+        """``127.0.0.1:<port>`` of the running broker."""
+        if self._proc is None:
+            raise BrokerError("real broker is not started")
+        return f"127.0.0.1:{self._port}"
+
+    @property
+    def data_dir(self) -> Path:
+        """The broker's ``log.dirs`` (removed by :meth:`stop`)."""
+        if self._tmp is None:
+            raise BrokerError("real broker is not started")
+        return self._tmp / "data"
+
+    @property
+    def pid(self) -> int | None:
+        """The broker JVM's process id while it runs (benchmarks read its CPU time)."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """Whether the broker JVM is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> str:
+        """Fetch jars if needed, format storage, launch the JVM and wait until it accepts
+        a produce. Idempotent; returns :attr:`bootstrap`."""
+        if self._proc is not None:
+            return self.bootstrap
+        libs = fetch_jars(self._libs_dir)
+        deadline = time.monotonic() + self._start_timeout_s
+        self._tmp = Path(tempfile.mkdtemp(prefix="streamscore-kafka-"))
+        atexit.register(self.stop)
+        try:
+            self._launch(libs)
+            self._await_ready(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        return self.bootstrap
+
+    def _launch(self, libs: Path) -> None:
+        assert self._tmp is not None
+        self._port, cport = _two_free_ports()
+        props, log4j = self._tmp / "server.properties", self._tmp / "log4j2.properties"
+        data = self._tmp / "data"
+        server = (_FILES / "server.properties").read_text()
+        props.write_text(server.format(port=self._port, cport=cport, data=data))
+        log4j.write_text(
+            (_FILES / "log4j2.properties").read_text().format(log=self._tmp / "server.log")
+        )
+        java_home = os.environ.get("JAVA_HOME")
+        exe = str(Path(java_home) / "bin" / "java") if java_home else "java"
+        java = [exe, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
+        cluster_id = _cluster_id()
+        fmt = ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id]
+        _run([*java, *fmt, "-c", str(props)], "formatting Kafka storage", timeout_s=120.0)
+        cmd = [*java, *_JVM_HEAP, "kafka.Kafka", str(props)]
+        with open(self._tmp / "broker.out", "wb") as out:  # the child keeps its own fd
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )
+
+    def _await_ready(self, deadline: float) -> None:
+        """Poll until a probe message is acknowledged, the JVM dies, or the deadline."""
+        probe = Probe(self.bootstrap, _PROBE_TOPIC)
+        try:
+            while not probe.poll(0.2):
+                if self._proc is None or self._proc.poll() is not None:
+                    raise BrokerError(f"Kafka broker exited during start\n{self.log_tail()}")
+                if time.monotonic() > deadline:
+                    waited = f"{self._start_timeout_s:g} s"
+                    raise BrokerError(f"Kafka broker not ready in {waited}\n{self.log_tail()}")
+        finally:
+            probe.close()
+
+    def log_tail(self) -> str:
+        """Last lines of the broker's log and of its stdout/stderr (for error messages)."""
+        parts = []
+        for name in ("server.log", "broker.out"):
+            path = self._tmp / name if self._tmp is not None else None
+            if path is not None and path.is_file():
+                text = _tail(path.read_text(errors="replace"))
+                if text:
+                    parts.append(f"--- {name} ---\n{text}")
+        return "\n".join(parts) or "(no broker output)"
+
+    def create_topics(self, names: Iterable[str], partitions: int = 1) -> None:
+        """Create topics with ``partitions`` partitions each (existing ones are kept)."""
+        from streams.config import Settings
+        from streams.kafka import ensure_topics
+
+        ensure_topics(Settings(bootstrap_servers=self.bootstrap), list(names), partitions)
+
+    def stop(self) -> None:
+        """SIGTERM the JVM, SIGKILL it after 30 s, remove the temp dir. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> RealBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def _serve(broker: RealBroker) -> int:
+    """Start ``broker``, print its address, block until SIGINT/SIGTERM, then stop it."""
+    stop = threading.Event()
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(f"bootstrap={broker.start()}", flush=True)
+        while not stop.wait(0.5):
+            if not broker.running:
+                print(f"Kafka broker exited\n{broker.log_tail()}", file=sys.stderr, flush=True)
+                return 1
+        return 0
+    finally:
+        broker.stop()
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: ``fetch`` prints the libs dir; ``run`` serves a broker until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(
+        prog="streams.dev.realbroker", description="A real Kafka broker."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("fetch", help="fetch the Kafka jars into the cache and print the libs dir")
+    run = sub.add_parser("run", help="run a broker and print bootstrap=<host:port>")
+    run.add_argument("--start-timeout", type=float, default=90.0, help="seconds (default 90)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "fetch":
+            print(fetch_jars(), flush=True)
+            return 0
+        return _serve(RealBroker(start_timeout_s=args.start_timeout))
+    except BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

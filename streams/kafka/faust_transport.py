@@ -1,0 +1,65 @@
+"""faust-streaming's Kafka transport, with input offsets committed past transaction markers.
+
+``scores`` is written in transactions, so each of its partitions has a commit
+marker after every transaction: an offset no consumer ever receives. faust notices
+such a gap when the next message arrives and records it, so that its commit can
+step over it. faust-streaming 0.15.3 records one offset too many: the gap it adds
+ends *with the arriving message's own offset*. That message is acked later as well,
+so its offset is in faust's acked list twice; the list then splits into a new run
+at every marker, and each commit only advances over the first run. With one marker
+per scorer transaction, the committed offsets would fall ever further behind and the
+list of acked offsets grow without bound, in memory and in the sort at every commit.
+
+:class:`Transport` is faust's aiokafka transport with a consumer whose gap is the
+missing offsets only. It is installed through the app's public ``transport``
+setter (:func:`install`); this is the one module that knows about the fix, and the
+joiner's real-broker test checks that commits keep up with a transactional input.
+
+>>> app = faust.App("joiner", broker="kafka://localhost:9092")   # doctest: +SKIP
+>>> install(app)                                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import faust
+from faust.transport.drivers import aiokafka
+from faust.types import TP
+
+
+class Consumer(aiokafka.Consumer):
+    """faust's aiokafka consumer, recording a gap without the message after it, and
+    rewinding input partitions that have no committed offset after a recovery."""
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        # faust passes the arriving message's offset as ``offset_to`` (inclusive);
+        # the gap is the offsets before it
+        await super()._add_gap(tp, offset_from, offset_to - 1)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        # faust calls this when table recovery ends, to re-read what the fetcher took
+        # from the input partitions during recovery (and dropped). aiokafka only seeks
+        # partitions with a committed offset > 0; one without stays past the records
+        # fetched meanwhile, and they were never processed (a restarted joiner never
+        # saw the feedback that arrived during its recovery). Such a partition starts
+        # again where auto_offset_reset says.
+        committed = await super().seek_to_committed()
+        if self.app.conf.consumer_auto_offset_reset == "earliest":
+            changelogs = self.app.tables.changelog_topics
+            unread = [tp for tp, off in committed.items() if not off and tp.topic not in changelogs]
+            if unread:
+                await self._thread.seek_to_beginning(*unread)
+        return committed
+
+
+class Transport(aiokafka.Transport):
+    """faust's aiokafka transport with :class:`Consumer`."""
+
+    Consumer: ClassVar[Any] = Consumer
+
+
+def install(app: faust.App) -> None:
+    """Make ``app`` consume through :class:`Transport` (before it starts)."""
+    app.transport = Transport(app.conf.broker_consumer, app)

@@ -1,0 +1,81 @@
+"""Start-up plumbing shared by the commands: resolve the broker, make sure topics exist,
+stop on SIGTERM/SIGINT.
+
+>>> with connect(Settings()) as rt:        # doctest: +SKIP
+...     rt.settings.bootstrap_servers      # the embedded cluster's real address
+'127.0.0.1:40123'
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+from streams.config import Settings
+from streams.errors import BrokerError
+from streams.kafka import ensure_topics, topic_partitions
+from streams.kafka.embedded import EmbeddedBroker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Resolved settings, and the embedded broker when one was started."""
+
+    settings: Settings
+    embedded: EmbeddedBroker | None
+
+    @property
+    def on_embedded(self) -> bool:
+        """True when running on librdkafka's mock cluster (at-least-once only)."""
+        return self.embedded is not None
+
+
+@contextmanager
+def connect(settings: Settings, create_topics: bool = True) -> Iterator[Runtime]:
+    """Yield a :class:`Runtime`; on ``embedded`` the mock cluster lives for the block.
+
+    With ``create_topics`` every topic of :meth:`Settings.all_topics` is created if missing;
+    without it, a missing topic is a start-up error with a clear message.
+    """
+    if not settings.is_embedded:
+        if create_topics:
+            ensure_topics(settings, settings.all_topics())
+        yield Runtime(settings, None)
+        return
+    broker = EmbeddedBroker()
+    try:
+        resolved = settings.model_copy(update={"bootstrap_servers": broker.start()})
+        broker.create_topics(settings.all_topics())
+        yield Runtime(resolved, broker)
+    finally:
+        broker.stop()
+
+
+def require_topics(settings: Settings, topics: list[str]) -> dict[str, int]:
+    """Partition count per topic; BrokerError naming every missing topic."""
+    counts = {t: topic_partitions(settings, t) for t in topics}
+    missing = [t for t, n in counts.items() if n == 0]
+    if missing:
+        raise BrokerError(
+            f"topics missing on {settings.bootstrap_servers}: {', '.join(missing)} "
+            "(create them, or run with topic creation enabled)"
+        )
+    return counts
+
+
+def install_stop_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop``: finish the batch in hand, commit, exit 0."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping on signal", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,103 @@
+"""Topics: create them, count their partitions, read their watermarks and records.
+
+>>> ensure_topics(settings, ["events"])          # doctest: +SKIP
+>>> read_topic(settings, "scores")[0].origin      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from streams.config import Settings
+from streams.contract.records import InRecord, headers_of
+from streams.errors import BrokerError
+from streams.kafka.clients import LIBRDKAFKA_LOG, TIMEOUT_S, make_consumer, origin_of
+from streams.kafka.config import librdkafka_config
+
+
+def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | None = None) -> None:
+    """Create missing topics on a real broker and wait until metadata shows them all.
+
+    (On the embedded broker see EmbeddedBroker.create_topics.)
+    """
+    names = list(topics)
+    if not names:
+        return
+    admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
+    wanted = [NewTopic(t, partitions or settings.topic_partitions, 1) for t in names]
+    futures = admin.create_topics(wanted, operation_timeout=TIMEOUT_S)
+    for name, fut in futures.items():
+        try:
+            fut.result(timeout=TIMEOUT_S)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BrokerError(f"cannot create topic {name!r}: {exc}") from exc
+    # creation is acknowledged by the controller before every broker's metadata has it
+    deadline = time.monotonic() + TIMEOUT_S
+    while any(topic_partitions(settings, t) == 0 for t in names):
+        if time.monotonic() > deadline:
+            raise BrokerError(f"topics not visible after creation: {names}")
+        time.sleep(0.1)  # polling metadata, bounded by the deadline
+
+
+def topic_partitions(settings: Settings, topic: str) -> int:
+    """Partition count of ``topic``; 0 if it does not exist."""
+    admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
+    try:
+        meta = admin.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+    except KafkaException as exc:
+        raise BrokerError(f"broker unreachable at {settings.bootstrap_servers}: {exc}") from exc
+    if meta is None or meta.error is not None:
+        return 0
+    return len(meta.partitions)
+
+
+def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
+    """``{partition: (low, high)}`` offsets of ``topic``."""
+    consumer = make_consumer(settings, "streamscore-watermarks", logger=LIBRDKAFKA_LOG)
+    try:
+        meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=TIMEOUT_S)
+            for p in sorted(meta.partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def end_total(settings: Settings, topic: str) -> int:
+    """Sum of ``topic``'s high watermarks: its records (and commit markers) so far."""
+    return sum(high for _, high in watermarks(settings, topic).values())
+
+
+def read_topic(settings: Settings, topic: str, deadline_s: float = 60.0) -> list[InRecord]:
+    """Every committed record of ``topic`` up to its current end, without joining a group."""
+    consumer = make_consumer(settings, "streamscore-reader")
+    try:
+        parts = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic].partitions
+        ends = {}
+        for p in parts:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), TIMEOUT_S)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        out: list[InRecord] = []
+        deadline = time.monotonic() + deadline_s
+        while ends and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                out.append(InRecord(origin_of(msg), msg.key(), msg.value(), headers_of(msg)))
+            # positions, not offsets seen: transaction markers occupy offsets no record has
+            for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
+                if tp.offset >= ends[tp.partition]:
+                    ends.pop(tp.partition)
+        if ends:
+            raise BrokerError(f"reading {topic}: partitions {sorted(ends)} not read to the end")
+        return out
+    finally:
+        consumer.close()

@@ -1,0 +1,155 @@
+"""Loading a versioned model artifact, checked against its manifest, and predicting.
+
+A model lives in ``models/<version>/``: ``model.txt`` (LightGBM's own text format,
+never pickle), ``manifest.json`` (see ``schemas/manifest.schema.json``) and
+``check_sample.json`` (feature rows its compiled trees are checked on).
+``models/CURRENT`` names the version used when none is asked for.
+
+Loading is explicit and fails fast (:class:`~streams.errors.ModelError`) when the
+files are missing, the manifest is invalid, the file's hash differs, or the feature
+order of model, manifest and code disagree.
+
+>>> model = load_model(Path("models"))            # doctest: +SKIP
+>>> model.predict(model.assembler.assemble(events))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import orjson
+
+from streams.contract.events import SCHEMA_VERSION
+from streams.contract.schemas import validator
+from streams.errors import ModelError
+from streams.model.compiled import CompiledTrees, check_same_scores, compile_trees
+from streams.model.features import FEATURES, FeatureAssembler, Matrix
+
+log = logging.getLogger(__name__)
+
+CURRENT_POINTER = "CURRENT"
+CHECK_SAMPLE = "check_sample.json"
+
+
+@dataclass(frozen=True)
+class Model:
+    """A loaded, checked model: booster, manifest and the matching feature assembler."""
+
+    version: str
+    booster: lgb.Booster
+    manifest: dict[str, Any]
+    assembler: FeatureAssembler
+    compiled: CompiledTrees | None = None  # predictor=auto|compiled: the same trees, native
+
+    @property
+    def predictor(self) -> str:
+        """What predicts: ``compiled`` (native trees) or ``lightgbm``."""
+        return "lightgbm" if self.compiled is None else "compiled"
+
+    def predict(self, X: Matrix) -> Matrix:
+        """Fraud probability per row of an assembled batch."""
+        if self.compiled is not None:
+            return self.compiled.predict(X)
+        out: Matrix = np.asarray(self.booster.predict(X, num_threads=1), dtype=np.float64)
+        return out
+
+
+def current_version(model_dir: Path) -> str:
+    """The version named by ``<model_dir>/CURRENT``."""
+    pointer = model_dir / CURRENT_POINTER
+    try:
+        return pointer.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ModelError(f"no model pointer at {pointer}: {exc}") from exc
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Read and schema-check a manifest file."""
+    try:
+        manifest: dict[str, Any] = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ModelError(f"cannot read model manifest {path}: {exc}") from exc
+    errors = sorted(validator("manifest").iter_errors(manifest), key=str)
+    if errors:
+        raise ModelError(f"invalid manifest {path}: {errors[0].message} at {errors[0].json_path}")
+    return manifest
+
+
+def _check_features(manifest: dict[str, Any], booster: lgb.Booster, version: str) -> None:
+    declared = [(f["name"], f["kind"]) for f in manifest["features"]]
+    expected = [(f.name, f.kind) for f in FEATURES]
+    if declared != expected:
+        raise ModelError(
+            f"model {version}: manifest features {declared} differ from the code's {expected}"
+        )
+    in_model = list(booster.feature_name())
+    if in_model != [name for name, _ in expected]:
+        raise ModelError(f"model {version}: model file features {in_model} differ from manifest")
+    if manifest["event_schema_version"] != SCHEMA_VERSION:
+        raise ModelError(
+            f"model {version} was trained for event schema "
+            f"v{manifest['event_schema_version']}, this code reads v{SCHEMA_VERSION}"
+        )
+
+
+def load_model(
+    model_dir: Path,
+    version: str | None = None,
+    compiled_dir: Path | None = None,
+    compiled_required: bool = True,
+) -> Model:
+    """Load ``<model_dir>/<version>`` (default: CURRENT) and check it; raise ModelError.
+
+    With ``compiled_dir``, the trees are also compiled to native code (cached there)
+    and predict with it, once its scores are checked against LightGBM's
+    (:mod:`streams.model.compiled`). If that fails, the load fails, or, when not
+    ``compiled_required``, the model predicts with LightGBM (logged).
+    """
+    version = version or current_version(model_dir)
+    base = model_dir / version
+    manifest = read_manifest(base / "manifest.json")
+    model_path = base / manifest["model_file"]
+    try:
+        blob = model_path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {model_path}: {exc}") from exc
+    if hashlib.sha256(blob).hexdigest() != manifest["model_sha256"]:
+        raise ModelError(f"model file {model_path} does not match the manifest's sha256")
+    try:
+        booster = lgb.Booster(model_str=blob.decode("utf-8"))
+    except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
+        raise ModelError(f"LightGBM cannot load {model_path}: {exc}") from exc
+    _check_features(manifest, booster, version)
+    levels = {f["name"]: f.get("levels", []) for f in manifest["features"] if "levels" in f}
+    assembler = FeatureAssembler(levels)
+    compiled = None
+    if compiled_dir is not None:
+        try:
+            compiled = compile_trees(booster, manifest["model_sha256"], compiled_dir)
+            check_same_scores(booster, compiled, read_check_sample(base))
+        except ModelError as exc:
+            if compiled_required:
+                raise
+            compiled = None  # LightGBM is the reference: same scores, slower
+            log.warning(
+                "compiled trees not used; predicting with LightGBM",
+                extra={"version": version, "error": str(exc)},
+            )
+    return Model(version, booster, manifest, assembler, compiled)
+
+
+def read_check_sample(base: Path) -> Matrix:
+    """The feature rows stored with a model (``check_sample.json``, null for missing)
+    on which its compiled trees must score as LightGBM does."""
+    path = base / CHECK_SAMPLE
+    try:
+        rows = orjson.loads(path.read_bytes())
+        return np.array(rows, dtype=np.float64)  # null -> nan
+    except (OSError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
+        raise ModelError(f"cannot read the compiled-tree check sample {path}: {exc}") from exc

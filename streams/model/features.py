@@ -1,0 +1,141 @@
+"""Feature assembly: validated event dicts → the model's numeric matrix, per batch.
+
+The order of :data:`FEATURES` is the model's input order; the model manifest
+records it and :mod:`streams.model.artifact` refuses to start if the model disagrees.
+
+Missing values (absent or null optional fields) become NaN, which LightGBM
+handles natively. A category level the model never saw gets the code
+``len(levels)``: a code that is in no split's category set, so LightGBM scores it
+as "other" instead of the event being rejected.
+
+>>> asm = FeatureAssembler({"currency": ("EUR",), "channel": ("pos", "ecom"),
+...                         "merchant_category": (), "country": ()})
+>>> X = asm.assemble([{"event_time": 0, "amount": 10.0, "currency": "EUR",
+...                    "channel": "ecom"}])
+>>> X.shape == (1, len(FEATURES)), float(X[0, FEATURE_NAMES.index("channel")])
+(True, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from streams.contract.events import FIELDS, ROW_INDEX, row_of
+
+FeatureKind = Literal["numeric", "categorical"]
+Matrix = npt.NDArray[np.float64]
+
+_MS_PER_HOUR = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One model input column."""
+
+    name: str
+    kind: FeatureKind
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("amount", "numeric"),
+    Feature("log_amount_ratio", "numeric"),  # log1p(amount) - log1p(avg_amount_30d)
+    Feature("hour_of_day", "numeric"),  # UTC hour of event_time
+    Feature("account_age_days", "numeric"),
+    Feature("txn_count_1h", "numeric"),
+    Feature("txn_count_24h", "numeric"),
+    Feature("avg_amount_30d", "numeric"),
+    Feature("distance_from_home_km", "numeric"),
+    Feature("card_present", "numeric"),
+    Feature("is_new_device", "numeric"),
+    Feature("is_foreign_ip", "numeric"),
+    Feature("currency", "categorical"),
+    Feature("channel", "categorical"),
+    Feature("merchant_category", "categorical"),
+    Feature("country", "categorical"),
+)
+FEATURE_NAMES: list[str] = [f.name for f in FEATURES]
+CATEGORICAL: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "categorical")
+CATEGORICAL_INDEX: list[int] = [i for i, f in enumerate(FEATURES) if f.kind == "categorical"]
+INTEGRAL_INDEX: list[int] = [
+    i
+    for i, f in enumerate(FEATURES)
+    if f.kind == "categorical"
+    or f.name == "hour_of_day"
+    or (f.name in FIELDS and FIELDS[f.name].kind in ("integer", "boolean"))
+]
+"""Columns that only hold whole numbers (or NaN): codes, counts, flags, the hour."""
+CONTRACT_LEVELS: dict[str, list[str]] = {name: list(FIELDS[name].levels) for name in CATEGORICAL}
+"""The event contract's known levels: what a model is trained with."""
+
+# Fields copied as they are (numbers, or booleans as 0/1); None/absent -> NaN.
+_PLAIN = (
+    "amount",
+    "account_age_days",
+    "txn_count_1h",
+    "txn_count_24h",
+    "avg_amount_30d",
+    "distance_from_home_km",
+    "card_present",
+    "is_new_device",
+    "is_foreign_ip",
+)
+_NAN = math.nan
+
+
+class FeatureAssembler:
+    """Turns a batch of *validated* events into a float64 matrix in :data:`FEATURES` order.
+
+    ``levels`` maps each categorical feature to its known levels (from the model
+    manifest); the code of a level is its index, unseen levels get ``len(levels)``.
+    """
+
+    def __init__(self, levels: Mapping[str, Sequence[str]]) -> None:
+        missing = set(CATEGORICAL) - set(levels)
+        if missing:
+            raise ValueError(f"levels missing for categorical features: {sorted(missing)}")
+        self._codes = {name: {lv: i for i, lv in enumerate(levels[name])} for name in CATEGORICAL}
+        # the same, plus None (a missing value) -> NaN: one dict lookup per value
+        self._codes_or_nan: dict[str, dict[str | None, float]] = {
+            name: {None: _NAN} | {lv: float(i) for lv, i in codes.items()}
+            for name, codes in self._codes.items()
+        }
+        self.levels = {name: tuple(levels[name]) for name in CATEGORICAL}
+
+    def unseen_code(self, feature: str) -> int:
+        """The code given to a level of ``feature`` the model never saw."""
+        return len(self._codes[feature])
+
+    def assemble(self, events: Sequence[Mapping[str, Any]]) -> Matrix:
+        """Build the ``(len(events), len(FEATURES))`` matrix from validated event dicts."""
+        return self.assemble_rows([row_of(e) for e in events])
+
+    def assemble_rows(self, rows: Sequence[Sequence[Any]]) -> Matrix:
+        """Build the matrix from event rows (field values in contract order, None if missing).
+
+        One code path for training (dicts) and scoring (rows), so they cannot skew.
+        """
+        n = len(rows)
+        X = np.empty((n, len(FEATURES)), dtype=np.float64)
+        if n == 0:
+            return X
+        by_field = list(zip(*rows, strict=True))  # rows to columns in one C-level pass
+        # numpy turns None into NaN and booleans into 0/1 in a float64 array
+        cols = {name: np.array(by_field[ROW_INDEX[name]], dtype=np.float64) for name in _PLAIN}
+        times = np.array(by_field[ROW_INDEX["event_time"]], dtype=np.int64)
+        cols["hour_of_day"] = ((times // _MS_PER_HOUR) % 24).astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            cols["log_amount_ratio"] = np.log1p(cols["amount"]) - np.log1p(cols["avg_amount_30d"])
+        for name in CATEGORICAL:
+            get, unseen = self._codes_or_nan[name].get, repeat(self.unseen_code(name), n)
+            # map over two iterables: the lookups run in C, no Python frame per value
+            cols[name] = np.array(list(map(get, by_field[ROW_INDEX[name]], unseen)), np.float64)
+        for j, name in enumerate(FEATURE_NAMES):
+            X[:, j] = cols[name]
+        return X

@@ -1,0 +1,57 @@
+"""The scorer built from Settings: its pipeline, Kafka I/O, drift monitor and model reloads.
+
+>>> scorer = build_scorer(settings, registry, exactly_once=True)   # doctest: +SKIP
+>>> scorer.run(stop)                                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from streams.config import Settings
+from streams.kafka.batch import BatchIO
+from streams.kafka.runtime import require_topics
+from streams.monitoring.drift import drift_monitor
+from streams.ops.metrics import ScorerMetrics
+from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
+from streams.scoring.reload import ModelReloader, load, load_or_fallback
+from streams.scoring.scorer import Scorer
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    """The pure pipeline's part of the settings."""
+    return PipelineConfig(
+        scores_topic=settings.topic_scores,
+        dlq_topic=settings.topic_dlq,
+        review_threshold=settings.review_threshold,
+        decline_threshold=settings.decline_threshold,
+        max_bytes=settings.max_payload_bytes,
+        max_depth=settings.max_depth,
+    )
+
+
+def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: bool) -> Scorer:
+    """Check topics and model (fail fast), then connect. Nothing is consumed yet."""
+    require_topics(settings, [settings.topic_events, settings.topic_scores, settings.topic_dlq])
+    model = load_or_fallback(settings)
+    pipeline = ScoringPipeline(model, pipeline_config(settings))
+    io = scorer_io(settings, exactly_once)
+    reloader = ModelReloader(settings, partial(load, settings)) if settings.model_reload_s else None
+    metrics = ScorerMetrics(registry)
+    return Scorer(settings, pipeline, io, metrics, drift_monitor(settings, model), reloader)
+
+
+def scorer_io(settings: Settings, exactly_once: bool) -> BatchIO:
+    """The scorer's consumer and producer; transactional (exactly-once) if asked."""
+    tx_id = f"{settings.scorer_group_id}-{settings.scorer_instance_id}" if exactly_once else None
+    return BatchIO(
+        settings,
+        settings.scorer_group_id,
+        settings.topic_events,
+        tx_id,
+        overlap_commit=settings.overlap_commit,
+    )

@@ -1,0 +1,179 @@
+"""The scorer's pure core: one micro-batch of raw records in, output records out.
+
+No Kafka here (see :mod:`streams.scoring.scorer` for the I/O). Per batch: parse and
+validate each payload, assemble one feature matrix for the valid ones, predict once,
+decide, and build one ``scores`` record per valid event and one ``events.dlq``
+record per invalid one. If the model is missing or its prediction fails, the
+rule-based fallback scores the batch and the records say ``"fallback": true``.
+
+>>> from streams.contract.records import Origin
+>>> pipe = ScoringPipeline(model=None, config=PipelineConfig())
+>>> out = pipe.process([InRecord(Origin("events", 0, 7), b"k", b"{bad")], now_ms=0)
+>>> out.records[0].topic, dict(out.dead_letters)
+('events.dlq', {'malformed_json': 1})
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streams.config import default
+from streams.contract.dead_letters import dead_letter
+from streams.contract.decisions import decide
+from streams.contract.records import InRecord, Origin, OutRecord
+from streams.contract.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem
+from streams.contract.wire import Row, decode_events, event_times
+from streams.model.artifact import Model
+from streams.model.fallback import FALLBACK_VERSION, rule_scores
+from streams.model.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
+from streams.scoring.score_records import encode_scores, feature_values
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Topic names, decision thresholds and input limits (defaults: the settings'; the
+    scorer builds it from Settings with :func:`streams.scoring.factory.pipeline_config`)."""
+
+    scores_topic: str = default("topic_scores")
+    dlq_topic: str = default("topic_dlq")
+    review_threshold: float = default("review_threshold")
+    decline_threshold: float = default("decline_threshold")
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_depth: int = DEFAULT_MAX_DEPTH
+
+
+@dataclass
+class BatchResult:
+    """Everything one batch produced, in input order, and its counts."""
+
+    records: list[OutRecord] = field(default_factory=list)
+    scored: int = 0
+    fallback: int = 0
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[str] = field(default_factory=Counter)
+    scores: Matrix = field(default_factory=lambda: np.empty(0))
+    features: Matrix = field(default_factory=lambda: np.empty((0, 0)))  # rows of valid events
+    origins: list[Origin] = field(default_factory=list)  # of the valid events
+    event_times: list[int] = field(default_factory=list)  # of the valid events
+    seconds: dict[str, float] = field(default_factory=dict)  # time per stage of this batch
+
+
+def merge_results(results: Sequence[BatchResult]) -> BatchResult:
+    """One result for a batch processed in consecutive parts, as if it had been whole:
+    records in order, counts and stage seconds added up.
+
+    >>> from streams.contract.records import Origin
+    >>> pipe = ScoringPipeline(model=None, config=PipelineConfig())
+    >>> bad = [InRecord(Origin("events", 0, i), None, b"{bad") for i in range(3)]
+    >>> merged = merge_results([pipe.process(bad[:1], 0), pipe.process(bad[1:], 0)])
+    >>> len(merged.records), dict(merged.dead_letters)
+    (3, {'malformed_json': 3})
+    """
+    if len(results) == 1:
+        return results[0]
+    out = BatchResult()
+    for part in results:
+        out.records += part.records
+        out.scored += part.scored
+        out.fallback += part.fallback
+        out.dead_letters.update(part.dead_letters)
+        out.decisions.update(part.decisions)
+        out.origins += part.origins
+        out.event_times += part.event_times
+        for stage, secs in part.seconds.items():
+            out.seconds[stage] = out.seconds.get(stage, 0.0) + secs
+    if scored := [part for part in results if part.scored]:
+        out.scores = np.concatenate([part.scores for part in scored])
+        out.features = np.concatenate([part.features for part in scored])
+    return out
+
+
+class ScoringPipeline:
+    """Scores micro-batches with a model (or the fallback rules when it is None)."""
+
+    def __init__(self, model: Model | None, config: PipelineConfig) -> None:
+        self.model = model
+        self.config = config
+        self.assembler = model.assembler if model is not None else FeatureAssembler(CONTRACT_LEVELS)
+
+    def _predict(self, X: Matrix) -> tuple[Matrix, bool]:
+        if self.model is not None:
+            try:
+                return self.model.predict(X), False
+            except Exception:  # any model failure: score by rules, never drop the batch
+                log.exception("model prediction failed; scoring this batch by fallback rules")
+        return rule_scores(X, self.assembler), True
+
+    def process(self, batch: Sequence[InRecord], now_ms: int) -> BatchResult:
+        """Score one micro-batch; output order follows input order."""
+        result = BatchResult()
+        t0 = time.perf_counter()
+        cfg = self.config
+        parsed = decode_events([r.value for r in batch], cfg.max_bytes, cfg.max_depth)
+        ok = [i for i, item in enumerate(parsed) if type(item) is tuple]
+        t1 = time.perf_counter()
+        result.seconds["validate"] = t1 - t0
+        out: list[OutRecord | None] = [None] * len(batch)
+        if ok:
+            t1 = self._score(batch, [parsed[i] for i in ok], ok, out, result, now_ms)  # type: ignore[misc]
+        for i, item in enumerate(parsed):
+            if isinstance(item, Problem):
+                result.dead_letters[item.reason] += 1
+                out[i] = dead_letter(
+                    batch[i], item, stage="validate", dlq_topic=cfg.dlq_topic, now_ms=now_ms
+                )
+        result.records = out  # type: ignore[assignment]  # every slot is filled above
+        result.seconds["records"] = time.perf_counter() - t1
+        return result
+
+    def _score(
+        self,
+        batch: Sequence[InRecord],
+        rows: list[Row],
+        ok: list[int],
+        out: list[OutRecord | None],
+        result: BatchResult,
+        now_ms: int,
+    ) -> float:
+        """Features, one prediction, decisions and score records for the valid events;
+        fills ``out`` at their positions and returns when prediction ended."""
+        cfg = self.config
+        t1 = time.perf_counter()
+        X = self.assembler.assemble_rows(rows)
+        t2 = time.perf_counter()
+        scores, used_fallback = self._predict(X)
+        t3 = time.perf_counter()
+        result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
+        decisions = decide(scores, cfg.review_threshold, cfg.decline_threshold)
+        version = FALLBACK_VERSION if used_fallback else self._version
+        origins = [batch[i].origin for i in ok]
+        encoded = encode_scores(
+            rows,
+            feature_values(X),
+            scores.tolist(),
+            decisions,
+            version,
+            used_fallback,
+            origins,
+            now_ms,
+        )
+        topic = cfg.scores_topic
+        for i, (key, value) in zip(ok, encoded, strict=True):
+            out[i] = OutRecord(topic, key, value)
+        result.scores, result.features, result.scored = scores, X, len(ok)
+        result.origins, result.event_times = origins, event_times(rows)
+        result.fallback = len(ok) if used_fallback else 0
+        result.decisions.update(decisions)
+        return t3  # building score records counts as "records"
+
+    @property
+    def _version(self) -> str:
+        return self.model.version if self.model is not None else FALLBACK_VERSION
