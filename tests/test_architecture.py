@@ -40,9 +40,11 @@ ONLY_IN = {
     "confluent_kafka": ("kafka/",),
     "faust": (
         "kafka/faust_transport.py",
+        "kafka/faust_batch.py",
         "kafka/config.py",
         "feedback/app.py",
         "feedback/background.py",
+        "feedback/tables.py",
     ),
     "mode": ("kafka/faust_transport.py", "feedback/app.py"),
     "aiokafka": ("kafka/faust_transport.py",),

@@ -14,8 +14,9 @@ from streams.contract.dead_letters import H_REASON
 from streams.contract.partitioner import partition_for
 from streams.contract.records import InRecord, Origin, OutRecord, header
 from streams.contract.schemas import validator
-from streams.feedback.app import consumed, processor_for, send_arguments
+from streams.feedback.app import processor_for
 from streams.feedback.join import DAY_MS, Join, JoinConfig, feedback_record, score_record
+from streams.kafka.faust_batch import record_of, send_arguments
 
 T0 = 1_767_225_600_000
 
@@ -83,11 +84,27 @@ def test_state_expires_per_partition_and_shrinks() -> None:
     for i in range(1_000):
         j.on_score(score_record(f"e{i}", T0 + i), i % 2, i // 2)
     assert len(state) == 1_000
-    # partition 0's clock passes retention
+    # partition 0's clock passes retention: its scores expire and leave a marker each
     j.on_score(score_record("tick0", T0 + 2 * DAY_MS), 0, 500)
-    assert len(state) == len(j) == 501  # partition 1 has not moved: its 500 stay, plus the tick
-    j.on_score(score_record("tick1", T0 + 2 * DAY_MS), 1, 500)
-    assert len(state) == len(j) == 2
+    assert j.counts.expired == 500 and len(state) == len(j) == 1_001
+    # partition 1 has not moved: its 500 stay; past two retentions partition 0's markers go
+    j.on_score(score_record("tock0", T0 + 4 * DAY_MS), 0, 501)
+    assert len(state) == len(j) == 502  # partition 1's 500, the tick (a marker now), the tock
+    j.on_score(score_record("tick1", T0 + 4 * DAY_MS), 1, 500)
+    # partition 1's scores are past their markers' time too: gone at once
+    assert j.counts.expired == 1_001 and sorted(state) == ["tick0", "tick1", "tock0"]
+
+
+def test_unmatched_tells_an_expired_score_from_an_event_never_seen() -> None:
+    j = Join(JoinConfig(retention_ms=DAY_MS), {})
+    j.on_score(score_record("old", T0), 0, 0)
+    j.on_feedback(feedback_record("ghost", 1, T0 + 1), 0, 0)  # waits for a score
+    j.on_score(score_record("tick", T0 + 2 * DAY_MS), 0, 1)  # both expire
+    late = j.on_feedback(feedback_record("old", 1, T0 + 2 * DAY_MS + 1), 0, 1)
+    unmatched = [(u["event_id"], u["reason"]) for u in _values(late, "feedback.unmatched")]
+    assert unmatched == [("old", "score_expired")]  # at once: its score is known to be gone
+    assert validator("feedback_unmatched").is_valid(_values(late, "feedback.unmatched")[0])
+    assert dict(j.counts.unmatched) == {"no_matching_score": 1, "score_expired": 1}
 
 
 def test_index_rebuilt_from_state_expires_the_same() -> None:
@@ -98,8 +115,10 @@ def test_index_rebuilt_from_state_expires_the_same() -> None:
     recovered = Join(JoinConfig(retention_ms=DAY_MS), state)  # as after a restart
     recovered.rebuild_index()
     assert len(recovered) == 10
-    recovered.on_score(score_record("tick", T0 + 2 * DAY_MS), 3, 10)
-    assert list(state) == ["tick"]
+    recovered.on_score(score_record("tick", T0 + 3 * DAY_MS), 3, 10)
+    assert recovered.counts.expired == 10
+    recovered.on_score(score_record("tock", T0 + 5 * DAY_MS), 3, 11)
+    assert sorted(state) == ["tick", "tock"]
 
 
 PARTITIONS = 6
@@ -278,7 +297,7 @@ def test_joiner_timestamps_survive_fausts_seconds_exactly() -> None:
     for ms in (1, 999, 1001, 1019, 1_767_225_600_123):
         seconds = send_arguments(OutRecord("t", None, None, None, ms))["timestamp"]
         assert int(seconds * 1000.0) == ms
-        msg = type("Message", (), {"topic": "t", "partition": 0, "offset": 0, "key": None,
-                                   "headers": None, "timestamp": ms / 1000.0})  # fmt: skip
-        assert consumed(msg, None).origin.timestamp_ms == ms  # faust's ms / 1000.0 back
+        record = type("Record", (), {"topic": "t", "partition": 0, "offset": 0, "key": None,
+                                     "value": None, "headers": None, "timestamp": ms})  # fmt: skip
+        assert record_of(record).origin.timestamp_ms == ms  # aiokafka's records are in ms
     assert send_arguments(OutRecord("t", None, None))["timestamp"] is None  # the producer's

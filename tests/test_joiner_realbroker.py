@@ -166,11 +166,16 @@ def test_state_shrinks_after_retention(settings: Settings, joiner: BackgroundJoi
     _send(s, [_score(s, f"e{i}", T0 + i) for i in range(600)])
     wait_for(lambda: _handled(joiner) == 600, 60, "600 scores")
     before = len(joiner.processor.join)
+    # past retention: the scores expire, each leaving a marker for one more retention
     _send(s, [_score(s, f"tick-{p}", T0 + 2 * RETENTION_MS, p) for p in range(PARTITIONS)])
     wait_for(lambda: _handled(joiner) == 600 + PARTITIONS, 60, "the ticks")
-    after = len(joiner.processor.join)
-    assert (before, after) == (600, PARTITIONS)
+    markers = len(joiner.processor.join)
     assert joiner.processor.join.counts.expired == 600
+    # past two retentions the markers go too; the first ticks expire with them
+    _send(s, [_score(s, f"tock-{p}", T0 + 9 * RETENTION_MS, p) for p in range(PARTITIONS)])
+    wait_for(lambda: _handled(joiner) == 600 + 2 * PARTITIONS, 60, "the tocks")
+    after = len(joiner.processor.join)
+    assert (before, markers, after) == (600, 600 + PARTITIONS, PARTITIONS)
 
 
 def test_inputs_must_be_copartitioned(settings: Settings) -> None:

@@ -3,17 +3,20 @@
 The join itself is :mod:`streams.feedback.join`, fed by :mod:`streams.feedback.processor`.
 
 faust-streaming's ``Stream.join`` is not implemented, so the join is built on one
-Table (``join_state``, backed by its changelog topic) updated by one agent that
-reads both ``scores`` and ``feedback``. Both are keyed by event id and must have
-the same partition count (checked at start), so a score and its feedback meet in
+Table (``join_state``, a RocksDB per partition, backed by its changelog topic) that
+records of both ``scores`` and ``feedback`` update. Both are keyed by event id and must
+have the same partition count (checked at start), so a score and its feedback meet in
 the same partition, and the table's changelog partition is the source partition.
+
+faust runs the worker, the consumer group, the table's files, changelog and recovery,
+and the commits; the records themselves go to the join a fetch at a time
+(:mod:`streams.kafka.faust_batch`), not through a faust agent, whose per-record path
+cost hundreds of µs a record (measured in ``python -m bench.joiner``).
 
 Delivery: at-least-once. faust flushes its producer (outputs and changelog) before
 it commits source offsets; a record read again after a crash is recognised by its
-offset (:mod:`streams.feedback.join`) and re-emits the byte-identical ``labelled`` records it
-emitted before (no wall-clock fields), which is harmless on a topic keyed by event id.
-
-This is the only module that uses faust.
+offset (:mod:`streams.feedback.join`) and re-emits the byte-identical ``labelled``
+records it emitted before (no wall-clock fields), harmless on a topic keyed by event id.
 
 >>> app, processor = build_app(settings, partitions=6)   # doctest: +SKIP
 """
@@ -22,18 +25,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 from typing import Any
 
 import faust
 
 from streams.config import Settings
-from streams.contract.records import InRecord, Origin, OutRecord
 from streams.errors import ConfigError
 from streams.feedback.join import Join, JoinConfig
 from streams.feedback.processor import JoinProcessor, ProcessorConfig
+from streams.feedback.store import JoinStore
+from streams.feedback.tables import JoinTable, table_store
 from streams.kafka.config import faust_config
-from streams.kafka.faust_transport import install
+from streams.kafka.faust_batch import BatchSender, Records, install_batch, record_of
 from streams.monitoring.quality import OnlineQuality
 from streams.ops.metrics import JoinerMetrics, JoinerSnapshot
 
@@ -73,9 +77,11 @@ def rocksdb_options(settings: Settings) -> dict[str, int]:
     }
 
 
-def processor_for(settings: Settings, state: Any, partitions: int) -> JoinProcessor:
-    """The pure join processor over ``state`` (a faust Table, or a dict in tests), for
-    inputs of ``partitions`` partitions."""
+def processor_for(
+    settings: Settings, state: JoinStore | MutableMapping[Any, Any], partitions: int
+) -> JoinProcessor:
+    """The pure join processor over ``state`` (the table's store, or a dict in tests),
+    for inputs of ``partitions`` partitions."""
     join = Join(
         JoinConfig.from_settings(settings),
         state,
@@ -91,41 +97,6 @@ def processor_for(settings: Settings, state: Any, partitions: int) -> JoinProces
         alerts_topic=settings.topic_drift_alerts,
     )
     return JoinProcessor(config, join, quality)
-
-
-def consumed(msg: Any, value: bytes | None) -> InRecord:
-    """The record of a consumed faust message (``timestamp`` in seconds), headers included.
-
-    >>> from types import SimpleNamespace as M
-    >>> consumed(M(topic="feedback", partition=1, offset=5, timestamp=1.001,
-    ...            headers=[("trace-id", b"t")], key=b"e1"), b"{}").origin.timestamp_ms
-    1001
-    """
-    seconds = msg.timestamp
-    ms = round(seconds * 1000) if seconds is not None and seconds > 0 else None
-    origin = Origin(msg.topic, msg.partition, msg.offset, ms)
-    headers = msg.headers  # pairs from aiokafka; faust's type allows a mapping too
-    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or ())
-    return InRecord(origin, msg.key, value, pairs)
-
-
-def send_arguments(out: OutRecord) -> dict[str, Any]:
-    """faust ``send`` arguments for ``out``: header values as bytes (a None value stays
-    a null header), the timestamp in seconds, the partition if it has one.
-
-    >>> send_arguments(OutRecord("t", b"k", b"v", [("a", "x"), ("b", None)], 1))["headers"]
-    [('a', b'x'), ('b', None)]
-    """
-    headers = [(k, v.encode() if isinstance(v, str) else v) for k, v in out.headers or ()]
-    # faust sends int(seconds * 1000.0): from ms / 1000 that is ms - 1 for some ms
-    ts = None if out.timestamp_ms is None else (out.timestamp_ms + 0.5) / 1000
-    return {
-        "key": out.key,
-        "value": out.value,
-        "headers": headers or None,
-        "timestamp": ts,
-        "partition": out.partition,
-    }
 
 
 def snapshot(processor: JoinProcessor) -> JoinerSnapshot:
@@ -158,7 +129,7 @@ def build_app(
     topic_allow_declare: bool = True,
     metrics: JoinerMetrics | None = None,
 ) -> tuple[faust.App, JoinProcessor]:
-    """The faust app (not started) and the processor its agent drives."""
+    """The faust app (not started) and the processor it hands records to."""
     settings.joiner_data_dir.mkdir(parents=True, exist_ok=True)  # faust uses it for any store
     app = faust.App(
         settings.joiner_group_id,
@@ -166,34 +137,40 @@ def build_app(
         datadir=str(settings.joiner_data_dir),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        table_standby_replicas=0,  # a standby follows the changelog record by record
+        producer_max_batch_size=1 << 20,  # one aiokafka batch per partition and fetch
         **faust_config(settings, topic_allow_declare=topic_allow_declare),
     )
-    install(app)  # commits past the transaction markers in `scores` (see the module)
+    table = app.tables.add(
+        JoinTable(
+            app,
+            name=TABLE,
+            default=None,
+            partitions=partitions,
+            key_type=bytes,  # raw keys and values: the join encodes its entries itself
+            value_type=bytes,
+            schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+            options=rocksdb_options(settings),
+            beacon=app.tables.beacon,
+        )
+    )
+    processor = processor_for(settings, table_store(table), partitions)
+    sender = BatchSender(app, table)
+    scores = settings.topic_scores
+
+    async def handle(records: Records) -> None:
+        # per partition, its scores before its feedback: more feedback finds its score
+        ordered = sorted(records.items(), key=lambda kv: (kv[0].partition, kv[0].topic != scores))
+        batch = [(record_of(r), tp.topic == scores) for tp, recs in ordered for r in recs]
+        out = processor.handle_batch(batch, int(time.time() * 1000))
+        await sender.send(out.records, out.changes)
+
+    # commits past the transaction markers in `scores`, and hands records over in batches
+    install_batch(app, {scores, settings.topic_feedback}, handle)
     inputs = app.topic(
-        settings.topic_scores,
-        settings.topic_feedback,
-        key_serializer="raw",
-        value_serializer="raw",
+        scores, settings.topic_feedback, key_serializer="raw", value_serializer="raw"
     )
-    table = app.Table(
-        TABLE,
-        default=None,
-        partitions=partitions,
-        # str keys in and out, also after recovery from the changelog
-        schema=faust.Schema(key_type=str, key_serializer="raw", value_serializer="json"),
-        options=rocksdb_options(settings),
-    )
-    processor = processor_for(settings, table, partitions)
-    outputs = {
-        name: app.topic(name, key_serializer="raw", value_serializer="raw")
-        for name in (
-            settings.topic_labelled,
-            settings.topic_feedback_unmatched,
-            settings.topic_feedback_dlq,
-            settings.topic_drift_alerts,
-            settings.topic_feedback,
-        )  # misrouted feedback is re-routed there
-    }
+    app.topics.add(inputs)  # subscribed, as an agent's topic would be
 
     @app.on_partitions_assigned.connect
     async def _reload(*_args: Any, **_kwargs: Any) -> None:
@@ -206,15 +183,6 @@ def build_app(
             # on the loop's own thread, so idle periods are reported too; not per record:
             # the quality snapshot is not free, and scrapes are seconds apart
             metrics.observe(snapshot(processor))
-
-    @app.agent(inputs)
-    async def join(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            msg = event.message
-            rec = consumed(msg, event.value)
-            now_ms = int(time.time() * 1000)
-            for out in processor.handle(rec, msg.topic == settings.topic_scores, now_ms):
-                await outputs[out.topic].send(**send_arguments(out))
 
     return app, processor
 

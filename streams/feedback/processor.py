@@ -1,6 +1,7 @@
 """Raw joiner inputs in, output records out: parse, check key and partition, join, watch quality.
 
-Pure (no Kafka): :mod:`streams.feedback.app` feeds it the records faust reads.
+Pure (no Kafka): :mod:`streams.feedback.app` feeds it what faust's consumer fetched,
+a batch at a time (:meth:`JoinProcessor.handle_batch`).
 
 - an invalid record, or one whose key is not its ``event_id``: ``feedback.dlq``;
 - a feedback record on another partition than its key's (a producer that does not use
@@ -25,17 +26,20 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import orjson
 
 from streams.contract.dead_letters import dead_letter
+from streams.contract.join_inputs import parse_feedback, parse_score
 from streams.contract.partitioner import partition_for
 from streams.contract.records import InRecord, Origin, OutRecord
-from streams.contract.validation import DEFAULT_MAX_BYTES, Problem, load_object, parse_with_schema
-from streams.feedback.entries import State
+from streams.contract.validation import Problem
+from streams.feedback.entries import ScoreIn, State, fast_score
 from streams.feedback.join import Join
+from streams.feedback.store import Change
 from streams.monitoring.quality import OnlineQuality
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,9 @@ PROCESSOR = "streamscore-joiner"
 H_REROUTED_FROM = "__streamscore.rerouted.from"
 Misrouted = Literal["reroute", "dead_letter"]
 _LOG_EVERY_MS = 60_000
+
+Parsed = tuple[InRecord, bool, State | ScoreIn]
+"""A record that passed its checks: the record, whether it is a score, its fields."""
 
 
 @dataclass(frozen=True)
@@ -57,34 +64,12 @@ class ProcessorConfig:
     alerts_topic: str
 
 
-_SCORE_TYPES: dict[str, type | tuple[type, ...]] = {
-    "event_id": str,
-    "account_id": str,
-    "features": dict,
-    "score": (int, float),
-    "decision": str,
-    "model_version": str,
-    "event_time": int,
-    "scored_at": int,
-}
+@dataclass
+class BatchOutput:
+    """What one batch made: records to produce, and the state changes to changelog."""
 
-
-def parse_score(raw: bytes | None) -> State | Problem:
-    """Parse a ``scores`` record, checking only the fields the join uses.
-
-    Scores are streamscore's own output, checked against ``score.schema.json`` by the
-    scorer's tests; a full JSON Schema pass here would cost ~0.7 ms a record.
-    """
-    obj = load_object(raw, DEFAULT_MAX_BYTES)
-    if isinstance(obj, Problem):
-        return obj
-    for name, kind in _SCORE_TYPES.items():
-        value = obj.get(name)
-        if value is None:
-            return Problem("missing_field", name, "required field is absent or null")
-        if not isinstance(value, kind) or isinstance(value, bool):
-            return Problem("wrong_type", name, f"unexpected {type(value).__name__}")
-    return obj
+    records: list[OutRecord]
+    changes: dict[int, list[Change]]
 
 
 class JoinProcessor:
@@ -106,34 +91,62 @@ class JoinProcessor:
 
     def handle(self, rec: InRecord, is_score: bool, now_ms: int) -> list[OutRecord]:
         """Process one record from ``scores`` (``is_score``) or ``feedback``."""
+        return self.handle_batch([(rec, is_score)], now_ms).records
+
+    def handle_batch(self, batch: Sequence[tuple[InRecord, bool]], now_ms: int) -> BatchOutput:
+        """Process records of ``scores`` and ``feedback``, in order: their outputs, and
+        the state they changed (already in the store; the changelog's to write)."""
         if self.index_dirty:
             self.join.rebuild_index()
             self.index_dirty = False
+        out: list[OutRecord] = []
+        parsed = [p for p in (self._checked(rec, is_score, now_ms, out) for rec, is_score in batch)
+                  if p is not None]  # fmt: skip
+        for partition, keys in _keys_by_partition(parsed).items():
+            self.join.prefetch(partition, keys)
+        for rec, is_score, fields in parsed:
+            out += self._join(rec, is_score, fields)
+        changes = self.join.flush()
+        for partition in {rec.origin.partition for rec, _, _ in parsed}:
+            out += self.join.expire(partition)
+        for partition, more in self.join.flush().items():
+            changes.setdefault(partition, []).extend(more)
+        return BatchOutput(out, changes)
+
+    def _checked(
+        self, rec: InRecord, is_score: bool, now_ms: int, out: list[OutRecord]
+    ) -> Parsed | None:
+        """The parsed record, or None with its dead letter or re-route added to ``out``."""
         self.handled["scores" if is_score else "feedback"] += 1
-        parsed = parse_score(rec.value) if is_score else parse_with_schema(rec.value, "feedback")
+        fast = fast_score(rec.value) if is_score else None
+        if fast is not None and rec.key == fast.event_id.encode():
+            return rec, is_score, fast
+        parsed = parse_score(rec.value) if is_score else parse_feedback(rec.value)
         if not isinstance(parsed, Problem) and rec.key != parsed["event_id"].encode():
             parsed = Problem("key_mismatch", "event_id", "record key is not its event_id")
         if isinstance(parsed, Problem):
-            return [self._dead_letter(rec, parsed, now_ms)]
+            out.append(self._dead_letter(rec, parsed, now_ms))
+            return None
+        if not is_score:
+            assert rec.key is not None  # it equals the event id
+            home = partition_for(rec.key, self.config.partitions)
+            if home != rec.origin.partition:
+                out.append(self._misrouted(rec, home, now_ms))
+                return None
+        return rec, is_score, parsed
+
+    def _join(self, rec: InRecord, is_score: bool, fields: State | ScoreIn) -> list[OutRecord]:
         o = self._origin = rec.origin
         if is_score:
-            return self.join.on_score(parsed, o.partition, o.offset) + self._drain()
-        assert rec.key is not None  # it equals the event id
-        home = partition_for(rec.key, self.config.partitions)
-        if home != o.partition:
-            return [self._misrouted(rec, home, now_ms)]
-        return self.join.on_feedback(parsed, o.partition, o.offset) + self._drain()
+            return self.join.on_score(fields, o.partition, o.offset) + self._drain()
+        assert isinstance(fields, dict)
+        raw = rec.value
+        return self.join.on_feedback(fields, o.partition, o.offset, raw) + self._drain()
 
     def _dead_letter(self, rec: InRecord, problem: Problem, now_ms: int) -> OutRecord:
         self.dead_letters[problem.reason] += 1
-        return dead_letter(
-            rec,
-            problem,
-            stage="join",
-            dlq_topic=self.config.dlq_topic,
-            now_ms=now_ms,
-            processor=PROCESSOR,
-        )
+        return dead_letter(rec, problem, stage="join", dlq_topic=self.config.dlq_topic,
+                           now_ms=now_ms, processor=PROCESSOR)  # fmt: skip
 
     def _misrouted(self, rec: InRecord, home: int, now_ms: int) -> OutRecord:
         """Feedback on a partition its score never reaches: re-route or dead-letter it."""
@@ -146,21 +159,16 @@ class JoinProcessor:
                 "feedback on the wrong partition: its producer does not use Kafka's default "
                 "partitioner (librdkafka: set partitioner=murmur2_random; the Java client's "
                 "default is right)",
-                extra={
-                    **o.log_context(),
-                    "expected_partition": home,
-                    "action": action,
-                    "misrouted_so_far": sum(self.misrouted.values()),
-                },
-            )
+                extra={**o.log_context(), "expected_partition": home, "action": action,
+                       "misrouted_so_far": sum(self.misrouted.values())},
+            )  # fmt: skip
         if action == "dead_letter":
             message = f"key belongs on partition {home} (murmur2), record is on {o.partition}"
             return self._dead_letter(rec, Problem("wrong_partition", None, message), now_ms)
         marker = f"{o.topic}/{o.partition}/{o.offset}".encode()
         headers = [*rec.read_headers(), (H_REROUTED_FROM, marker)]
-        return OutRecord(
-            self.config.feedback_topic, rec.key, rec.value, headers, o.timestamp_ms, partition=home
-        )
+        return OutRecord(self.config.feedback_topic, rec.key, rec.value, headers,
+                         o.timestamp_ms, partition=home)  # fmt: skip
 
     def _watch_quality(self, labelled: State) -> None:
         """Each first label of an event: online quality, and a concept-drift alert."""
@@ -176,3 +184,11 @@ class JoinProcessor:
     def _drain(self) -> list[OutRecord]:
         out, self._alerts_out = self._alerts_out, []
         return out
+
+
+def _keys_by_partition(parsed: list[Parsed]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for rec, _, fields in parsed:
+        event_id = fields.event_id if isinstance(fields, ScoreIn) else fields["event_id"]
+        out.setdefault(rec.origin.partition, []).append(event_id)
+    return out
