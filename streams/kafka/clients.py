@@ -44,8 +44,7 @@ LIBRDKAFKA_LOG = logging.getLogger("streams.librdkafka")
 LIBRDKAFKA_LOG.setLevel(logging.WARNING)
 # a probe of a starting broker: every refused connection is expected, none is logged
 _SILENT = logging.getLogger("streams.librdkafka.probe")
-_SILENT.addHandler(logging.NullHandler())
-_SILENT.propagate = False
+_SILENT.setLevel(logging.CRITICAL + 1)
 
 
 def make_producer(settings: Settings, **extra: Any) -> Producer:

@@ -52,7 +52,20 @@ class BatchConsumer(Consumer):
         self._positions: dict[TP, int] = {}  # the offset after the last record handled
 
     async def _drain_messages(self, fetcher: Any) -> None:
-        """faust's fetch loop, a fetch at a time for the batch topics."""
+        """faust's fetch loop, a fetch at a time for the batch topics; stopping ends it
+        quietly, as faust's own loop does."""
+        stopping: tuple[type[BaseException], ...] = (
+            asyncio.CancelledError,
+            *self.consumer_stopped_errors,
+        )
+        try:
+            await self._drain(fetcher)
+        except stopping:
+            if self.transport.app.should_stop:
+                return
+            raise
+
+    async def _drain(self, fetcher: Any) -> None:
         stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
         while not (stopped() or fetcher_stopped()):
             records, active = await self._wait_next_records(1.0)
