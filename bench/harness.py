@@ -47,12 +47,15 @@ def broker(bootstrap: str | None) -> Iterator[Broker]:
         real.stop()
 
 
-def spawn(settings: Settings, *args: str, module: str = "streams") -> subprocess.Popen[bytes]:
-    """``python -m <module> <args>`` with ``settings`` in its environment; logs discarded."""
+def spawn(
+    settings: Settings, *args: str, module: str = "streams", cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """``python -m <module> <args>`` with ``settings`` in its environment, run in ``cwd``
+    (whose code it imports first); logs discarded."""
     return subprocess.Popen(
         [sys.executable, "-m", module, *args],
         env=child_env(settings),
-        cwd=ROOT,
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

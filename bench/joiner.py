@@ -1,30 +1,50 @@
-"""Joiner throughput by RocksDB memory budget, on the real broker.
+"""Joiner catch-up throughput against its baseline and its limit, and bytes per entry.
 
-    .venv/bin/python -m bench.joiner                              # 100,000 events; 1/1 and 4/8 MB
-    .venv/bin/python -m bench.joiner --events 50000 --budgets 1/1,2/2 --rounds 1
+    .venv/bin/python -m bench.joiner                       # 500,000 events, 3 rounds
+    .venv/bin/python -m bench.joiner --events 100000 --rounds 1 --baseline-seconds 30
 
-Per budget (``write buffer MB/block cache MB`` per partition) and round, interleaved:
-fresh topics; ``streamscore produce`` writes the events (5% invalid, 30% labelled)
-and their feedback unpaced; the shipped scorer scores them all and stops; then the
-shipped joiner (``streamscore join``, RocksDB store, the default 7-day retention, so
-every key stays in the state) catches up on scores and feedback. Records per second
-are timed from 10% to 90% of its committed input offsets, leaving out start-up and
-the tail. Writes ``bench/results/joiner.json`` and regenerates ``BENCHMARKS.md``.
+One prefill, on fresh topics of the real broker: ``streamscore produce`` writes the
+events (5% invalid, 30% labelled, with duplicates and corrections) and their feedback
+unpaced, and the shipped scorer scores them all. Then, on those same topics, each with
+a group and state directory of its own, interleaved per round:
+
+- *joiner*: the shipped joiner (``streamscore join``, RocksDB store, the default 7-day
+  retention, so every key stays in the state) from the beginning of ``scores`` and
+  ``feedback``; records/s timed from 10% to 90% of its committed input offsets,
+  leaving out start-up and the tail;
+- *limit*: a bare confluent-kafka consumer (read_committed, as the joiner reads)
+  reading the same topics in batches and doing nothing with them;
+- *baseline* (round 1 only): the per-record faust joiner this design replaced (the
+  commit ``--baseline-commit``, checked out in a temporary git worktree, run the same
+  way), timed from 10% of the input for ``--baseline-seconds`` or to 90%, whichever
+  comes first.
+
+After its run each joiner's state is measured at rest: the bytes of its RocksDB
+directories on disk over the entries in them (counted by reading the DBs).
+Writes ``bench/results/joiner.json`` and regenerates ``BENCHMARKS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bench.harness import RESULTS, broker, spawn, stop
+from bench.joiner_state import state_at_rest
 from streams.config import Settings
-from streams.dev.local import fresh_settings, wait_until
-from streams.kafka import committed_total, end_total
+from streams.dev.local import ROOT, fresh_settings, wait_until
+from streams.kafka import committed_total, end_total, make_consumer
+
+BASELINE_COMMIT = "f9f3cac"  # the last commit with the per-record faust joiner
 
 
 def prefill(settings: Settings, events: int) -> int:
@@ -33,95 +53,155 @@ def prefill(settings: Settings, events: int) -> int:
     one per partition per scorer transaction, ~0.1% here)."""
     flags = ["--messy-fraction", "0.05", "--feedback", "0.3", "--label-delay-s", "30"]
     producer = spawn(settings, "produce", "--count", str(events), "--rate", "0", *flags)
-    if producer.wait(600) != 0:
+    if producer.wait(900) != 0:
         raise RuntimeError(f"produce exited with {producer.returncode}")
     scorer = spawn(settings, "score")
     try:
         end = end_total(settings, settings.topic_events)
         group, topic = settings.scorer_group_id, settings.topic_events
-        wait_until(lambda: committed_total(settings, group, topic) >= end, 600, "all scored")
+        wait_until(lambda: committed_total(settings, group, topic) >= end, 900, "all scored")
     finally:
         stop(scorer)
     return end_total(settings, settings.topic_scores) + end_total(settings, settings.topic_feedback)
 
 
-def by_budget(runs: list[dict[str, Any]], budgets: list[tuple[int, int]]) -> list[dict[str, Any]]:
-    """Each budget's records/s per round and their median.
-
-    >>> runs = [{"write_buffer_mb": 1, "block_cache_mb": 1, "records_per_s": r} for r in (3, 1, 2)]
-    >>> by_budget(runs, [(1, 1)])[0]["median_records_per_s"]
-    2
-    """
-    out = []
-    for write_mb, cache_mb in budgets:
-        rates = [
-            r["records_per_s"]
-            for r in runs
-            if (r["write_buffer_mb"], r["block_cache_mb"]) == (write_mb, cache_mb)
-        ]
-        out.append({"write_buffer_mb": write_mb, "block_cache_mb": cache_mb,
-                    "median_records_per_s": round(statistics.median(rates)),
-                    "rounds_records_per_s": rates})  # fmt: skip
-    return out
-
-
-def run_budget(bootstrap: str, events: int, write_mb: int, cache_mb: int, n: int) -> dict[str, Any]:
-    """One joiner run with the given RocksDB budgets."""
-    settings = fresh_settings(
-        bootstrap,
-        f"joiner{write_mb}x{cache_mb}r{n}",
-        joiner_store="rocksdb://",
-        joiner_rocksdb_write_buffer_mb=write_mb,
-        joiner_rocksdb_block_cache_mb=cache_mb,
-    )
-    total = prefill(settings, events)
+def joined(settings: Settings) -> int:
+    """The joiner's committed input offsets, scores and feedback."""
     group = settings.joiner_group_id
+    return committed_total(settings, group, settings.topic_scores) + committed_total(
+        settings, group, settings.topic_feedback
+    )
 
-    def joined() -> int:
-        return committed_total(settings, group, settings.topic_scores) + committed_total(
-            settings, group, settings.topic_feedback
-        )
 
-    joiner = spawn(settings, "join")
+def run_joiner(
+    settings: Settings, total: int, cwd: Path = ROOT, cap_s: float | None = None
+) -> dict[str, Any]:
+    """One joiner (the code in ``cwd``) from the start of the inputs: records/s from 10%
+    of them to 90% (or for ``cap_s``), and its state at rest after a clean stop."""
+    joiner = spawn(settings, "join", cwd=cwd)
     try:
-        wait_until(lambda: joined() >= 0.1 * total, 600, "10% joined")
-        t0, c0 = time.monotonic(), joined()
-        wait_until(lambda: joined() >= 0.9 * total, 1800, "90% joined")
-        t1, c1 = time.monotonic(), joined()
+        wait_until(lambda: joined(settings) >= 0.1 * total, 600, "10% joined")
+        t0, c0 = time.monotonic(), joined(settings)
+        end = t0 + (cap_s or 3600)
+        wait_until(lambda: joined(settings) >= 0.9 * total or time.monotonic() >= end, 3600, "90%")
+        t1, c1 = time.monotonic(), joined(settings)
     finally:
-        code = stop(joiner)
-    return {"write_buffer_mb": write_mb, "block_cache_mb": cache_mb, "input_records": total,
-            "records_per_s": round((c1 - c0) / (t1 - t0)), "joiner_exit_code": code}  # fmt: skip
+        code = stop(joiner, timeout_s=60)
+    return {
+        "input_records": total,
+        "timed_records": c1 - c0,
+        "timed_s": round(t1 - t0, 1),
+        "records_per_s": round((c1 - c0) / (t1 - t0)),
+        "exit_code": code,
+        "state": state_at_rest(settings.joiner_data_dir),
+    }
+
+
+def bare_consume(settings: Settings, total: int, group: str) -> dict[str, Any]:
+    """The limit: a consumer reading ``total`` records of scores and feedback, no work."""
+    consumer = make_consumer(settings, group, **{"isolation.level": "read_committed"})
+    consumer.subscribe([settings.topic_scores, settings.topic_feedback])
+    got, t0, deadline = 0, 0.0, time.monotonic() + 600
+    try:
+        # the markers of the transactional scores are offsets but never records
+        while got < 0.99 * total and time.monotonic() < deadline:
+            batch = consumer.consume(10_000, 1.0)
+            if batch and not t0:
+                t0 = time.monotonic()
+            got += sum(1 for m in batch if m.error() is None)
+        seconds = time.monotonic() - t0
+    finally:
+        consumer.close()
+    return {"records": got, "seconds": round(seconds, 2), "records_per_s": round(got / seconds)}
+
+
+@contextlib.contextmanager
+def baseline_checkout(commit: str) -> Iterator[Path]:
+    """The repository at ``commit`` in a temporary git worktree (removed afterwards)."""
+    path = Path(tempfile.mkdtemp(prefix="streamscore-baseline-"))
+    git = ["git", "-C", str(ROOT)]
+    subprocess.run(
+        [*git, "worktree", "add", "--detach", str(path), commit], check=True, capture_output=True
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False)
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians per kind and the ratios the issue asks for.
+
+    >>> runs = [{"kind": "joiner", "records_per_s": 30}, {"kind": "limit", "records_per_s": 100},
+    ...         {"kind": "baseline", "records_per_s": 2}, {"kind": "joiner", "records_per_s": 40}]
+    >>> s = summarise(runs)
+    >>> s["joiner_records_per_s"], s["of_limit"], s["over_baseline"]
+    (35, 0.35, 17.5)
+    """
+    med = {
+        k: statistics.median(r["records_per_s"] for r in runs if r["kind"] == k)
+        for k in ("joiner", "limit", "baseline")
+    }
+    return {
+        "joiner_records_per_s": round(med["joiner"]),
+        "limit_records_per_s": round(med["limit"]),
+        "baseline_records_per_s": round(med["baseline"]),
+        "of_limit": round(med["joiner"] / med["limit"], 3),
+        "over_baseline": round(med["joiner"] / med["baseline"], 1),
+    }
 
 
 def main() -> None:
-    """Every budget, ``--rounds`` times interleaved; write results and BENCHMARKS.md."""
+    """Prefill once, run every kind, write results and BENCHMARKS.md."""
     from bench.report import write_report
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--events", type=int, default=100_000)
-    p.add_argument("--budgets", default="1/1,4/8", help="write buffer MB/block cache MB, ...")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--events", type=int, default=500_000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--baseline-seconds", type=float, default=90.0)
+    p.add_argument("--baseline-commit", default=BASELINE_COMMIT)
     p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
     args = p.parse_args()
-    budgets = [(int(w), int(c)) for w, c in (b.split("/") for b in args.budgets.split(","))]
     runs: list[dict[str, Any]] = []
     with broker(args.bootstrap) as (bootstrap, _pid):
+        base = fresh_settings(bootstrap, "joinbench", joiner_store="rocksdb://")
+        t = time.monotonic()
+        total = prefill(base, args.events)
+        print(f"prefilled {total} input records in {time.monotonic() - t:.0f} s", flush=True)
+
+        def settings(name: str) -> Settings:
+            return base.model_copy(
+                update={
+                    "joiner_group_id": f"joinbench-{name}",
+                    "joiner_data_dir": base.joiner_data_dir / name,
+                }
+            )
+
         for n in range(args.rounds):
-            for write_mb, cache_mb in budgets:
-                runs.append(run_budget(bootstrap, args.events, write_mb, cache_mb, n))
-                print(orjson.dumps(runs[-1]).decode(), flush=True)
-    summary = by_budget(runs, budgets)
+            if n == 0:
+                with baseline_checkout(args.baseline_commit) as cwd:
+                    s = settings("baseline")
+                    runs.append(
+                        {
+                            "kind": "baseline",
+                            "round": n,
+                            **run_joiner(s, total, cwd, args.baseline_seconds),
+                        }
+                    )
+                    print(orjson.dumps(runs[-1]).decode(), flush=True)
+            runs.append({"kind": "joiner", "round": n, **run_joiner(settings(f"j{n}"), total)})
+            print(orjson.dumps(runs[-1]).decode(), flush=True)
+            limit = bare_consume(base, total, f"joinbench-limit{n}")
+            runs.append({"kind": "limit", "round": n, **limit})
+            print(orjson.dumps(runs[-1]).decode(), flush=True)
     command = (
-        f"python -m bench.joiner --events {args.events} --budgets {args.budgets} "
-        f"--rounds {args.rounds}"
+        f"python -m bench.joiner --events {args.events} --rounds {args.rounds} "
+        f"--baseline-seconds {args.baseline_seconds:g} --baseline-commit {args.baseline_commit}"
     )
+    result = {"command": command, "events": args.events, "summary": summarise(runs), "runs": runs}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "joiner.json").write_bytes(
-        orjson.dumps(
-            {"command": command, "budgets": summary, "runs": runs}, option=orjson.OPT_INDENT_2
-        )
-    )
+    (RESULTS / "joiner.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(orjson.dumps(result["summary"]).decode())
     write_report()
 
 

@@ -139,6 +139,7 @@ def build_app(
         producer_acks=-1,
         table_standby_replicas=0,  # a standby follows the changelog record by record
         producer_max_batch_size=1 << 20,  # one aiokafka batch per partition and fetch
+        consumer_max_fetch_size=4 << 20,  # larger fetches: a restore reads ~70,000 records/s
         **faust_config(settings, topic_allow_declare=topic_allow_declare),
     )
     table = app.tables.add(

@@ -102,8 +102,16 @@ class ScoreIn(msgspec.Struct):
     def stored(self) -> StoredScore:
         """What the join keeps of it."""
         values = list(msgspec.structs.astuple(self.features))
-        return StoredScore(self.account_id, None, values, self.score, self.decision,
-                           self.model_version, self.event_time, self.scored_at)  # fmt: skip
+        return StoredScore(
+            self.account_id,
+            None,
+            values,
+            self.score,
+            self.decision,
+            self.model_version,
+            self.event_time,
+            self.scored_at,
+        )
 
 
 _SCORE = msgspec.json.Decoder(ScoreIn)
@@ -179,9 +187,16 @@ def stored_score(score: State) -> StoredScore:
     features = score["features"]
     names = list(features)
     values = list(features.values())
-    return StoredScore(score["account_id"], None if names == _NAMES else names, values,
-                       score["score"], score["decision"], score["model_version"],
-                       score["event_time"], score["scored_at"])  # fmt: skip
+    return StoredScore(
+        score["account_id"],
+        None if names == _NAMES else names,
+        values,
+        score["score"],
+        score["decision"],
+        score["model_version"],
+        score["event_time"],
+        score["scored_at"],
+    )
 
 
 def bounded(seen: list[Seen]) -> list[Seen]:

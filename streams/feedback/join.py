@@ -211,8 +211,10 @@ class Join:
         if entry.score is None:
             return []  # expired since: what it emitted was committed long ago
         joined = [s for s in entry.seen if s.how == BY_SCORE and s.record is not None]
-        out = [self._labelled(event_id, entry.score, fb, s.previous)
-               for s, fb in _by_label_time(joined)]  # fmt: skip
+        out = [
+            self._labelled(event_id, entry.score, fb, s.previous)
+            for s, fb in _by_label_time(joined)
+        ]
         self.counts.reemitted += len(out)
         return out
 
@@ -322,8 +324,11 @@ class Join:
                 continue
             if not entry.gone:
                 self.counts.expired += 1
-            out += [self._unmatched(s.record, key, "no_matching_score")
-                    for s in entry.seen if s.how == WAITING and s.record is not None]  # fmt: skip
+            out += [
+                self._unmatched(s.record, key, "no_matching_score")
+                for s in entry.seen
+                if s.how == WAITING and s.record is not None
+            ]
             self._delete(key, partition)
         return out
 

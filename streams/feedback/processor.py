@@ -100,8 +100,11 @@ class JoinProcessor:
             self.join.rebuild_index()
             self.index_dirty = False
         out: list[OutRecord] = []
-        parsed = [p for p in (self._checked(rec, is_score, now_ms, out) for rec, is_score in batch)
-                  if p is not None]  # fmt: skip
+        parsed = [
+            p
+            for p in (self._checked(rec, is_score, now_ms, out) for rec, is_score in batch)
+            if p is not None
+        ]
         for partition, keys in _keys_by_partition(parsed).items():
             self.join.prefetch(partition, keys)
         for rec, is_score, fields in parsed:
@@ -111,13 +114,14 @@ class JoinProcessor:
             out += self.join.expire(partition)
         for partition, more in self.join.flush().items():
             changes.setdefault(partition, []).extend(more)
+        # counted once the batch is in the store: a reader of the count then sees its state
+        self.handled.update("scores" if is_score else "feedback" for _, is_score in batch)
         return BatchOutput(out, changes)
 
     def _checked(
         self, rec: InRecord, is_score: bool, now_ms: int, out: list[OutRecord]
     ) -> Parsed | None:
         """The parsed record, or None with its dead letter or re-route added to ``out``."""
-        self.handled["scores" if is_score else "feedback"] += 1
         fast = fast_score(rec.value) if is_score else None
         if fast is not None and rec.key == fast.event_id.encode():
             return rec, is_score, fast
@@ -145,8 +149,14 @@ class JoinProcessor:
 
     def _dead_letter(self, rec: InRecord, problem: Problem, now_ms: int) -> OutRecord:
         self.dead_letters[problem.reason] += 1
-        return dead_letter(rec, problem, stage="join", dlq_topic=self.config.dlq_topic,
-                           now_ms=now_ms, processor=PROCESSOR)  # fmt: skip
+        return dead_letter(
+            rec,
+            problem,
+            stage="join",
+            dlq_topic=self.config.dlq_topic,
+            now_ms=now_ms,
+            processor=PROCESSOR,
+        )
 
     def _misrouted(self, rec: InRecord, home: int, now_ms: int) -> OutRecord:
         """Feedback on a partition its score never reaches: re-route or dead-letter it."""
@@ -159,16 +169,21 @@ class JoinProcessor:
                 "feedback on the wrong partition: its producer does not use Kafka's default "
                 "partitioner (librdkafka: set partitioner=murmur2_random; the Java client's "
                 "default is right)",
-                extra={**o.log_context(), "expected_partition": home, "action": action,
-                       "misrouted_so_far": sum(self.misrouted.values())},
-            )  # fmt: skip
+                extra={
+                    **o.log_context(),
+                    "expected_partition": home,
+                    "action": action,
+                    "misrouted_so_far": sum(self.misrouted.values()),
+                },
+            )
         if action == "dead_letter":
             message = f"key belongs on partition {home} (murmur2), record is on {o.partition}"
             return self._dead_letter(rec, Problem("wrong_partition", None, message), now_ms)
         marker = f"{o.topic}/{o.partition}/{o.offset}".encode()
         headers = [*rec.read_headers(), (H_REROUTED_FROM, marker)]
-        return OutRecord(self.config.feedback_topic, rec.key, rec.value, headers,
-                         o.timestamp_ms, partition=home)  # fmt: skip
+        return OutRecord(
+            self.config.feedback_topic, rec.key, rec.value, headers, o.timestamp_ms, partition=home
+        )
 
     def _watch_quality(self, labelled: State) -> None:
         """Each first label of an event: online quality, and a concept-drift alert."""

@@ -2,14 +2,16 @@
 
 faust keeps the table's files (a RocksDB per partition), its changelog topic and its
 recovery; the join reads and writes entries in bulk through these stores, which also
-keep its expiry index: in RocksDB, under keys sorted after every entry's (so memory does
-not grow with the state), or in a heap for in-memory tables (tests, the demo).
+keep its expiry index: in RocksDB, in a column family of its own (so memory does not
+grow with the state), or in a heap for in-memory tables (tests, the demo).
 
 >>> store = table_store(table)   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,12 +21,30 @@ from faust.stores import rocksdb as faust_rocksdb
 from streams.feedback.entries import expiry_of
 from streams.feedback.store import Change, DictStore, JoinStore
 
-_INDEX = b"\xff\xffx"  # expiry index keys: _INDEX + expiry (8 bytes, big-endian) + key
-_COUNT = b"\xff\xffn"  # the number of entries in a partition's DB
+log = logging.getLogger(__name__)
+
+_EXPIRY = "join_expiry"  # the column family of the expiry index: expiry (8 bytes) + key
+
+
+def _expiry_family(db: Any) -> tuple[Any, Any]:
+    """The expiry index's column family in a partition DB (made the first time): a view
+    to read it, and the handle writes name."""
+    import rocksdict
+
+    try:
+        view = db.get_column_family(_EXPIRY)
+    except Exception:  # rocksdict raises its own error for a family not there yet
+        view = db.create_column_family(_EXPIRY, rocksdict.Options(raw_mode=True))
+    return view, db.get_column_family_handle(_EXPIRY)
+
+
+def _index_key(exp: int, key: bytes) -> bytes:
+    return max(exp, 0).to_bytes(8, "big") + key
 
 
 class RocksTableStore:
-    """The join's store over a faust table in RocksDB, one DB per partition."""
+    """The join's store over a faust table in RocksDB, one DB per partition, with the
+    expiry index in a column family of its own (faust opens every family it finds)."""
 
     def __init__(self, table: Any) -> None:
         self.table = table  # a faust Table: its store's private per-partition DBs are used
@@ -41,43 +61,40 @@ class RocksTableStore:
     def apply(self, partition: int, changes: Sequence[Change], added: int = 0) -> None:
         import rocksdict
 
-        db, batch = self._db(partition), rocksdict.WriteBatch(raw_mode=True)
+        db = self._db(partition)
+        _, index = _expiry_family(db)
+        batch = rocksdict.WriteBatch(raw_mode=True)
         for key, value, exp in changes:
             if value is None:
                 batch.delete(key.encode())
             else:
                 batch.put(key.encode(), value)
-                batch.put(_INDEX + exp.to_bytes(8, "big") + key.encode(), b"")
-        if added:
-            batch.put(_COUNT, str(_count(db) + added).encode())
+                batch.put(_index_key(exp, key.encode()), b"", index)
         db.write(batch)
 
     def due(self, partition: int, now: int) -> list[tuple[str, int]]:
         import rocksdict
 
         db, out = self._db(partition), []
-        upper = _INDEX + max(now, 0).to_bytes(8, "big")
-        it, batch = db.iter(), rocksdict.WriteBatch(raw_mode=True)
-        it.seek(_INDEX)
+        view, index = _expiry_family(db)
+        upper = _index_key(now, b"")
+        it, batch = view.iter(), rocksdict.WriteBatch(raw_mode=True)
+        it.seek_to_first()
         while it.valid() and it.key() < upper:
             key = it.key()
-            out.append((key[11:].decode(), int.from_bytes(key[3:11], "big")))
-            batch.delete(key)
+            out.append((key[8:].decode(), int.from_bytes(key[:8], "big")))
+            batch.delete(key, index)
             it.next()
         if out:
             db.write(batch)
         return out
 
     def __len__(self) -> int:
+        """RocksDB's estimate of the entries (counting them would read them all)."""
         total = 0
         for db in list(self.table.data._dbs.values()):
-            total += _count(db)
+            total += db.property_int_value("rocksdb.estimate-num-keys") or 0
         return total
-
-
-def _count(db: Any) -> int:
-    value = db.get(_COUNT)
-    return int(value) if value is not None else 0
 
 
 def table_store(table: Any) -> JoinStore:
@@ -89,43 +106,59 @@ def table_store(table: Any) -> JoinStore:
 
 class JoinTable(faust.Table[bytes, bytes]):
     """faust's Table; restoring a RocksDB partition from the changelog also rebuilds the
-    join's expiry index and entry count there."""
+    join's expiry index there, and the end of a restore is logged with
+    what it took (``join state restored``)."""
+
+    _rebalanced_at = 0.0
+    _restored = 0
 
     def apply_changelog_batch(self, batch: Any) -> None:
+        events = list(batch)
+        self._restored += len(events)
         if isinstance(self.data, faust_rocksdb.Store):
-            restore(self.data, batch)
+            restore(self.data, events)
         else:
-            super().apply_changelog_batch(batch)
+            super().apply_changelog_batch(events)
+
+    async def on_rebalance(self, assigned: Any, revoked: Any, newly: Any, gen: int = 0) -> None:
+        self._rebalanced_at, self._restored = time.monotonic(), 0
+        await super().on_rebalance(assigned, revoked, newly, gen)
+
+    async def on_recovery_completed(self, active_tps: Any, standby_tps: Any) -> None:
+        await super().on_recovery_completed(active_tps, standby_tps)
+        seconds = time.monotonic() - self._rebalanced_at
+        log.info(
+            "join state restored",
+            extra={
+                "partitions": sorted(tp.partition for tp in active_tps),
+                "changelog_records": self._restored,
+                "seconds": round(seconds, 3),
+            },
+        )
 
 
 def restore(store: Any, batch: Any) -> None:
     """Write changelog events to the partition DBs of a faust RocksDB ``store``, with the
-    expiry index and entry count, and record each changelog partition's offset."""
+    expiry index, and record each changelog partition's offset."""
     import rocksdict
 
-    writes: dict[int, Any] = {}
-    present: dict[tuple[int, bytes], bool] = {}  # key -> stored, as of this batch
-    added: dict[int, int] = {}
+    by_partition: dict[int, list[Any]] = {}
     offsets: dict[Any, int] = {}
     for event in batch:
         msg = event.message
-        partition, key, value = msg.partition, msg.key, msg.value
+        by_partition.setdefault(msg.partition, []).append(msg)
+        if msg.offset > offsets.get(msg.tp, -1):
+            offsets[msg.tp] = msg.offset
+    for partition, messages in by_partition.items():
         db = store._db_for_partition(partition)
-        wb = writes.setdefault(partition, rocksdict.WriteBatch(raw_mode=True))
-        was = present.get((partition, key))
-        if was is None:
-            was = db.get(key) is not None
-        if value is None:
-            wb.delete(key)
-        else:
-            wb.put(key, value)
-            wb.put(_INDEX + expiry_of(value)[0].to_bytes(8, "big") + key, b"")
-        present[(partition, key)] = value is not None
-        added[partition] = added.get(partition, 0) + (value is not None) - was
-        offsets[msg.tp] = max(offsets.get(msg.tp, -1), msg.offset)
-    for partition, wb in writes.items():
-        db = store._db_for_partition(partition)
-        wb.put(_COUNT, str(_count(db) + added[partition]).encode())
+        _, index = _expiry_family(db)
+        wb = rocksdict.WriteBatch(raw_mode=True)
+        for m in messages:
+            if m.value is None:
+                wb.delete(m.key)
+            else:
+                wb.put(m.key, m.value)
+                wb.put(_index_key(expiry_of(m.value)[0], m.key), b"", index)
         db.write(wb)
     for tp, offset in offsets.items():
         store.set_persisted_offset(tp, offset)

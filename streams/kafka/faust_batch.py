@@ -8,8 +8,9 @@ changelog topic, recovery, commits after flushing the producer) and takes its in
 records off faust's per-record path:
 
 - :class:`BatchConsumer` hands each fetch of the batch topics to a handler, and
-  commits, per partition, the offset after the last record it handled (other topics,
-  the changelogs during recovery among them, take faust's own path);
+  commits, per partition, the offset after the last record it handled; while a table
+  recovers, it applies each fetch of the changelog to it at once, faust's recovery
+  seeing only the fetch's last record (its per-record path restored ~11,000 records/s);
 - :class:`BatchSender` produces a batch's changelog records in per-partition batches
   and its outputs without awaiting each, and records the changelog offsets delivered.
 
@@ -81,7 +82,7 @@ class BatchConsumer(Consumer):
                 if tp.topic in self.batch_topics:
                     mine[tp] = recs
                 else:
-                    await self._one_by_one(tp, recs)
+                    await self._restore(tp, recs)
             if mine:
                 await self._handle(mine)
 
@@ -94,6 +95,23 @@ class BatchConsumer(Consumer):
         for tp, recs in records.items():
             self._positions[tp] = recs[-1].offset + 1
             self._acked[tp]
+
+    async def _restore(self, tp: TP, records: Sequence[Any]) -> None:
+        """Changelog records while a table recovers: applied to the table a fetch at a
+        time; the last goes through faust's recovery, which notices the end there."""
+        tables: Any = self.app.tables
+        recovery = tables.recovery
+        table = recovery.tp_to_table.get(tp)
+        if table is None or tp not in recovery.active_tps:
+            return await self._one_by_one(tp, records)
+        seen = recovery.active_offsets.get(tp)
+        bulk = records[:-1]
+        if seen is not None and bulk and bulk[0].offset <= seen:
+            bulk = [r for r in bulk if r.offset > seen]
+        if bulk:
+            table.apply_changelog_batch([_ChangelogEvent(tp, r) for r in bulk])
+            recovery.active_offsets[tp] = self._read_offset[tp] = bulk[-1].offset
+        await self._one_by_one(tp, records[-1:])
 
     async def _one_by_one(self, tp: TP, records: Sequence[Any]) -> None:
         for record in records:
@@ -113,6 +131,21 @@ class BatchConsumer(Consumer):
         for tp in revoked:
             self._positions.pop(tp, None)
         await super().on_partitions_revoked(revoked)
+
+
+class _ChangelogEvent:
+    """A changelog record as faust's table and stores read one: an event that is its own
+    message (key, value, topic partition, offset)."""
+
+    __slots__ = ("key", "offset", "partition", "topic", "tp", "value")
+
+    def __init__(self, tp: TP, record: Any) -> None:
+        self.tp, self.topic, self.partition = tp, tp.topic, tp.partition
+        self.key, self.value, self.offset = record.key, record.value, record.offset
+
+    @property
+    def message(self) -> _ChangelogEvent:
+        return self
 
 
 class BatchTransport(Transport):
@@ -247,5 +280,11 @@ def send_arguments(out: OutRecord) -> dict[str, Any]:
     headers = [(k, v.encode() if isinstance(v, str) else v) for k, v in out.headers or ()]
     # faust sends int(seconds * 1000.0): from ms / 1000 that is ms - 1 for some ms
     ts = None if out.timestamp_ms is None else (out.timestamp_ms + 0.5) / 1000
-    return {"topic": out.topic, "key": out.key, "value": out.value, "partition": out.partition,
-            "timestamp": ts, "headers": headers or None}  # fmt: skip
+    return {
+        "topic": out.topic,
+        "key": out.key,
+        "value": out.value,
+        "partition": out.partition,
+        "timestamp": ts,
+        "headers": headers or None,
+    }
