@@ -1,6 +1,6 @@
 """All the real-broker benchmarks with one command, as the figures in BENCHMARKS.md were made.
 
-    .venv/bin/python -m bench                          # throughput, latency, memory: ~35 min
+    .venv/bin/python -m bench                          # all of them: ~70 min
     .venv/bin/python -m bench latency memory           # just these
 
 Each benchmark runs in its own process, one after another (never two at once: they
@@ -25,6 +25,9 @@ COMMANDS: dict[str, list[str]] = {
     ],
     "latency": [],
     "memory": [],
+    "joiner": [],
+    "joiner_recovery": [],
+    "system": [],
 }
 
 

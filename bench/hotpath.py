@@ -43,7 +43,7 @@ from streams.model.artifact import Model, load_model
 from streams.model.compiled import compile_trees
 from streams.model.features import FEATURE_NAMES
 from streams.monitoring.drift import DriftConfig, DriftMonitor
-from streams.scoring.gc_control import Collector
+from streams.ops.gc_control import Collector
 from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
 from streams.scoring.score_records import encode_scores, feature_values
 
@@ -241,7 +241,7 @@ def prediction(model: Model, X: np.ndarray) -> dict[str, Any]:
 
 def stages(model: Model, raws: list[bytes]) -> dict[str, dict[str, float]]:
     """The pure pipeline (and drift) per stage in µs per event, by batch size and with
-    Python's automatic GC or the scorer's :class:`~streams.scoring.gc_control.Collector`."""
+    Python's automatic GC or the scorer's :class:`~streams.ops.gc_control.Collector`."""
     records = [
         InRecord(Origin("events", i % 6, i, 1_767_225_600_000), None, r) for i, r in enumerate(raws)
     ]

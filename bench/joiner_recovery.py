@@ -68,10 +68,15 @@ class Arrivals(threading.Thread):
                     self.times.append(time.monotonic())
         self.consumer.close()
 
-    def stall_after(self, t: float) -> float:
-        """The longest gap between arrivals from ``t`` on (the first gap counts from ``t``)."""
-        later = [t, *(x for x in self.times if x > t)]
-        return max(b - a for a, b in itertools.pairwise(later))
+
+def stall_after(times: list[float], t: float) -> float:
+    """The longest gap between ``times`` from ``t`` on (the first gap counts from ``t``).
+
+    >>> stall_after([1.0, 5.0, 6.0], 2.0)
+    3.0
+    """
+    later = [t, *(x for x in times if x > t)]
+    return max(b - a for a, b in itertools.pairwise(later))
 
 
 def start_joiner(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
@@ -118,7 +123,7 @@ def kill_and_restart(
     assert row is not None
     n = len(arrivals.times)
     wait_until(lambda: len(arrivals.times) > n + 1000, 300, "labelled to flow again")
-    return joiner, {**row, "stall_s": round(arrivals.stall_after(killed), 2)}
+    return joiner, {**row, "stall_s": round(stall_after(arrivals.times, killed), 2)}
 
 
 def run(settings: Settings, events: int, live_rate: int, log: Path) -> dict[str, Any]:

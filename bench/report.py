@@ -11,26 +11,14 @@ from typing import Any
 import orjson
 
 from bench.harness import RESULTS, ROOT
+from bench.report_joiner import joiner, recovery, system
+from bench.report_table import heading as _heading
+from bench.report_table import table as _table
 
 
 def _load(name: str) -> dict[str, Any] | None:
     path = RESULTS / f"{name}.json"
     return orjson.loads(path.read_bytes()) if path.exists() else None
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return out
-
-
-def _heading(title: str, result: dict[str, Any], text: str) -> list[str]:
-    """A section's title with the command that measured it, and what it shows.
-
-    >>> _heading("Latency", {"command": "c"}, "ms.")
-    ['## Latency (`c`)', '', 'ms.', '']
-    """
-    return [f"## {title} (`{result['command']}`)", "", text, ""]
 
 
 _THROUGHPUT_COLUMNS = ["pipeline", "events", "seconds", "events/s", "streamscore is x",
@@ -193,26 +181,6 @@ def _minute_mean(samples: list[list[float]], minute: int) -> str:
     return f"{sum(inside) / len(inside):.0f}" if inside else "-"
 
 
-def joiner(result: dict[str, Any]) -> list[str]:
-    """The joiner's throughput by RocksDB budget."""
-    lines = _heading(
-        "Joiner throughput by RocksDB budget",
-        result,
-        "The joiner catching up on prefilled scores and feedback (RocksDB store, every key "
-        "kept); records/s of its committed input, from 10% to 90%; median of the rounds.",
-    )
-    rows = [
-        [
-            f"{b['write_buffer_mb']} MB / {b['block_cache_mb']} MB",
-            f"{b['median_records_per_s']:,}",
-            " / ".join(f"{r:,}" for r in b["rounds_records_per_s"]),
-        ]
-        for b in result["budgets"]
-    ]
-    header = ["write buffer / block cache per partition", "records/s", "each round"]
-    return lines + _table(header, rows)
-
-
 def hotpath(result: dict[str, Any]) -> list[str]:
     """The levers section."""
     lines = ["## Hot-path levers (`python -m bench.hotpath`, no broker, µs per event)", ""]
@@ -307,6 +275,8 @@ def write_report() -> None:
         ("latency", latency),
         ("memory", memory),
         ("joiner", joiner),
+        ("joiner_recovery", recovery),
+        ("system", system),
         ("reload", reload),
         ("hotpath", hotpath),
         ("headers", headers),

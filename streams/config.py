@@ -87,7 +87,9 @@ class Settings(BaseSettings):
         "records wait; fewer are scored when the commit is through",
     )
     gc_interval_s: float = Field(
-        1.0, ge=0, description="the scorer runs Python's GC between batches this often (0: auto)"
+        1.0,
+        ge=0,
+        description="the scorer and joiner run Python's GC between batches this often (0: auto)",
     )
     # 0, not librdkafka's 5: a transaction's records then go out while its offsets are
     # sent, not at the commit: ~0.5 ms less commit at 5,000 events/s, the same throughput

@@ -11,10 +11,12 @@ import pytest
 
 from bench.baselines.io_limit import Copy
 from bench.harness import cpu_seconds, jit_cpu_seconds
-from bench.joiner import by_budget
+from bench.joiner import summarise as summarise_joiner
+from bench.joiner_recovery import stall_after
 from bench.latency import ScoreReader, percentiles, valid_among, warm_up
 from bench.memory import summarise
 from bench.report import drift, drift_detectors, joiner, latency, memory, throughput
+from bench.system_probes import LabelTimer
 from streams.config import Settings
 from streams.contract.records import InRecord, Origin
 from streams.dev.local import wait_until
@@ -136,14 +138,46 @@ def test_report_sections_render_ratios_and_counts() -> None:
     assert "| process | min 1 | min 2 |" in text and "| scorer | 105 | 130 |" in text
 
 
-def test_joiner_budgets_are_summarised_by_median_and_rendered() -> None:
-    rates = [(1, 1, 1200), (4, 8, 1300), (1, 1, 1400), (4, 8, 1250), (1, 1, 1300)]
-    runs = [{"write_buffer_mb": w, "block_cache_mb": c, "records_per_s": r} for w, c, r in rates]
-    budgets = by_budget(runs, [(1, 1), (4, 8)])
-    assert [b["median_records_per_s"] for b in budgets] == [1300, 1275]
-    assert budgets[0]["rounds_records_per_s"] == [1200, 1400, 1300]
-    text = "\n".join(joiner({"command": "c", "budgets": budgets}))
-    assert "| 1 MB / 1 MB | 1,300 | 1,200 / 1,400 / 1,300 |" in text
+def test_joiner_catch_up_is_summarised_as_ratios_and_rendered() -> None:
+    runs = [
+        {
+            "kind": "baseline",
+            "round": 0,
+            "timed_records": 90_000,
+            "records_per_s": 1_000,
+            "state": {"entries": 500, "bytes_per_entry": 900.0},
+        },
+        {
+            "kind": "joiner",
+            "round": 0,
+            "timed_records": 400_000,
+            "records_per_s": 30_000,
+            "state": {"entries": 480_000, "bytes_per_entry": 120.4},
+        },
+        {"kind": "limit", "round": 0, "records": 600_000, "records_per_s": 150_000},
+        {
+            "kind": "joiner",
+            "round": 1,
+            "timed_records": 400_000,
+            "records_per_s": 34_000,
+            "state": {"entries": 480_000, "bytes_per_entry": 121.0},
+        },
+        {"kind": "limit", "round": 1, "records": 600_000, "records_per_s": 170_000},
+    ]
+    summary = summarise_joiner(runs)
+    assert summary["joiner_records_per_s"] == 32_000
+    assert (summary["over_baseline"], summary["of_limit"]) == (32.0, 0.2)
+    text = "\n".join(joiner({"command": "c", "events": 9, "summary": summary, "runs": runs}))
+    assert "**32,000 records/s**, 32.0 times the per-record baseline, 0.20 of the limit" in text
+    assert "| joiner | 1 | 400,000 | 30,000 | 480,000 | 120 |" in text
+    assert "| limit | 2 | 600,000 | 170,000 | - | - |" in text
+
+
+def test_a_stall_is_the_longest_gap_from_the_kill_on() -> None:
+    times = [1.0, 2.0, 10.0, 10.5, 11.0]
+    assert stall_after(times, 1.5) == 8.0
+    assert stall_after(times, 9.0) == 1.0
+    assert LabelTimer.latencies_of({"a": 100, "b": 5}, {"a": 130, "b": 9, "c": 1}, 50) == [30]
 
 
 def test_drift_report_puts_each_signals_delays_at_both_batch_sizes_side_by_side() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from streams.scoring.gc_control import Collector
+from streams.ops.gc_control import Collector
 
 
 class _Cycle:

@@ -341,3 +341,21 @@ def test_join_counters_are_current_once_the_joiner_idles(settings: Settings) -> 
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+
+
+def test_scores_of_an_aborted_transaction_are_never_joined(
+    settings: Settings, joiner: BackgroundJoiner
+) -> None:
+    s = settings
+    producer = make_producer(s, **{"transactional.id": f"{s.scorer_instance_id}-aborts"})
+    producer.init_transactions(30)
+    for score, commit in ((0.9, False), (0.1, True)):
+        producer.begin_transaction()
+        value = orjson.dumps(score_record("tx", T0, score=score))
+        producer.produce(s.topic_scores, key=b"tx", value=value)
+        assert producer.flush(30) == 0  # in the log, then aborted (abort alone purges it)
+        producer.commit_transaction(30) if commit else producer.abort_transaction(30)
+    _send(s, [_fb(s, "tx", 1, T0 + 10)])
+    wait_for(lambda: end_total(s, s.topic_labelled) >= 1, 60, "the label")
+    [labelled] = read_topic(s, s.topic_labelled)
+    assert orjson.loads(labelled.value)["score"] == 0.1  # faust alone reads uncommitted: 0.9

@@ -28,7 +28,8 @@ _EXPIRY = "join_expiry"  # the column family of the expiry index: expiry (8 byte
 
 def _expiry_family(db: Any) -> tuple[Any, Any]:
     """The expiry index's column family in a partition DB (made the first time): a view
-    to read it, and the handle writes name."""
+    to read it, and the handle writes name. Not kept: faust closes a revoked partition's
+    DB by dropping every reference to it."""
     import rocksdict
 
     try:

@@ -29,9 +29,29 @@ from faust.transport.drivers import aiokafka
 from faust.types import TP
 
 
+class ConsumerThread(aiokafka.AIOKafkaConsumerThread):
+    """faust's thread around aiokafka's consumer, reading committed records only and
+    answering a fetch within ``FETCH_MAX_WAIT_MS``."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # faust reads read_uncommitted outside its own transactions: records of an
+        # aborted scorer transaction would be joined
+        consumer._isolation_level = "read_committed"
+        # faust's 1,500 ms: the broker held each fetch that long while records came in
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
+FETCH_MAX_WAIT_MS = 100
+
+
 class Consumer(aiokafka.Consumer):
     """faust's aiokafka consumer, recording a gap without the message after it, and
     rewinding input partitions that have no committed offset after a recovery."""
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         # faust passes the arriving message's offset as ``offset_to`` (inclusive);

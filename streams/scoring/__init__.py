@@ -7,5 +7,4 @@ reloads). Imports everything below it: monitoring, model, kafka, ops, contract.
 
 - :mod:`~streams.scoring.score_records`: the ``scores`` record, encoded per batch;
 - :mod:`~streams.scoring.reload`: new model versions loaded in the background;
-- :mod:`~streams.scoring.gc_control`: Python's garbage collector, run between batches.
 """

@@ -28,8 +28,8 @@ from streams.kafka.batch import BatchAborted
 from streams.model.artifact import Model
 from streams.model.fallback import FALLBACK_VERSION
 from streams.monitoring.drift import DriftMonitor, drift_monitor
+from streams.ops.gc_control import Collector
 from streams.ops.metrics import ScorerMetrics
-from streams.scoring.gc_control import Collector
 from streams.scoring.pipeline import BatchResult, ScoringPipeline, merge_results
 from streams.scoring.reload import ModelReloader
 

@@ -1,4 +1,4 @@
-"""Python's garbage collection for the scorer: between batches, not inside them.
+"""Python's garbage collection for the scorer and the joiner: between batches, not inside them.
 
 >>> collector = Collector(interval_s=1.0)   # doctest: +SKIP
 >>> collector.between_batches()             # doctest: +SKIP
