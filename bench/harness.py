@@ -48,17 +48,23 @@ def broker(bootstrap: str | None) -> Iterator[Broker]:
 
 
 def spawn(
-    settings: Settings, *args: str, module: str = "streams", cwd: Path = ROOT
+    settings: Settings,
+    *args: str,
+    module: str = "streams",
+    cwd: Path = ROOT,
+    log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """``python -m <module> <args>`` with ``settings`` in its environment, run in ``cwd``
-    (whose code it imports first); logs discarded."""
-    return subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        env=child_env(settings),
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    (whose code it imports first); its output appended to ``log``, or discarded."""
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(log.open("ab")) if log else subprocess.DEVNULL
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            env=child_env(settings),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        )
 
 
 def stop(proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> int:

@@ -5,10 +5,10 @@
 
 On fresh topics of the real broker: ``streamscore produce`` writes ``--events`` events
 (5% invalid, 30% labelled) and the scorer scores them; the shipped joiner (RocksDB)
-takes them all and stops cleanly, and its entries are counted at rest. It starts again,
-and a second producer writes new events at ``--live-rate`` (labels ~5 s later), so
-``labelled`` is written continuously. Then, twice, the joiner is SIGKILLed and
-started again at once:
+takes them all and stops cleanly, and its entries are counted at rest. It starts
+again, a second producer writes new events at ``--live-rate`` (labels ~5 s later) and
+the scorer scores them, so ``labelled`` is written continuously. Then, twice, the
+joiner is SIGKILLed and started again at once:
 
 - *state kept*: on the same state directory (a process crash): faust restores only
   the changelog written since the last flush it recorded;
@@ -141,6 +141,7 @@ def run(settings: Settings, events: int, live_rate: int, log: Path) -> dict[str,
     live = spawn(
         settings, "produce", "--count", str(live_rate * 900), "--rate", str(live_rate), *flags
     )
+    scorer = spawn(settings, "score")
     try:
         wait_until(lambda: len(arrivals.times) > 2000, 300, "labelled to flow")
         joiner, kept = kill_and_restart(settings, joiner, log, arrivals, lose_state=False)
@@ -148,6 +149,7 @@ def run(settings: Settings, events: int, live_rate: int, log: Path) -> dict[str,
         joiner, lost = kill_and_restart(settings, joiner, log, arrivals, lose_state=True)
     finally:
         stop(live)
+        stop(scorer)
         stop(joiner, 60)
         arrivals.stopping.set()
     lost["entries_per_s"] = round(state["entries"] / lost["seconds"]) if lost["seconds"] else None

@@ -15,8 +15,10 @@ def joiner(result: dict[str, Any]) -> list[str]:
         result,
         f"{result['events']:,} events prefilled (5% invalid, 30% labelled), scored; each "
         "joiner then takes `scores` and `feedback` from their start (RocksDB, every key "
-        "kept). Records/s of committed input from 10% to 90% (the baseline: for its first "
-        "seconds); the limit is a bare confluent-kafka consumer of the same topics. "
+        "kept). Records/s from its commits of input offsets, from the first past 10% of the "
+        "input to the last before 90% (the baseline: for its first 90 s or so past 10%); "
+        "the limit is a bare confluent-kafka consumer of the same topics. Bytes per entry: "
+        "its RocksDB directories at rest over the entries in them. "
         f"Median: **{s['joiner_records_per_s']:,} records/s**, "
         f"{s['over_baseline']} times the per-record baseline, {s['of_limit']:.2f} of the limit.",
     )

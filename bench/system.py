@@ -19,7 +19,8 @@ every valid feedback whose event was scored must have its ``labelled`` record
 measured input rate. A rate is *sustained* when the producer reached 97% of it and
 both lags' p99 stayed under ``--bounded-s`` seconds of input. Then ``--step-rates``,
 each on fresh topics for ``--step-seconds``, find the highest rate sustained.
-Writes ``bench/results/system.json`` and regenerates ``BENCHMARKS.md``.
+Writes ``bench/results/system.json`` (the joiner's log of each run under
+``bench/results/logs/``) and regenerates ``BENCHMARKS.md``.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def run_rate(
     check: bool = True,
 ) -> dict[str, Any]:
     """One run at ``rate`` for ``seconds``: lags, latencies, RSS, and the check."""
-    scorer, joiner = spawn(settings, "score"), spawn(settings, "join")
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"system-{rate}-joiner.log"
+    log.unlink(missing_ok=True)
+    scorer, joiner = spawn(settings, "score"), spawn(settings, "join", log=log)
     probe = LagProbe(settings, {"scorer": scorer.pid, "joiner": joiner.pid})
     timer = LabelTimer(settings)
     probe.start()
@@ -146,7 +151,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=600)
     p.add_argument("--warmup-seconds", type=float, default=30)
     p.add_argument("--bounded-s", type=float, default=10.0)
-    p.add_argument("--step-rates", default="12000,14000,16000,18000")
+    p.add_argument("--step-rates", default="12000,14000,15000,16000,18000")
     p.add_argument("--step-seconds", type=float, default=90)
     p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
     args = p.parse_args()
