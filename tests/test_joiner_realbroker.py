@@ -359,3 +359,22 @@ def test_scores_of_an_aborted_transaction_are_never_joined(
     wait_for(lambda: end_total(s, s.topic_labelled) >= 1, 60, "the label")
     [labelled] = read_topic(s, s.topic_labelled)
     assert orjson.loads(labelled.value)["score"] == 0.1  # faust alone reads uncommitted: 0.9
+
+
+def test_fausts_livelock_check_sees_the_batches(
+    settings: Settings, joiner: BackgroundJoiner
+) -> None:
+    # faust logs "Stream has not started processing" for a partition with no stream
+    # event on it; the batches go around its streams, so they tell its monitor
+    s = settings
+    _send(s, [_score(s, "lv", T0)])
+    app = joiner._app
+    assert app is not None
+    home = partition_for(b"lv", PARTITIONS)
+
+    def seen() -> set[int]:
+        return {
+            tp.partition for tp in app.monitor.stream_inbound_time if tp.topic == s.topic_scores
+        }
+
+    wait_for(lambda: seen() == {home}, 60, "the batch to reach faust's monitor")

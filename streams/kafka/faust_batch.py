@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -92,9 +93,12 @@ class BatchConsumer(Consumer):
         await self.batch_handler(records)
         if self.app.consumer_generation_id != generation:
             return  # rebalanced meanwhile: the new owners read these again
+        monitor, now = self.app.monitor, time.monotonic()
         for tp, recs in records.items():
             self._positions[tp] = recs[-1].offset + 1
             self._acked[tp]
+            if monitor is not None:  # faust's livelock check reads it: logs errors without
+                monitor.stream_inbound_time[tp] = now
 
     async def _restore(self, tp: TP, records: Sequence[Any]) -> None:
         """Changelog records while a table recovers: applied to the table a fetch at a
