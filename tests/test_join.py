@@ -15,7 +15,8 @@ from streams.contract.partitioner import partition_for
 from streams.contract.records import InRecord, Origin, OutRecord, header
 from streams.contract.schemas import validator
 from streams.feedback.app import processor_for
-from streams.feedback.join import DAY_MS, Join, JoinConfig, feedback_record, score_record
+from streams.feedback.examples import feedback_record, score_record
+from streams.feedback.join import DAY_MS, Join, JoinConfig
 from streams.kafka.faust_batch import record_of, send_arguments
 
 T0 = 1_767_225_600_000

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from streams.contract.join_inputs import parse_feedback, parse_score
 from streams.contract.validation import parse_with_schema
 from streams.feedback.entries import fast_score, stored_score
-from streams.feedback.join import feedback_record, score_record
+from streams.feedback.examples import feedback_record, score_record
 from streams.model.features import FEATURE_NAMES
 
 T0 = 1_767_225_600_000

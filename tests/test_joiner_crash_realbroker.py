@@ -19,7 +19,7 @@ from helpers import child_env, isolated_settings, wait_for
 
 from streams.config import Settings
 from streams.dev.realbroker import RealBroker
-from streams.feedback.join import feedback_record, score_record
+from streams.feedback.examples import feedback_record, score_record
 from streams.kafka import end_total, make_producer, read_topic
 
 pytestmark = pytest.mark.realbroker

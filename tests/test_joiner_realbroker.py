@@ -28,7 +28,7 @@ from streams.dev.realbroker import RealBroker
 from streams.errors import ConfigError
 from streams.feedback.app import changelog_topic, check_copartitioned
 from streams.feedback.background import BackgroundJoiner
-from streams.feedback.join import feedback_record, score_record
+from streams.feedback.examples import feedback_record, score_record
 from streams.kafka import (
     committed_total,
     end_total,

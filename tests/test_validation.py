@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from streams.contract.schemas import validator
 from streams.contract.validation import REASONS, Problem, parse_event, parse_with_schema
-from streams.feedback.join import feedback_record
+from streams.feedback.examples import feedback_record
 
 GOOD: dict[str, Any] = {
     "event_id": "ev-1",

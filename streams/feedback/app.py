@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import faust
@@ -138,18 +138,7 @@ def build_app(
 
     ``gc_interval_s`` > 0: Python's collector runs between batches only (the process
     is the joiner's alone; in a shared one, 0 leaves it as it is)."""
-    settings.joiner_data_dir.mkdir(parents=True, exist_ok=True)  # faust uses it for any store
-    app = faust.App(
-        settings.joiner_group_id,
-        store=settings.joiner_store,
-        datadir=str(settings.joiner_data_dir),
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        table_standby_replicas=0,  # a standby follows the changelog record by record
-        producer_max_batch_size=1 << 20,  # one aiokafka batch per partition and fetch
-        consumer_max_fetch_size=4 << 20,  # larger fetches: a restore reads ~70,000 records/s
-        **faust_config(settings, topic_allow_declare=topic_allow_declare),
-    )
+    app = _faust_app(settings, topic_allow_declare)
     table = app.tables.add(
         JoinTable(
             app,
@@ -164,25 +153,14 @@ def build_app(
         )
     )
     processor = processor_for(settings, table_store(table), partitions)
-    sender = BatchSender(app, table)
-    scores = settings.topic_scores
-
-    collector: list[Collector] = []  # made at the first batch: what start-up built is frozen
-
-    async def handle(records: Records) -> None:
-        # per partition, its scores before its feedback: more feedback finds its score
-        ordered = sorted(records.items(), key=lambda kv: (kv[0].partition, kv[0].topic != scores))
-        batch = [(record_of(r), tp.topic == scores) for tp, recs in ordered for r in recs]
-        out = processor.handle_batch(batch, int(time.time() * 1000))
-        await sender.send(out.records, out.changes)
-        if not collector:
-            collector.append(Collector(gc_interval_s))
-        collector[0].between_batches()
-
+    handle = _batch_handler(settings, processor, BatchSender(app, table), gc_interval_s)
     # commits past the transaction markers in `scores`, and hands records over in batches
-    install_batch(app, {scores, settings.topic_feedback}, handle)
+    install_batch(app, {settings.topic_scores, settings.topic_feedback}, handle)
     inputs = app.topic(
-        scores, settings.topic_feedback, key_serializer="raw", value_serializer="raw"
+        settings.topic_scores,
+        settings.topic_feedback,
+        key_serializer="raw",
+        value_serializer="raw",
     )
     app.topics.add(inputs)  # subscribed, as an agent's topic would be
 
@@ -199,6 +177,41 @@ def build_app(
             metrics.observe(snapshot(processor))
 
     return app, processor
+
+
+def _faust_app(settings: Settings, topic_allow_declare: bool) -> faust.App:
+    settings.joiner_data_dir.mkdir(parents=True, exist_ok=True)  # faust uses it for any store
+    return faust.App(
+        settings.joiner_group_id,
+        store=settings.joiner_store,
+        datadir=str(settings.joiner_data_dir),
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        table_standby_replicas=0,  # a standby follows the changelog record by record
+        producer_max_batch_size=1 << 20,  # one aiokafka batch per partition and fetch
+        consumer_max_fetch_size=4 << 20,  # larger fetches: a restore reads ~130,000 records/s
+        **faust_config(settings, topic_allow_declare=topic_allow_declare),
+    )
+
+
+def _batch_handler(
+    settings: Settings, processor: JoinProcessor, sender: BatchSender, gc_interval_s: float
+) -> Callable[[Records], Awaitable[None]]:
+    """What a fetch of the inputs goes through: the join, then its outputs and changes."""
+    scores = settings.topic_scores
+    collector: list[Collector] = []  # made at the first batch: what start-up built is frozen
+
+    async def handle(records: Records) -> None:
+        # per partition, its scores before its feedback: more feedback finds its score
+        ordered = sorted(records.items(), key=lambda kv: (kv[0].partition, kv[0].topic != scores))
+        batch = [(record_of(r), tp.topic == scores) for tp, recs in ordered for r in recs]
+        out = processor.handle_batch(batch, int(time.time() * 1000))
+        await sender.send(out.records, out.changes)
+        if not collector:
+            collector.append(Collector(gc_interval_s))
+        collector[0].between_batches()
+
+    return handle
 
 
 def run_joiner(settings: Settings) -> int:

@@ -28,6 +28,7 @@ cache, and written back together (:meth:`Join.flush`, which returns the changes 
 changelog); :meth:`Join.expire` expires what the partition's clock has passed. Given a
 plain dict, every call reads and writes through at once.
 
+>>> from streams.feedback.examples import feedback_record, score_record
 >>> j = Join(JoinConfig(), state={})
 >>> j.on_score(score_record("e1", event_time=1_000), partition=0, offset=0)
 []
@@ -100,37 +101,6 @@ class JoinCounts:
     reemitted: int = 0  # labelled records emitted again by those replays
     expired: int = 0
     unmatched: Counter[str] = field(default_factory=Counter)
-
-
-def score_record(event_id: str, event_time: int, score: float = 0.5, **extra: Any) -> State:
-    """A schema-valid parsed score record (for examples and tests)."""
-    base = {
-        "event_id": event_id,
-        "account_id": "a",
-        "event_time": event_time,
-        "score": score,
-        "decision": "approve",
-        "model_version": "v",
-        "fallback": False,
-        "features": {},
-        "event_timestamp": event_time,
-        "scored_at": event_time,
-        "source": {"topic": "events", "partition": 0, "offset": 0},
-    }
-    return {**base, **extra}
-
-
-def feedback_record(
-    event_id: str, label: int, label_time: int, feedback_id: str | None = None
-) -> State:
-    """A minimal parsed feedback record (for examples and tests)."""
-    return {
-        "feedback_id": feedback_id or f"fb-{event_id}-{label_time}",
-        "event_id": event_id,
-        "label": label,
-        "label_source": "chargeback",
-        "label_time": label_time,
-    }
 
 
 FirstLabel = Callable[[State], None]

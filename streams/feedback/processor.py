@@ -13,7 +13,8 @@ a batch at a time (:meth:`JoinProcessor.handle_batch`).
 - everything else goes to the join (:mod:`streams.feedback.join`); each new label updates the
   online quality (:mod:`streams.monitoring.quality`), which may add a concept-drift alert.
 
->>> from streams.feedback.join import JoinConfig, feedback_record
+>>> from streams.feedback.examples import feedback_record
+>>> from streams.feedback.join import JoinConfig
 >>> p = JoinProcessor(ProcessorConfig("feedback", 6, "reroute", "feedback.dlq", "drift.alerts"),
 ...                   Join(JoinConfig(), {}), OnlineQuality(500, 0.2, 1_000))
 >>> fb = orjson.dumps(feedback_record("a", 1, 1_767_225_600_000))  # b"a" belongs on 4
