@@ -1,4 +1,4 @@
-"""faust-streaming's Kafka transport, with input offsets committed past transaction markers.
+"""faust-streaming's Kafka transport: commits past transaction markers, committed reads.
 
 ``scores`` is written in transactions, so each of its partitions has a commit
 marker after every transaction: an offset no consumer ever receives. faust notices
@@ -11,9 +11,11 @@ per scorer transaction, the committed offsets would fall ever further behind and
 list of acked offsets grow without bound, in memory and in the sort at every commit.
 
 :class:`Transport` is faust's aiokafka transport with a consumer whose gap is the
-missing offsets only. It is installed through the app's public ``transport``
-setter (:func:`install`); this is the one module that knows about the fix, and the
-joiner's real-broker test checks that commits keep up with a transactional input.
+missing offsets only, which reads ``read_committed`` (faust reads uncommitted records
+outside its own transactions) and whose fetches the broker answers within 100 ms. It
+is installed through the app's public ``transport`` setter (:func:`install`); this is
+the one module that knows about these fixes, and the joiner's real-broker tests check
+that commits keep up with a transactional input and that aborted scores are not read.
 
 >>> app = faust.App("joiner", broker="kafka://localhost:9092")   # doctest: +SKIP
 >>> install(app)                                                  # doctest: +SKIP
