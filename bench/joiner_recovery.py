@@ -145,7 +145,8 @@ def run(settings: Settings, events: int, live_rate: int, log: Path) -> dict[str,
     try:
         wait_until(lambda: len(arrivals.times) > 2000, 300, "labelled to flow")
         joiner, kept = kill_and_restart(settings, joiner, log, arrivals, lose_state=False)
-        time.sleep(10)  # a stretch of steady running between the kills
+        steady = len(arrivals.times) + 3 * live_rate  # ~10 s of labels (30% are labelled)
+        wait_until(lambda: len(arrivals.times) > steady, 300, "steady labels before the next kill")
         joiner, lost = kill_and_restart(settings, joiner, log, arrivals, lose_state=True)
     finally:
         stop(live)

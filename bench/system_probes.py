@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -18,10 +17,11 @@ from bench.harness import rss_mb
 from streams.config import Settings
 from streams.contract.join_inputs import parse_feedback
 from streams.contract.validation import Problem
-from streams.kafka import make_consumer
+from streams.kafka import make_consumer, scan_topic
 from streams.kafka.groups import group_offsets
 
 PROBE_S = 1.0
+_SCAN_S = 600.0  # reading millions of records back
 
 
 def _lag(rows: list[tuple[str, int, int, int, int]]) -> tuple[int, int]:
@@ -133,39 +133,11 @@ class LabelTimer(threading.Thread):
         self.join(10)
 
 
-def scan(settings: Settings, topic: str, take: Callable[[Message], None]) -> int:
-    """Every committed record of ``topic`` up to its end now, through ``take``; the count."""
-    consumer = make_consumer(settings, "bench-scan")
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {}
-        for p in parts:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), 10)
-            if high > low:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        n, deadline = 0, time.monotonic() + 600
-        while ends and time.monotonic() < deadline:
-            for msg in consumer.consume(10_000, 0.5):
-                if msg.error() is None:
-                    take(msg)
-                    n += 1
-            # positions, not offsets seen: transaction markers hold offsets no record has
-            for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
-                if tp.offset >= ends[tp.partition]:
-                    ends.pop(tp.partition)
-        if ends:
-            raise RuntimeError(f"reading {topic}: partitions {sorted(ends)} not read to the end")
-        return n
-    finally:
-        consumer.close()
-
-
 def missing_labels(settings: Settings) -> dict[str, int]:
     """Every valid feedback of a scored event against the labelled records: how many
     have none (``missing``), and labelled records of no such feedback (``unexpected``)."""
     scored: set[bytes] = set()
-    scan(settings, settings.topic_scores, lambda m: scored.add(m.key() or b""))
+    scan_topic(settings, settings.topic_scores, lambda m: scored.add(m.key() or b""), _SCAN_S)
     expected: set[str] = set()
 
     def feedback(m: Message) -> None:
@@ -173,12 +145,13 @@ def missing_labels(settings: Settings) -> dict[str, int]:
         if not isinstance(fb, Problem) and fb["event_id"].encode() in scored:
             expected.add(fb["feedback_id"])
 
-    n_feedback = scan(settings, settings.topic_feedback, feedback)
+    n_feedback = scan_topic(settings, settings.topic_feedback, feedback, _SCAN_S)
     got: set[str] = set()
-    n_labelled = scan(
+    n_labelled = scan_topic(
         settings,
         settings.topic_labelled,
         lambda m: got.add(orjson.loads(m.value() or b"{}")["feedback_id"]),
+        _SCAN_S,
     )
     return {
         "scored_events": len(scored),

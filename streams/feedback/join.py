@@ -127,7 +127,6 @@ class Join:
         self.on_first_label = on_first_label
         self._clock: dict[int, int] = {}
         self._cache: dict[str, Entry | None] = {}  # read this batch; None: none stored
-        self._stored: set[str] = set()  # of those, the ones the store had
         self._dirty: dict[str, int] = {}  # changed this batch -> partition
 
     # -- inputs ---------------------------------------------------------------------
@@ -239,8 +238,6 @@ class Join:
         missing = [k for k in dict.fromkeys(keys) if k not in self._cache]
         for key, value in zip(missing, self.store.get_many(partition, missing), strict=True):
             self._cache[key] = None if value is None else decode(value)
-            if value is not None:
-                self._stored.add(key)
 
     def _load(self, partition: int, key: str) -> Entry | None:
         if key not in self._cache:
@@ -257,16 +254,13 @@ class Join:
     def flush(self) -> dict[int, list[Change]]:
         """Write the batch's changes to the store; them, per partition (for the changelog)."""
         out: dict[int, list[Change]] = {}
-        added: dict[int, int] = {}
         for key, partition in self._dirty.items():
             entry = self._cache[key]
             change = (key, None, 0) if entry is None else (key, encode(entry), entry.exp)
             out.setdefault(partition, []).append(change)
-            delta = (entry is not None) - (key in self._stored)
-            added[partition] = added.get(partition, 0) + delta
         for partition, changes in out.items():
-            self.store.apply(partition, changes, added[partition])
-        self._cache, self._stored, self._dirty = {}, set(), {}
+            self.store.apply(partition, changes)
+        self._cache, self._dirty = {}, {}
         return out
 
     def _advance(self, partition: int, time_ms: int) -> list[OutRecord]:

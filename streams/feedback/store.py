@@ -31,9 +31,8 @@ class JoinStore(Protocol):
     def get_many(self, partition: int, keys: Sequence[str]) -> list[bytes | None]:
         """The stored values of ``keys`` (None where there is none)."""
 
-    def apply(self, partition: int, changes: Sequence[Change], added: int = 0) -> None:
-        """Write and delete, indexing each written entry under its expiry; ``added``:
-        entries created less entries deleted."""
+    def apply(self, partition: int, changes: Sequence[Change]) -> None:
+        """Write and delete, indexing each written entry under its expiry."""
 
     def due(self, partition: int, now: int) -> list[tuple[str, int]]:
         """Index entries expiring before ``now``, removed from the index: (key, expiry).
@@ -63,7 +62,7 @@ class DictStore:
         get, to_key = self.data.get, self._to_key
         return [get(to_key(k)) for k in keys]
 
-    def apply(self, partition: int, changes: Sequence[Change], added: int = 0) -> None:
+    def apply(self, partition: int, changes: Sequence[Change]) -> None:
         heap = self._heaps.setdefault(partition, [])
         for key, value, exp in changes:
             if value is None:

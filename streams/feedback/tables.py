@@ -28,8 +28,8 @@ _EXPIRY = "join_expiry"  # the column family of the expiry index: expiry (8 byte
 
 def _expiry_family(db: Any, write_buffer_size: int) -> tuple[Any, Any]:
     """The expiry index's column family in a partition DB (made the first time, with
-    the table's memtable budget: RocksDB's default, 64 MB a memtable, grew the joiner's
-    RSS by ~100 MB in 10 minutes): a view to read it, and the handle writes name. Not
+    the table's memtable budget: RocksDB's default is 64 MB a memtable, outside the
+    joiner's memory settings): a view to read it, and the handle writes name. Not
     kept: faust closes a revoked partition's DB by dropping every reference to it."""
     import rocksdict
 
@@ -68,7 +68,7 @@ class RocksTableStore:
         values: list[bytes | None] = self._db(partition)[[k.encode() for k in keys]]
         return values
 
-    def apply(self, partition: int, changes: Sequence[Change], added: int = 0) -> None:
+    def apply(self, partition: int, changes: Sequence[Change]) -> None:
         import rocksdict
 
         db = self._db(partition)

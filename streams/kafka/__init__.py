@@ -25,7 +25,14 @@ from streams.kafka.clients import (
     publish,
 )
 from streams.kafka.groups import committed_total, group_offsets
-from streams.kafka.topics import end_total, ensure_topics, read_topic, topic_partitions, watermarks
+from streams.kafka.topics import (
+    end_total,
+    ensure_topics,
+    read_topic,
+    scan_topic,
+    topic_partitions,
+    watermarks,
+)
 
 __all__ = [
     "DeliveryTracker",
@@ -39,6 +46,7 @@ __all__ = [
     "produce",
     "publish",
     "read_topic",
+    "scan_topic",
     "topic_partitions",
     "watermarks",
 ]

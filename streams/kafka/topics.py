@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -77,6 +77,21 @@ def end_total(settings: Settings, topic: str) -> int:
 
 def read_topic(settings: Settings, topic: str, deadline_s: float = 60.0) -> list[InRecord]:
     """Every committed record of ``topic`` up to its current end, without joining a group."""
+    out: list[InRecord] = []
+    scan_topic(
+        settings,
+        topic,
+        lambda msg: out.append(InRecord(origin_of(msg), msg.key(), msg.value(), headers_of(msg))),
+        deadline_s,
+    )
+    return out
+
+
+def scan_topic(
+    settings: Settings, topic: str, take: Callable[[Message], None], deadline_s: float = 60.0
+) -> int:
+    """Hand every committed record of ``topic`` up to its current end to ``take``, a
+    fetch at a time, without joining a group or keeping them; how many there were."""
     consumer = make_consumer(settings, "streamscore-reader")
     try:
         parts = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic].partitions
@@ -86,18 +101,18 @@ def read_topic(settings: Settings, topic: str, deadline_s: float = 60.0) -> list
             if high > low:
                 ends[p] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        out: list[InRecord] = []
-        deadline = time.monotonic() + deadline_s
+        n, deadline = 0, time.monotonic() + deadline_s
         while ends and time.monotonic() < deadline:
-            msg = consumer.poll(0.2)
-            if msg is not None and msg.error() is None:
-                out.append(InRecord(origin_of(msg), msg.key(), msg.value(), headers_of(msg)))
+            for msg in consumer.consume(10_000, 0.2):
+                if msg.error() is None:
+                    take(msg)
+                    n += 1
             # positions, not offsets seen: transaction markers occupy offsets no record has
             for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
                 if tp.offset >= ends[tp.partition]:
                     ends.pop(tp.partition)
         if ends:
             raise BrokerError(f"reading {topic}: partitions {sorted(ends)} not read to the end")
-        return out
+        return n
     finally:
         consumer.close()
