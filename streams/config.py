@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     topic_feedback_dlq: str = "feedback.dlq"
     topic_labelled: str = "labelled"
     topic_drift_alerts: str = "drift.alerts"
+    topic_scores_shadow: str = "scores.shadow"
     topic_partitions: int = Field(6, ge=1, description="partitions when streamscore creates topics")
 
     # --- processors ----------------------------------------------------------
@@ -180,6 +181,47 @@ class Settings(BaseSettings):
     model_reload_s: float = Field(
         30.0, ge=0, description="check models/CURRENT this often and load a new version (0: off)"
     )
+    # --- model lifecycle (docs/lifecycle.md) --------------------------------------------
+    challengers_max: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="the scorer loads at most this many challengers named in models/CHALLENGERS "
+        "(0: none; each costs one prediction per event)",
+    )
+    canary_guard_margin: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="stop a canary whose review+decline rate leaves the champion's by more",
+    )
+    canary_guard_min_events: int = Field(
+        1_000, ge=1, description="decisions of the canary and of the champion before the guard acts"
+    )
+    gate_min_labels: int = Field(
+        1_000, ge=10, description="promote --gate: labelled events both versions scored, at least"
+    )
+    gate_margin: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="promote --gate: the lower confidence bound of challenger AUC - champion AUC "
+        "must exceed this",
+    )
+    gate_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="promote --gate: the bootstrap interval's confidence"
+    )
+    gate_resamples: int = Field(1_000, ge=100, description="promote --gate: bootstrap resamples")
+    retrain_holdout_fraction: float = Field(
+        0.2, gt=0, lt=1, description="retrain: the latest share of events (by event time) held out"
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None, description="also log every retrain as an MLflow run here (pip install mlflow)"
+    )
+    actor: str | None = Field(
+        None, description="who is named in models/HISTORY.jsonl (default: user@host)"
+    )
+
     metrics_port: int = Field(9108, ge=0, le=65535)
     metrics_host: str = Field(
         "0.0.0.0", description="address the metrics port binds (127.0.0.1: this host only)"
@@ -217,6 +259,7 @@ class Settings(BaseSettings):
             self.topic_feedback_dlq,
             self.topic_labelled,
             self.topic_drift_alerts,
+            self.topic_scores_shadow,
         ]
 
 

@@ -30,6 +30,7 @@ LAYERS = {
     "ops": 3,
     "scoring": 4,
     "feedback": 4,
+    "lifecycle": 4,
     "dev": 5,
     "cli": 6,
     "__main__": 7,
