@@ -54,6 +54,7 @@ ONLY_IN = {
     "treelite": ("model/compiled.py",),
     "tl2cgen": ("model/compiled.py",),
     "prometheus_client": ("ops/", "dev/"),
+    "mlflow": ("lifecycle/mlflow_log.py",),
 }
 """Third-party packages and the only places that import them."""
 

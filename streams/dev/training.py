@@ -3,9 +3,9 @@
 The artifact is ``<out>/<version>/model.txt`` (LightGBM text format),
 ``manifest.json`` (``schemas/manifest.schema.json``) and ``check_sample.json``
 (generated events' features, messy ones included, that compiled trees are checked on
-at load). Training is deterministic for a seed (LightGBM ``deterministic`` mode, fixed
-threads), so the shipped default model can be reproduced with the seed and count in
-its manifest.
+at load). Training itself is :mod:`streams.model.training`, deterministic for a seed,
+so the shipped default model can be reproduced with the seed and count in its
+manifest.
 
 >>> result = train(TrainConfig(seed=3, events=5_000, rounds=20))  # doctest: +SKIP
 >>> result.manifest["metrics"]["holdout_auc"] > 0.7                 # doctest: +SKIP
@@ -14,33 +14,25 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import platform
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-import orjson
 
-import streams
-from streams.contract.events import SCHEMA_VERSION
 from streams.contract.wire import decode_events
 from streams.dev.generator import GeneratorConfig, generate, generate_events_clean
 from streams.dev.messy import MessySpec
-from streams.model.artifact import CHECK_SAMPLE, CURRENT_POINTER
-from streams.model.features import (
-    CATEGORICAL_INDEX,
-    CONTRACT_LEVELS,
-    FEATURE_NAMES,
-    FEATURES,
-    FeatureAssembler,
-    Matrix,
+from streams.model.artifact import CURRENT_POINTER
+from streams.model.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
+from streams.model.training import (
+    OnRound,
+    build_manifest,
+    fit,
+    training_params,
+    write_version,
 )
-from streams.model.metrics import log_loss, roc_auc
-from streams.model.reference import feature_reference, histogram_bins
 
 LEVELS = CONTRACT_LEVELS
 
@@ -88,83 +80,21 @@ def training_data(config: TrainConfig) -> tuple[Matrix, Matrix, Matrix]:
     return X, clean.labels.astype(np.float64), times
 
 
-def _lgb_params(config: TrainConfig) -> dict[str, Any]:
-    # deterministic + fixed threads: the same seed gives the same model bytes
-    return {
-        **config.params,
-        "seed": config.seed,
-        "deterministic": True,
-        "force_row_wise": True,
-        "num_threads": 2,
-        "verbose": -1,
-    }
-
-
-def train(config: TrainConfig, version: str = "dev") -> TrainResult:
+def train(
+    config: TrainConfig, version: str = "dev", on_round: OnRound | None = None
+) -> TrainResult:
     """Train on a time-ordered split and build the manifest."""
     X, y, times = training_data(config)
-    cut = int(len(y) * (1 - config.holdout_fraction))
-    params = _lgb_params(config)
-    train_set = lgb.Dataset(
-        X[:cut], y[:cut], feature_name=FEATURE_NAMES, categorical_feature=CATEGORICAL_INDEX
-    )
-    booster = lgb.train(params, train_set, num_boost_round=config.rounds)
-    p_hold = np.asarray(booster.predict(X[cut:]), dtype=np.float64)
-    p_train = np.asarray(booster.predict(X[:cut]), dtype=np.float64)
-    metrics = {
-        "holdout_auc": round(roc_auc(y[cut:], p_hold), 6),
-        "holdout_log_loss": round(log_loss(y[cut:], p_hold), 6),
-        "train_auc": round(roc_auc(y[:cut], p_train), 6),
-        "holdout_fraud_rate": round(float(y[cut:].mean()), 6),
-        "train_fraud_rate": round(float(y[:cut].mean()), 6),
-    }
+    params = training_params(config.params, config.seed)
+    fitted = fit(X, y, times, params, config.rounds, config.holdout_fraction, LEVELS, on_round)
     training = {
         "seed": config.seed,
         "events": config.events,
         "events_per_second": config.events_per_second,
-        "train_rows": cut,
-        "holdout_rows": len(y) - cut,
-        "event_time_min": int(times[0]),
-        "event_time_max": int(times[-1]),
-        "holdout_start_time": int(times[cut]),
-        "params": params,
-        "num_trees": booster.num_trees(),
+        **fitted.training,
     }
-    reference = {
-        "features": feature_reference(X[:cut], LEVELS),
-        "score": histogram_bins(p_hold),
-    }
-    return TrainResult(booster, _manifest(version, training, metrics, reference))
-
-
-def _manifest(
-    version: str, training: dict[str, Any], metrics: dict[str, Any], reference: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "manifest_version": 1,
-        "model_version": version,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model_file": "model.txt",
-        "model_sha256": "",  # filled by write_artifact from the bytes written
-        "event_schema_version": SCHEMA_VERSION,
-        "features": [
-            {
-                "name": f.name,
-                "kind": f.kind,
-                **({"levels": LEVELS[f.name]} if f.name in LEVELS else {}),
-            }
-            for f in FEATURES
-        ],
-        "training": training,
-        "metrics": metrics,
-        "reference": reference,
-        "libraries": {
-            "lightgbm": lgb.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "streamscore": streams.__version__,
-        },
-    }
+    manifest = build_manifest(version, LEVELS, training, fitted.metrics, fitted.reference)
+    return TrainResult(fitted.booster, manifest)
 
 
 def check_sample(assembler: FeatureAssembler) -> Matrix:
@@ -174,27 +104,13 @@ def check_sample(assembler: FeatureAssembler) -> Matrix:
     return assembler.assemble_rows([r for r in decode_events(raws) if type(r) is tuple])
 
 
-def write_check_sample(target: Path, manifest: dict[str, Any]) -> None:
-    """``<target>/check_sample.json``: :func:`check_sample` for the manifest's levels."""
-    levels = {f["name"]: f["levels"] for f in manifest["features"] if "levels" in f}
-    X = check_sample(FeatureAssembler(levels))
-    rows = [[None if np.isnan(v) else v for v in row] for row in X.tolist()]
-    (target / CHECK_SAMPLE).write_bytes(orjson.dumps(rows, option=orjson.OPT_APPEND_NEWLINE))
-
-
 def write_artifact(result: TrainResult, out_dir: Path, set_current: bool) -> Path:
-    """Write ``<out_dir>/<version>/{model.txt,manifest.json,check_sample.json}``; optionally
-    point CURRENT at it."""
+    """Write ``<out_dir>/<version>/`` (:func:`streams.model.training.write_version`, with
+    :func:`check_sample` for the manifest's levels); optionally point CURRENT at it."""
     version = str(result.manifest["model_version"])
-    target = out_dir / version
-    target.mkdir(parents=True, exist_ok=True)
-    blob = result.booster.model_to_string().encode("utf-8")
-    (target / "model.txt").write_bytes(blob)
-    manifest = {**result.manifest, "model_sha256": hashlib.sha256(blob).hexdigest()}
-    (target / "manifest.json").write_bytes(
-        orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-    )
-    write_check_sample(target, manifest)
+    levels = {f["name"]: f["levels"] for f in result.manifest["features"] if "levels" in f}
+    rows = check_sample(FeatureAssembler(levels))
+    target = write_version(out_dir, version, result.booster, result.manifest, rows)
     if set_current:
         (out_dir / CURRENT_POINTER).write_text(version + "\n", encoding="utf-8")
     return target
