@@ -193,6 +193,7 @@ def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     from streams.dev.produce import add_generator_flags
+    from streams.lifecycle.commands import add_models_commands
 
     p = sub.add_parser("demo", parents=[parent], help="run the pipeline on the embedded broker")
     p.add_argument("--count", type=int, default=20_000, help="events to generate")
@@ -266,6 +267,8 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--start-timeout", type=float, default=None, help="run: seconds to wait for it (default 90)"
     )
     p.set_defaults(handler=_cmd_broker)
+
+    add_models_commands(sub, parent)
 
 
 DESCRIPTION = """\
