@@ -265,6 +265,21 @@ def test_progress_writes_a_line_per_tenth_off_a_terminal() -> None:
     assert len(lines) == 12 and lines[-1] == "reading: 1,000 done"
 
 
+def test_progress_rewrites_one_line_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    bar = Progress("training", 10, out)
+    for done in range(1, 11):
+        bar.update(done)
+    bar.finish(10)
+    text = out.getvalue()
+    assert text.startswith("\rtraining: 1/10 (10%)") and text.count("\n") == 1
+    assert "\rtraining: 10/10 (100%)" in text and text.endswith("\rtraining: 10 done\n")
+
+
 def test_cli_retrain_on_the_embedded_broker(
     settings: Settings, labelled: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -119,24 +119,26 @@ class Progress:
         self.label, self.total = label, max(total, 1)
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty()
+        self.start = "\r" if self.tty else ""
         self._shown, self._at = -1, 0.0
 
     def update(self, done: int) -> None:
         """Show ``done`` of the total when it moved enough to be worth a write."""
         pct = min(100, done * 100 // self.total)
+        now = time.monotonic()
         if self.tty:
-            now = time.monotonic()
-            if pct != self._shown and (now - self._at > 0.1 or pct == 100):
-                self.stream.write(f"\r{self.label}: {done:,}/{self.total:,} ({pct}%)")
-                self._shown, self._at = pct, now
-        elif pct // 10 > self._shown // 10 or self._shown < 0:
-            self.stream.write(f"{self.label}: {done:,}/{self.total:,} ({pct}%)\n")
-            self._shown = pct
-        self.stream.flush()
+            due = pct != self._shown and (now - self._at > 0.1 or pct == 100)
+        else:
+            due = self._shown < 0 or pct // 10 > self._shown // 10
+        if due:
+            end = "" if self.tty else "\n"
+            self.stream.write(f"{self.start}{self.label}: {done:,}/{self.total:,} ({pct}%){end}")
+            self.stream.flush()
+            self._shown, self._at = pct, now
 
     def finish(self, done: int) -> None:
         """The final count, and the end of the line on a TTY."""
-        self.stream.write(("\r" if self.tty else "") + f"{self.label}: {done:,} done\n")
+        self.stream.write(f"{self.start}{self.label}: {done:,} done\n")
         self.stream.flush()
 
 
@@ -287,15 +289,7 @@ def _lineage(
         {"partition": p, "from_offset": lo, "to_offset": hi}
         for p, (lo, hi) in counts.offsets.items()
     ]
-    label_counts = {
-        "records": counts.records,
-        "events": counts.events,
-        "positives": counts.positives,
-        "negatives": counts.negatives,
-        "corrections": counts.corrections,
-        "superseded": counts.superseded,
-        "skipped": counts.skipped,
-    }
+    label_counts = {k: v for k, v in asdict(counts).items() if k != "offsets"}
     source = {"topic": settings.topic_labelled, "partitions": partitions}
     return {
         "parent": "",
