@@ -17,6 +17,7 @@ import pytest
 from streams.cli import main
 from streams.contract.schemas import schema
 from streams.errors import ModelError
+from streams.model import history as hist
 from streams.model import registry as reg
 from streams.model.registry import Challenger
 
@@ -63,7 +64,7 @@ def snapshot(model_dir: Path) -> dict[str, bytes]:
 
 
 def history(model_dir: Path) -> list[dict[str, Any]]:
-    return reg.read_history(model_dir).entries
+    return hist.read_history(model_dir).entries
 
 
 def last_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -180,7 +181,7 @@ def test_atomic_writes_leave_no_temporary_files(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ModelError, match="disk full"):
         reg.set_champion(models, "v3")
     assert reg.champion(models) == "v2"
     assert sorted(p.name for p in models.iterdir() if p.name.startswith(".")) == []
@@ -278,7 +279,7 @@ def test_retire(models: Path, run: Run, capsys: pytest.CaptureFixture[str]) -> N
     assert snapshot(models) == before
     assert run("promote", "v2", "--force", "--reason", "checked by hand") == 0
     assert history(models)[-1]["forced"] is True
-    assert "v2" not in reg.retired_versions(history(models))
+    assert "v2" not in hist.retired_versions(history(models))
 
 
 def test_canary_rules(models: Path, run: Run, capsys: pytest.CaptureFixture[str]) -> None:
@@ -299,10 +300,10 @@ def test_a_torn_last_line_is_skipped_and_reported(models: Path, run: Run) -> Non
     assert run("shadow", "v2") == 0
     with open(models / "HISTORY.jsonl", "ab") as f:
         f.write(b'{"time": "2026-')
-    read = reg.read_history(models)
+    read = hist.read_history(models)
     assert len(read.entries) == 1 and "line 2" in read.skipped[0]
     assert run("unshadow", "v2") == 0  # appends on a line of its own
-    read = reg.read_history(models)
+    read = hist.read_history(models)
     assert [e["action"] for e in read.entries] == ["shadow", "unshadow"]
     assert len(read.skipped) == 1
 

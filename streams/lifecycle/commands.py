@@ -43,13 +43,14 @@ def _locked(model_dir: Path) -> Iterator[None]:
 def _record(
     settings: Settings, action: str, version: str, args: argparse.Namespace, **extra: Any
 ) -> None:
+    from streams.model import history as hist
     from streams.model import registry as reg
 
     manifest = reg.manifest_of(settings.model_dir, version) or {}
-    entry = reg.history_entry(
+    entry = hist.history_entry(
         action,
         version,
-        actor=settings.actor or reg.default_actor(),
+        actor=settings.actor or hist.default_actor(),
         previous=extra.pop("previous", reg.champion(settings.model_dir)),
         reason=getattr(args, "reason", None),
         forced=bool(getattr(args, "force", False)),
@@ -57,7 +58,13 @@ def _record(
         evidence=extra.pop("evidence", None),
         **extra,
     )
-    reg.append_history(settings.model_dir, entry)
+    hist.append_history(settings.model_dir, entry)
+
+
+def _retired(model_dir: Path) -> set[str]:
+    from streams.model import history as hist
+
+    return hist.retired_versions(hist.read_history(model_dir).entries)
 
 
 def _usable(settings: Settings, version: str, force: bool) -> None:
@@ -65,7 +72,7 @@ def _usable(settings: Settings, version: str, force: bool) -> None:
     from streams.model import registry as reg
 
     reg.verify(settings.model_dir, version)
-    if not force and version in reg.retired_versions(reg.read_history(settings.model_dir).entries):
+    if not force and version in _retired(settings.model_dir):
         raise ModelError(f"model {version} is retired (--force to use it anyway)")
 
 
@@ -116,14 +123,15 @@ def cmd_promote(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
     """``models rollback [--reason TEXT]``: back to the champion before this one."""
+    from streams.model import history as hist
     from streams.model import registry as reg
 
     with _locked(settings.model_dir):
         champ = reg.champion(settings.model_dir)
         if champ is None:
             raise ModelError("no champion (models/CURRENT) to roll back from")
-        entries = reg.read_history(settings.model_dir).entries
-        target = reg.rollback_target(settings.model_dir, champ, entries)
+        entries = hist.read_history(settings.model_dir).entries
+        target = hist.rollback_target(settings.model_dir, champ, entries)
         _usable(settings, target, args.force)
         reg.read_challengers(settings.model_dir)
         _make_champion(settings, target, "rollback", args)
@@ -140,7 +148,7 @@ def cmd_retire(settings: Settings, args: argparse.Namespace) -> int:
             raise ModelError(f"no model version {version} in {model_dir}")
         if version == reg.champion(model_dir):
             raise ModelError(f"model {version} is the champion: promote or roll back first")
-        if version in reg.retired_versions(reg.read_history(model_dir).entries):
+        if version in _retired(model_dir):
             raise ModelError(f"model {version} is already retired")
         challengers = reg.read_challengers(model_dir)
         if any(c.version == version for c in challengers):
@@ -218,10 +226,22 @@ def cmd_unshadow(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    """``models list``: see :func:`streams.lifecycle.listing.list_versions`."""
+    from streams.lifecycle.listing import list_versions
+
+    return list_versions(settings, args)
+
+
+def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
+    """``models show V [--json]``: see :func:`streams.lifecycle.listing.show_version`."""
+    from streams.lifecycle.listing import show_version
+
+    return show_version(settings, args)
+
+
 def add_models_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Register ``streamscore models ...`` on the CLI's subparsers."""
-    from streams.lifecycle.listing import cmd_list, cmd_show
-
     p = sub.add_parser("models", help="the model registry: list, show, promote, roll back, retire")
     models = p.add_subparsers(dest="models_command", required=True)
 

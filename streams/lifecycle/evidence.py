@@ -20,7 +20,7 @@ import orjson
 
 from streams.config import Settings
 from streams.kafka import read_topic, scan_topic
-from streams.kafka.runtime import require_topics
+from streams.kafka.runtime import connect, require_topics
 from streams.lifecycle.gate import GateEvidence, gate_evidence
 from streams.lifecycle.labelled_data import LabelledRow, latest_by_event
 from streams.model.features import Matrix
@@ -90,7 +90,8 @@ def read_paired(
 
 def collect_evidence(settings: Settings, champion: str, challenger: str) -> GateEvidence:
     """The gate's evidence for promoting ``challenger`` over ``champion`` (settings' gate_*)."""
-    labels, a, b = read_paired(settings, champion, challenger)
+    with connect(settings, create_topics=False) as rt:  # embedded: a fresh, empty cluster
+        labels, a, b = read_paired(rt.settings, champion, challenger)
     return gate_evidence(
         labels,
         a,

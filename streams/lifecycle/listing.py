@@ -15,6 +15,7 @@ import orjson
 
 from streams.config import Settings
 from streams.errors import ModelError
+from streams.model import history as hist
 from streams.model import registry as reg
 
 
@@ -31,7 +32,7 @@ def _roles(model_dir: Path, history: list[dict[str, Any]]) -> dict[str, str]:
     except ModelError as exc:
         print(f"warning: {exc}")
         challengers = []
-    roles = {v: "retired" for v in reg.retired_versions(history)}
+    roles = {v: "retired" for v in hist.retired_versions(history)}
     for c in challengers:
         roles[c.version] = "shadow" if c.role == "shadow" else f"canary {c.fraction:g}"
     champ = reg.champion(model_dir)
@@ -56,10 +57,10 @@ def _summary(manifest: dict[str, Any] | None) -> tuple[str, str, str]:
     return manifest["created_at"], str(parent), f"{manifest['metrics']['holdout_auc']:.4f}"
 
 
-def cmd_list(settings: Settings, _args: argparse.Namespace) -> int:
+def list_versions(settings: Settings, _args: argparse.Namespace) -> int:
     """Every version: role, created_at, parent, holdout AUC, ok or why it is refused."""
     model_dir = settings.model_dir
-    history = reg.read_history(model_dir).entries
+    history = hist.read_history(model_dir).entries
     roles = _roles(model_dir, history)
     rows = [["version", "role", "created_at", "parent", "holdout_auc", "status"]]
     for version in reg.versions(model_dir):
@@ -101,10 +102,10 @@ def _history_line(e: dict[str, Any]) -> str:
     return "  " + " ".join(str(p) for p in parts)
 
 
-def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
+def show_version(settings: Settings, args: argparse.Namespace) -> int:
     """A version's manifest summary, lineage and history entries (``--json``: as JSON)."""
     model_dir, version = settings.model_dir, args.version
-    history = reg.read_history(model_dir).entries
+    history = hist.read_history(model_dir).entries
     mine = [e for e in history if e["version"] == version]
     if not (model_dir / version).is_dir() and not mine:
         raise ModelError(f"no model version {version} in {model_dir}")

@@ -4,7 +4,8 @@
 starting with ``.`` are half-written by retrain and never versions). ``CURRENT``
 names the champion; ``CHALLENGERS`` lists the versions the scorer also runs, one a
 line: ``<version> shadow`` or ``<version> canary <fraction>`` (``#`` comments). Both
-are replaced atomically. Every change is one JSON line of ``HISTORY.jsonl``.
+are replaced atomically. Every change is one JSON line of ``HISTORY.jsonl``
+(:mod:`streams.model.history`).
 
 >>> [(c.version, c.role, c.fraction) for c in parse_challengers("v2 shadow\\nv3 canary 0.1 # x")]
 [('v2', 'shadow', 0.0), ('v3', 'canary', 0.1)]
@@ -13,19 +14,13 @@ are replaced atomically. Every change is one JSON line of ``HISTORY.jsonl``.
 from __future__ import annotations
 
 import contextlib
-import getpass
-import logging
 import os
 import re
-import socket
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-
-import orjson
 
 from streams.errors import ModelError
 from streams.model.artifact import (
@@ -37,10 +32,7 @@ from streams.model.artifact import (
     read_manifest,
 )
 
-log = logging.getLogger(__name__)
-
 CHALLENGERS_FILE = "CHALLENGERS"
-HISTORY_FILE = "HISTORY.jsonl"
 MANIFEST = "manifest.json"
 MAX_CANARY_FRACTION = 0.5
 
@@ -103,7 +95,19 @@ def manifest_of(model_dir: Path, version: str) -> dict[str, Any] | None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text``: a temporary file beside it, fsync, rename."""
+    """Replace ``path`` by ``text``: a temporary file beside it, fsync, rename; ModelError."""
+    try:
+        _replace(path, text)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a crash
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise ModelError(f"cannot write {path}: {exc}") from exc
+
+
+def _replace(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -115,11 +119,6 @@ def write_atomic(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a crash
-    finally:
-        os.close(dir_fd)
 
 
 def champion(model_dir: Path) -> str | None:
@@ -201,113 +200,3 @@ def write_challengers(model_dir: Path, challengers: Sequence[Challenger]) -> Non
             f"{c.version} shadow" if c.role == "shadow" else f"{c.version} canary {c.fraction!r}"
         )
     write_atomic(model_dir / CHALLENGERS_FILE, "\n".join(lines) + "\n")
-
-
-def default_actor() -> str:
-    """``user@host`` of this process."""
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # a container user without a passwd entry
-        user = f"uid{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
-
-
-def history_entry(action: str, version: str, **fields: Any) -> dict[str, Any]:
-    """One audit record: time (ISO-8601 UTC), action and version first, then ``fields``.
-
-    >>> sorted(history_entry("retire", "v2", actor="me")) == ["action", "actor", "time", "version"]
-    True
-    """
-    now = datetime.now(UTC).isoformat(timespec="milliseconds")
-    return {"time": now, "action": action, "version": version, **fields}
-
-
-def append_history(model_dir: Path, entry: Mapping[str, Any]) -> None:
-    """Append ``entry`` to ``HISTORY.jsonl`` with one write (O_APPEND) and fsync."""
-    line = orjson.dumps(entry, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
-    fd = os.open(model_dir / HISTORY_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            line = b"\n" + line  # a torn last line stays alone on its line
-        if os.write(fd, line) != len(line):
-            raise ModelError(f"short write to {model_dir / HISTORY_FILE}")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@dataclass(frozen=True)
-class History:
-    """The audit log's entries, oldest first, and the lines that were skipped."""
-
-    entries: list[dict[str, Any]]
-    skipped: list[str] = field(default_factory=list)
-
-
-def read_history(model_dir: Path) -> History:
-    """Every readable entry of ``HISTORY.jsonl``; a torn or bad line is skipped and logged."""
-    path = model_dir / HISTORY_FILE
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return History([])
-    except OSError as exc:
-        raise ModelError(f"cannot read {path}: {exc}") from exc
-    entries, skipped = [], []
-    for n, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            entry = None
-        if isinstance(entry, dict) and "action" in entry and "version" in entry:
-            entries.append(entry)
-        else:
-            skipped.append(f"{path} line {n}: not a complete entry (torn write?), skipped")
-            log.warning(skipped[-1])
-    return History(entries, skipped)
-
-
-def champion_stack(entries: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Champions in the order they took over, replaying promotions (push) and rollbacks (pop)."""
-    stack: list[str] = []
-    for e in entries:
-        if e["action"] == "promote":
-            if not stack and e.get("previous"):
-                stack.append(e["previous"])
-            stack.append(e["version"])
-        elif e["action"] == "rollback":
-            if stack:
-                stack.pop()
-            if not stack or stack[-1] != e["version"]:
-                stack.append(e["version"])
-    return stack
-
-
-def rollback_target(model_dir: Path, champ: str, entries: Sequence[Mapping[str, Any]]) -> str:
-    """The champion before ``champ``: from the history, else its manifest's ``lineage.parent``."""
-    stack = champion_stack(entries)
-    if champ in stack:
-        at = len(stack) - 1 - stack[::-1].index(champ)
-        if at > 0:
-            return stack[at - 1]
-    parent = ((manifest_of(model_dir, champ) or {}).get("lineage") or {}).get("parent")
-    if isinstance(parent, str) and parent:
-        return parent
-    raise ModelError(
-        f"no version to roll back to: no champion before {champ} in {HISTORY_FILE} "
-        "and its manifest names no lineage.parent"
-    )
-
-
-def retired_versions(entries: Iterable[Mapping[str, Any]]) -> set[str]:
-    """Versions retired and not brought back since (a forced promote, shadow, canary)."""
-    retired: set[str] = set()
-    for e in entries:
-        if e["action"] == "retire":
-            retired.add(e["version"])
-        elif e["action"] in ("promote", "rollback", "shadow", "canary"):
-            retired.discard(e["version"])
-    return retired
