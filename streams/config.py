@@ -163,6 +163,22 @@ class Settings(BaseSettings):
     )
     quality_window: int = Field(2_000, ge=10, description="labels in the rolling quality metrics")
     quality_cooldown: int = Field(5_000, ge=0, description="labels between two quality alerts")
+    estimate_window: int = Field(
+        2_000, ge=10, description="scores per model version the AUC estimate (CBPE) is on"
+    )
+    estimate_step: int = Field(
+        250,
+        ge=1,
+        description="the AUC estimate is recomputed every this many scores of a version, and "
+        "calibration and divergence are checked every this many labels",
+    )
+    estimate_divergence: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="alert when the estimated AUC leaves the realised rolling AUC (over "
+        "quality_window labels) by more",
+    )
 
     # --- model and observability ----------------------------------------------
     model_dir: Path = Path("models")

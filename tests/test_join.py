@@ -167,7 +167,8 @@ def test_concept_drift_alert_fires_after_the_relation_flips() -> None:
         )
         p.handle(score_in, True, 0)
         out = p.handle(feedback_in, False, 0)
-        alerts_at += [i for r in out if r.topic == "drift.alerts"]
+        alerts = [orjson.loads(r.value) for r in out if r.topic == "drift.alerts"]
+        alerts_at += [i for a in alerts if a["signal"] == "concept"]
     assert len(alerts_at) == 1  # one shift, one alert (cool-down)
     assert 3_000 <= alerts_at[0] < 3_300
     snap = p.quality.snapshot()["v"]

@@ -38,6 +38,7 @@ from streams.feedback.store import JoinStore
 from streams.feedback.tables import JoinTable, table_store
 from streams.kafka.config import faust_config
 from streams.kafka.faust_batch import BatchSender, Records, install_batch, record_of
+from streams.monitoring.estimate import EstimateConfig, PerformanceEstimator
 from streams.monitoring.quality import OnlineQuality
 from streams.ops.gc_control import Collector
 from streams.ops.metrics import JoinerMetrics, JoinerSnapshot
@@ -93,6 +94,10 @@ def processor_for(
     quality = OnlineQuality(
         settings.quality_window, settings.review_threshold, settings.quality_cooldown
     )
+    estimate = PerformanceEstimator(
+        EstimateConfig.from_settings(settings),
+        realised=lambda version: quality.snapshot()[version]["roc_auc"],
+    )
     config = ProcessorConfig(
         feedback_topic=settings.topic_feedback,
         partitions=partitions,
@@ -100,7 +105,7 @@ def processor_for(
         dlq_topic=settings.topic_feedback_dlq,
         alerts_topic=settings.topic_drift_alerts,
     )
-    return JoinProcessor(config, join, quality)
+    return JoinProcessor(config, join, quality, estimate)
 
 
 def snapshot(processor: JoinProcessor) -> JoinerSnapshot:
@@ -123,6 +128,8 @@ def snapshot(processor: JoinProcessor) -> JoinerSnapshot:
         concept_alerts=processor.alerts,
         state_entries=len(processor.join),
         quality=processor.quality.snapshot(),
+        estimate=processor.estimate.snapshot() if processor.estimate else {},
+        estimate_alerts=processor.estimate.alerts if processor.estimate else 0,
     )
 
 

@@ -11,7 +11,9 @@ a batch at a time (:meth:`JoinProcessor.handle_batch`).
   dead-lettered with reason ``wrong_partition``. Counted, and logged at most once a
   minute, naming the producer setting to change;
 - everything else goes to the join (:mod:`streams.feedback.join`); each new label updates the
-  online quality (:mod:`streams.monitoring.quality`), which may add a concept-drift alert.
+  online quality (:mod:`streams.monitoring.quality`), which may add a concept-drift alert;
+- each valid score, a batch at a time, and each new label feed the AUC estimate
+  (:mod:`streams.monitoring.estimate`), which may add an estimate-divergence alert.
 
 >>> from streams.feedback.examples import feedback_record
 >>> from streams.feedback.join import JoinConfig
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +43,7 @@ from streams.contract.validation import Problem
 from streams.feedback.entries import ScoreIn, State, fast_score
 from streams.feedback.join import Join
 from streams.feedback.store import Change
+from streams.monitoring.estimate import PerformanceEstimator
 from streams.monitoring.quality import OnlineQuality
 
 log = logging.getLogger(__name__)
@@ -76,10 +79,17 @@ class BatchOutput:
 class JoinProcessor:
     """Raw records in, output records out, for one joiner process."""
 
-    def __init__(self, config: ProcessorConfig, join: Join, quality: OnlineQuality) -> None:
+    def __init__(
+        self,
+        config: ProcessorConfig,
+        join: Join,
+        quality: OnlineQuality,
+        estimate: PerformanceEstimator | None = None,
+    ) -> None:
         self.config = config
         self.join = join
         self.quality = quality
+        self.estimate = estimate
         join.on_first_label = self._watch_quality
         self.index_dirty = True  # set on every rebalance: state was (re)loaded
         self.dead_letters: Counter[str] = Counter()
@@ -110,6 +120,8 @@ class JoinProcessor:
             self.join.prefetch(partition, keys)
         for rec, is_score, fields in parsed:
             out += self._join(rec, is_score, fields)
+        if self.estimate is not None:
+            self.estimate.observe_pairs(_version_scores(parsed))
         changes = self.join.flush()
         for partition in {rec.origin.partition for rec, _, _ in parsed}:
             out += self.join.expire(partition)
@@ -187,19 +199,37 @@ class JoinProcessor:
         )
 
     def _watch_quality(self, labelled: State) -> None:
-        """Each first label of an event: online quality, and a concept-drift alert."""
+        """Each first label of an event: online quality and the estimate's label check, and
+        their alerts."""
         version, label = labelled["model_version"], labelled["label"]
         alert = self.quality.update(
             version, label, labelled["score"], labelled["label_time"], self._origin
         )
         if alert is not None:
             self.alerts += 1
-            key = version.encode()
-            self._alerts_out.append(OutRecord(self.config.alerts_topic, key, orjson.dumps(alert)))
+            self._alert(version, alert)
+        if self.estimate is not None:
+            score, time_ms = labelled["score"], labelled["label_time"]
+            estimated = self.estimate.label(version, label, score, time_ms, self._origin)
+            if estimated is not None:
+                self._alert(version, estimated)
+
+    def _alert(self, version: str, alert: dict[str, object]) -> None:
+        key = version.encode()
+        self._alerts_out.append(OutRecord(self.config.alerts_topic, key, orjson.dumps(alert)))
 
     def _drain(self) -> list[OutRecord]:
         out, self._alerts_out = self._alerts_out, []
         return out
+
+
+def _version_scores(parsed: list[Parsed]) -> Iterator[tuple[str, float]]:
+    """(model version, score) of each score in ``parsed``, in order."""
+    for _, is_score, fields in parsed:
+        if isinstance(fields, ScoreIn):
+            yield fields.model_version, fields.score
+        elif is_score:
+            yield fields["model_version"], fields["score"]
 
 
 def _keys_by_partition(parsed: list[Parsed]) -> dict[int, list[str]]:

@@ -1,11 +1,11 @@
 """Drift alerts: the one record type of ``drift.alerts`` (``schemas/drift_alert.schema.json``).
 
-The scorer's data-drift monitor (:mod:`streams.monitoring.drift`) and the joiner's
-concept-drift detector (:mod:`streams.monitoring.quality`) both build a
-:class:`DriftAlert`; :meth:`DriftAlert.record` is its wire form. Positions say where
-to find the events: the one whose arrival raised the alert (``trigger``) and, per
-partition, the first offset of the window the statistic was computed on
-(``window_start``).
+The scorer's data-drift monitor (:mod:`streams.monitoring.drift`), the joiner's
+concept-drift detector (:mod:`streams.monitoring.quality`) and its performance
+estimate (:mod:`streams.monitoring.estimate`) all build a :class:`DriftAlert`;
+:meth:`DriftAlert.record` is its wire form. Positions say where to find the events:
+the one whose arrival raised the alert (``trigger``) and, per partition, the first
+offset of the window the statistic was computed on (``window_start``).
 
 >>> from streams.contract.records import Origin
 >>> origins = [Origin("events", 1, 40), Origin("events", 0, 7), Origin("events", 1, 41)]
@@ -27,7 +27,9 @@ from typing import Any
 from streams.contract.records import Origin
 
 RETRAIN_SIGNALS = ("distribution", "mean_shift", "concept")
-"""Signals that ask for a new model: the world changed, not an upstream data bug."""
+"""Signals that ask for a new model: the world changed, not an upstream data bug.
+``estimate_divergence`` is not one: it says the estimate cannot be trusted (concept
+raises the retrain when realised quality falls)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,8 @@ def positions(offsets: Mapping[tuple[str, int], int]) -> list[Position]:
 
 @dataclass(frozen=True, slots=True)
 class DriftAlert:
-    """One detection; ``feature`` None means the score (data drift) or the model (concept)."""
+    """One detection; ``feature`` None means the score (data drift) or the model (concept,
+    estimate divergence)."""
 
     signal: str
     feature: str | None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -49,6 +49,9 @@ class JoinerSnapshot:
     concept_alerts: int
     state_entries: int
     quality: Mapping[str, Mapping[str, float]]  # model version -> metric -> value
+    # model version -> estimated_auc, calibration_error (once labels arrived), ...
+    estimate: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    estimate_alerts: int = 0
 
 
 _STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -230,6 +233,23 @@ class JoinerMetrics:
             "Concept-drift alerts raised by the joiner",
             registry=registry,
         )
+        self.estimated_auc = Gauge(
+            "streamscore_estimated_auc",
+            "ROC AUC expected from the last scores if calibrated (CBPE), before labels arrive",
+            ["model_version"],
+            registry=registry,
+        )
+        self.calibration_error = Gauge(
+            "streamscore_calibration_error",
+            "Expected calibration error of scores on the last labelled events (10 score bins)",
+            ["model_version"],
+            registry=registry,
+        )
+        self.estimate_alerts = Counter(
+            "streamscore_estimate_divergence_alerts",
+            "Alerts of estimated AUC leaving the realised rolling AUC, raised by the joiner",
+            registry=registry,
+        )
         self._last: dict[tuple[str, str], int] = {}
 
     def _inc(self, counter: Counter, label: str, value: str, total: int) -> None:
@@ -253,10 +273,22 @@ class JoinerMetrics:
         if alerts > 0:
             self.concept_alerts.inc(alerts)
             self._last[("alerts", "")] = snap.concept_alerts
+        estimate_alerts = snap.estimate_alerts - self._last.get(("estimate_alerts", ""), 0)
+        if estimate_alerts > 0:
+            self.estimate_alerts.inc(estimate_alerts)
+            self._last[("estimate_alerts", "")] = snap.estimate_alerts
         self.state_size.set(snap.state_entries)
+        self._observe_estimate(snap.estimate)
         for version, values in snap.quality.items():
             for metric, value in values.items():
                 self.quality.labels(model_version=version, metric=metric).set(value)
+
+    def _observe_estimate(self, estimate: Mapping[str, Mapping[str, float]]) -> None:
+        for version, values in estimate.items():
+            self.estimated_auc.labels(model_version=version).set(values["estimated_auc"])
+            if "calibration_error" in values:
+                error = values["calibration_error"]
+                self.calibration_error.labels(model_version=version).set(error)
 
 
 def process_registry() -> CollectorRegistry:
