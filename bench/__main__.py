@@ -28,6 +28,7 @@ COMMANDS: dict[str, list[str]] = {
     "joiner": [],
     "joiner_recovery": [],
     "system": [],
+    "shadow": [],  # what each shadow challenger costs the scorer
     "cbpe": [],  # in memory, no broker: the AUC estimate against realised AUC
 }
 

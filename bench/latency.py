@@ -118,9 +118,13 @@ def run_rate(
     valid: list[bool],
     pipeline: str = "streamscore",
     guarantee: str = "exactly_once",
+    **overrides: object,
 ) -> dict[str, Any]:
-    """One fixed-rate run with its own topics and scorer (or limit) process."""
-    settings = fresh_settings(bootstrap, f"latency{rate}", processing_guarantee=guarantee)
+    """One fixed-rate run with its own topics and scorer (or limit) process; ``overrides``:
+    more settings of the scorer."""
+    settings = fresh_settings(
+        bootstrap, f"latency{rate}", processing_guarantee=guarantee, **overrides
+    )
     if pipeline == "limit":  # passes every event, valid or not
         scorer = spawn(settings, module="bench.baselines.io_limit")
         valid = [True] * len(valid)

@@ -12,6 +12,7 @@ import orjson
 
 from bench.harness import RESULTS, ROOT
 from bench.report_joiner import joiner, recovery, system
+from bench.report_lifecycle import shadow
 from bench.report_table import heading as _heading
 from bench.report_table import table as _table
 
@@ -300,6 +301,7 @@ def write_report() -> None:
         ("drift_eval", drift),
         ("drift_detectors", drift_detectors),
         ("cbpe", cbpe),
+        ("shadow", shadow),
     ]
     for name, render in sections:
         result = _load(name)

@@ -231,6 +231,17 @@ class Settings(BaseSettings):
     retrain_holdout_fraction: float = Field(
         0.2, gt=0, lt=1, description="retrain: the latest share of events (by event time) held out"
     )
+    retrain_min_labels: int = Field(
+        10_000,
+        ge=100,
+        description="models autopilot: labelled events since a concept change before it retrains",
+    )
+    autopilot_group_id: str = Field(
+        "streamscore-autopilot", description="models autopilot: its consumer group on drift.alerts"
+    )
+    autopilot_check_s: float = Field(
+        10.0, gt=0, description="models autopilot: count the labels since a change this often"
+    )
     mlflow_tracking_uri: str | None = Field(
         None, description="also log every retrain as an MLflow run here (pip install mlflow)"
     )

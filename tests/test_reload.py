@@ -20,6 +20,7 @@ from streams.dev.memory_io import MemoryIO
 from streams.errors import ModelError
 from streams.model.artifact import Model, load_model
 from streams.ops.metrics import ScorerMetrics
+from streams.scoring.challengers import ModelSet
 from streams.scoring.factory import pipeline_config
 from streams.scoring.pipeline import ScoringPipeline
 from streams.scoring.reload import ModelReloader
@@ -93,7 +94,7 @@ def test_scoring_goes_on_while_a_new_version_loads(v1: Model, tmp_path: Path) ->
 
 
 def test_a_version_that_fails_to_load_keeps_the_model_and_is_tried_again(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    v1: Model, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[str] = []
 
@@ -103,13 +104,15 @@ def test_a_version_that_fails_to_load_keeps_the_model_and_is_tried_again(
 
     reloader = ModelReloader(_settings(tmp_path, "v2"), failing)
     with caplog.at_level(logging.WARNING, logger="streams.scoring.reload"):
-        wait_for(lambda: reloader.poll("v1") is None and len(calls) >= 2, 30, "two attempts")
+        wait_for(
+            lambda: reloader.poll(ModelSet(v1)) is None and len(calls) >= 2, 30, "two attempts"
+        )
     assert set(calls) == {"v2"}
     failures = [r for r in caplog.records if r.getMessage() == "model not (re)loaded"]
     assert failures and getattr(failures[0], "version", None) == "v2"
 
 
-def test_no_load_while_current_names_the_model_in_use(tmp_path: Path) -> None:
+def test_no_load_while_current_names_the_model_in_use(v1: Model, tmp_path: Path) -> None:
     calls: list[str] = []
 
     def load(version: str) -> Model:
@@ -119,16 +122,18 @@ def test_no_load_while_current_names_the_model_in_use(tmp_path: Path) -> None:
     reloader = ModelReloader(_settings(tmp_path, "v1"), load)
     t0 = time.monotonic()
     # a load that should not happen cannot be awaited: poll over 20 check intervals
-    wait_for(lambda: reloader.poll("v1") is None and time.monotonic() > t0 + 0.2, 30, "polls")
+    wait_for(
+        lambda: reloader.poll(ModelSet(v1)) is None and time.monotonic() > t0 + 0.2, 30, "polls"
+    )
     assert calls == [] and not reloader.loading
     (tmp_path / "CURRENT").write_text("v2\n")  # the check itself works
-    wait_for(lambda: reloader.poll("v1") is None and calls == ["v2"], 30, "a load of v2")
+    wait_for(lambda: reloader.poll(ModelSet(v1)) is None and calls == ["v2"], 30, "a load of v2")
 
 
-def test_a_bug_in_loading_is_raised_in_the_scorers_thread(tmp_path: Path) -> None:
+def test_a_bug_in_loading_is_raised_in_the_scorers_thread(v1: Model, tmp_path: Path) -> None:
     def broken(_version: str) -> Model:
         raise KeyError("model_file")
 
     reloader = ModelReloader(_settings(tmp_path, "v2"), broken)
     with pytest.raises(KeyError, match="model_file"):
-        wait_for(lambda: reloader.poll("v1") is not None, 30, "the load to finish")
+        wait_for(lambda: reloader.poll(ModelSet(v1)) is not None, 30, "the load to finish")

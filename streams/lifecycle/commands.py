@@ -240,6 +240,18 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     return show_version(settings, args)
 
 
+def cmd_autopilot(settings: Settings, _args: argparse.Namespace) -> int:
+    """``models autopilot``: runs until SIGTERM/SIGINT (:mod:`streams.lifecycle.autopilot`)."""
+    import threading
+
+    from streams.kafka.runtime import install_stop_signals
+    from streams.lifecycle.autopilot import run_autopilot
+
+    stop = threading.Event()
+    install_stop_signals(stop)
+    return run_autopilot(settings, stop)
+
+
 def add_models_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Register ``streamscore models ...`` on the CLI's subparsers."""
     p = sub.add_parser("models", help="the model registry: list, show, promote, roll back, retire")
@@ -272,3 +284,9 @@ def add_models_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--fraction", type=float, required=True, help="0 < F <= 0.5"
     )
     add("unshadow", cmd_unshadow, "V stops being a challenger (shadow or canary)")
+    add(
+        "autopilot",
+        cmd_autopilot,
+        "a concept-drift alert -> retrain -> shadow (never promotes)",
+        False,
+    )

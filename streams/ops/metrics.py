@@ -36,6 +36,10 @@ class BatchCounts(Protocol):
     def dead_letters(self) -> Mapping[str, int]: ...
     @property
     def decisions(self) -> Mapping[str, int]: ...
+    @property
+    def decided_by(self) -> Mapping[str, int]: ...
+    @property
+    def shadow(self) -> Mapping[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,30 @@ class ScorerMetrics:
             ["signal", "feature"],
             registry=registry,
         )
+        self.decided_by = Counter(
+            "streamscore_scores_by_version",
+            "Scores sent, by the model version that decided (champion, canary, fallback-rules)",
+            ["model_version"],
+            registry=registry,
+        )
+        self.shadow_scores = Counter(
+            "streamscore_shadow_scores",
+            "scores.shadow records sent, by the version that scored without deciding",
+            ["model_version"],
+            registry=registry,
+        )
+        self.challengers = Gauge(
+            "streamscore_challenger",
+            "Challengers loaded: 1 per version and role (shadow, canary)",
+            ["model_version", "role"],
+            registry=registry,
+        )
+        self.canary_guard_trips = Counter(
+            "streamscore_canary_guard_trips",
+            "Canaries stopped by the guard (decision rate too far from the champion's)",
+            ["model_version"],
+            registry=registry,
+        )
 
     def observe_batch(
         self,
@@ -187,6 +215,10 @@ class ScorerMetrics:
             self.dead_lettered.labels(reason=reason).inc(n)
         for decision, n in result.decisions.items():
             self.decisions.labels(decision=decision).inc(n)
+        for version, n in result.decided_by.items():
+            self.decided_by.labels(model_version=version).inc(n)
+        for version, n in result.shadow.items():
+            self.shadow_scores.labels(model_version=version).inc(n)
         if stamps:  # clipped at 0: producer clocks may be ahead of ours
             latency = time.time() - np.asarray(stamps, dtype=np.float64) / 1000
             self.latency.observe_many(np.maximum(latency, 0.0))

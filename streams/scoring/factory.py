@@ -27,8 +27,11 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     return PipelineConfig(
         scores_topic=settings.topic_scores,
         dlq_topic=settings.topic_dlq,
+        shadow_topic=settings.topic_scores_shadow,
         review_threshold=settings.review_threshold,
         decline_threshold=settings.decline_threshold,
+        canary_guard_margin=settings.canary_guard_margin,
+        canary_guard_min_events=settings.canary_guard_min_events,
         max_bytes=settings.max_payload_bytes,
         max_depth=settings.max_depth,
     )
@@ -36,13 +39,17 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
 
 def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: bool) -> Scorer:
     """Check topics and model (fail fast), then connect. Nothing is consumed yet."""
-    require_topics(settings, [settings.topic_events, settings.topic_scores, settings.topic_dlq])
-    model = load_or_fallback(settings)
-    pipeline = ScoringPipeline(model, pipeline_config(settings))
+    topics = [settings.topic_events, settings.topic_scores, settings.topic_dlq]
+    if settings.challengers_max:
+        topics.append(settings.topic_scores_shadow)
+    require_topics(settings, topics)
+    models = load_or_fallback(settings)
+    pipeline = ScoringPipeline(models.champion, pipeline_config(settings), models.challengers)
     io = scorer_io(settings, exactly_once)
     reloader = ModelReloader(settings, partial(load, settings)) if settings.model_reload_s else None
     metrics = ScorerMetrics(registry)
-    return Scorer(settings, pipeline, io, metrics, drift_monitor(settings, model), reloader)
+    drift = drift_monitor(settings, models.champion)
+    return Scorer(settings, pipeline, io, metrics, drift, reloader)
 
 
 def scorer_io(settings: Settings, exactly_once: bool) -> BatchIO:

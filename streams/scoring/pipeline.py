@@ -26,15 +26,19 @@ import numpy as np
 from streams.config import default
 from streams.contract.dead_letters import dead_letter
 from streams.contract.decisions import decide
+from streams.contract.events import ROW_INDEX
 from streams.contract.records import InRecord, Origin, OutRecord
 from streams.contract.validation import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, Problem
 from streams.contract.wire import Row, decode_events, event_times
 from streams.model.artifact import Model
 from streams.model.fallback import FALLBACK_VERSION, rule_scores
 from streams.model.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
-from streams.scoring.score_records import encode_scores, feature_values
+from streams.scoring.challengers import ChallengerSet, Chosen, GuardTrip, LoadedChallenger
+from streams.scoring.score_records import encode_scores, encode_shadow, feature_values
 
 log = logging.getLogger(__name__)
+
+_ACCOUNT_ID = ROW_INDEX["account_id"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,11 @@ class PipelineConfig:
 
     scores_topic: str = default("topic_scores")
     dlq_topic: str = default("topic_dlq")
+    shadow_topic: str = default("topic_scores_shadow")
     review_threshold: float = default("review_threshold")
     decline_threshold: float = default("decline_threshold")
+    canary_guard_margin: float = default("canary_guard_margin")
+    canary_guard_min_events: int = default("canary_guard_min_events")
     max_bytes: int = DEFAULT_MAX_BYTES
     max_depth: int = DEFAULT_MAX_DEPTH
 
@@ -59,6 +66,9 @@ class BatchResult:
     fallback: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     decisions: Counter[str] = field(default_factory=Counter)
+    shadow: Counter[str] = field(default_factory=Counter)  # shadow records by model version
+    decided_by: Counter[str] = field(default_factory=Counter)  # scores by deciding version
+    guard_trip: GuardTrip | None = None  # the canary guard stopped the canary in this batch
     scores: Matrix = field(default_factory=lambda: np.empty(0))
     features: Matrix = field(default_factory=lambda: np.empty((0, 0)))  # rows of valid events
     origins: list[Origin] = field(default_factory=list)  # of the valid events
@@ -86,6 +96,9 @@ def merge_results(results: Sequence[BatchResult]) -> BatchResult:
         out.fallback += part.fallback
         out.dead_letters.update(part.dead_letters)
         out.decisions.update(part.decisions)
+        out.shadow.update(part.shadow)
+        out.decided_by.update(part.decided_by)
+        out.guard_trip = out.guard_trip or part.guard_trip
         out.origins += part.origins
         out.event_times += part.event_times
         for stage, secs in part.seconds.items():
@@ -97,12 +110,24 @@ def merge_results(results: Sequence[BatchResult]) -> BatchResult:
 
 
 class ScoringPipeline:
-    """Scores micro-batches with a model (or the fallback rules when it is None)."""
+    """Scores micro-batches with a model (or the fallback rules when it is None), and
+    with its challengers (:mod:`streams.scoring.challengers`): shadows, and a canary that
+    decides for its share of accounts until its guard trips."""
 
-    def __init__(self, model: Model | None, config: PipelineConfig) -> None:
+    def __init__(
+        self,
+        model: Model | None,
+        config: PipelineConfig,
+        challengers: Sequence[LoadedChallenger] = (),
+    ) -> None:
         self.model = model
         self.config = config
         self.assembler = model.assembler if model is not None else FeatureAssembler(CONTRACT_LEVELS)
+        self.challengers = ChallengerSet(
+            challengers if model is not None else (),
+            config.canary_guard_margin,
+            config.canary_guard_min_events,
+        )
 
     def _predict(self, X: Matrix) -> tuple[Matrix, bool]:
         if self.model is not None:
@@ -130,7 +155,8 @@ class ScoringPipeline:
                 out[i] = dead_letter(
                     batch[i], item, stage="validate", dlq_topic=cfg.dlq_topic, now_ms=now_ms
                 )
-        result.records = out  # type: ignore[assignment]  # every slot is filled above
+        # every slot of out is filled above; shadow records (if any) follow
+        result.records = out + result.records  # type: ignore[assignment]
         result.seconds["records"] = time.perf_counter() - t1
         return result
 
@@ -152,15 +178,15 @@ class ScoringPipeline:
         scores, used_fallback = self._predict(X)
         t3 = time.perf_counter()
         result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
-        decisions = decide(scores, cfg.review_threshold, cfg.decline_threshold)
-        version = FALLBACK_VERSION if used_fallback else self._version
         origins = [batch[i].origin for i in ok]
+        chosen = self._choose(rows, X, scores, used_fallback)
+        decisions = decide(chosen.scores, cfg.review_threshold, cfg.decline_threshold)
         encoded = encode_scores(
             rows,
             feature_values(X),
-            scores.tolist(),
+            chosen.scores.tolist(),
             decisions,
-            version,
+            chosen.versions,
             used_fallback,
             origins,
             now_ms,
@@ -168,11 +194,54 @@ class ScoringPipeline:
         topic = cfg.scores_topic
         for i, (key, value) in zip(ok, encoded, strict=True):
             out[i] = OutRecord(topic, key, value)
+        if chosen.others:
+            self._shadow_records(rows, origins, chosen, result, now_ms)
         result.scores, result.features, result.scored = scores, X, len(ok)
         result.origins, result.event_times = origins, event_times(rows)
         result.fallback = len(ok) if used_fallback else 0
         result.decisions.update(decisions)
+        if isinstance(chosen.versions, str):
+            result.decided_by[chosen.versions] += len(ok)
+        else:
+            result.decided_by.update(chosen.versions)
         return t3  # building score records counts as "records"
+
+    def _choose(self, rows: list[Row], X: Matrix, scores: Matrix, used_fallback: bool) -> Chosen:
+        """The deciding score and version of each event: the champion's (or the fallback
+        rules'), or the canary's for its accounts; with the challengers' scores."""
+        if used_fallback:
+            return Chosen(scores, FALLBACK_VERSION)
+        if not self.challengers:
+            return Chosen(scores, self._version)
+        accounts = [row[_ACCOUNT_ID] for row in rows]
+        champion = (self._version, scores)
+        by_row = (accounts, event_times(rows))
+        return self.challengers.choose(by_row, X, champion, self.config.review_threshold)
+
+    def _shadow_records(
+        self,
+        rows: list[Row],
+        origins: list[Origin],
+        chosen: Chosen,
+        result: BatchResult,
+        now_ms: int,
+    ) -> None:
+        """``scores.shadow`` records (after the batch's others, in the same transaction):
+        one per event and version that scored it without deciding."""
+        cfg = self.config
+        versions = chosen.versions
+        per_event = [versions] * len(rows) if isinstance(versions, str) else versions
+        deciding = (per_event, chosen.scores.tolist())
+        for version, role, scores, rows_mask in chosen.others:
+            which = np.flatnonzero(rows_mask).tolist()
+            if not which:
+                continue
+            decisions = decide(scores, cfg.review_threshold, cfg.decline_threshold)
+            by = (version, role, scores.tolist(), decisions)
+            encoded = encode_shadow(rows, origins, which, by, deciding, now_ms)
+            result.records += [OutRecord(cfg.shadow_topic, k, v) for k, v in encoded]
+            result.shadow[version] += len(which)
+        result.guard_trip = chosen.trip
 
     @property
     def _version(self) -> str:

@@ -2,15 +2,18 @@
 
 Every ``model_reload_s`` the scorer asks :meth:`ModelReloader.poll` between batches.
 If ``models/CURRENT`` (or the pinned ``model_version``) names a version other than
-the one in use, a background thread loads it: reading and checking the manifest and
-booster, and with ``predictor=auto`` or ``compiled`` compiling the trees (~4 s with
-gcc, :mod:`streams.model.compiled`). Meanwhile the scorer goes on scoring with the model it
-has; a later ``poll`` hands over the loaded model and the scorer swaps it in between
-two batches. A version that fails to load is logged and the scorer keeps its model;
-it is tried again at the next check.
+the one in use, or ``models/CHALLENGERS`` other challengers (the first
+``challengers_max``; :mod:`streams.model.registry`), a background thread loads what is
+new: reading and checking the manifest and booster, and with ``predictor=auto`` or
+``compiled`` compiling the trees (~4 s with gcc, :mod:`streams.model.compiled`).
+Meanwhile the scorer goes on scoring with the models it has; a later ``poll`` hands
+over the loaded :class:`~streams.scoring.challengers.ModelSet` and the scorer swaps it
+in between two batches. A champion that fails to load is logged and the scorer keeps
+its models; a challenger that fails (or whose categorical levels differ from the
+champion's) is logged and left out. Both are tried again at the next check.
 
 >>> reloader = ModelReloader(settings, load=lambda v: load(settings, v))  # doctest: +SKIP
->>> model = reloader.poll(current="v1")  # None until a new version is loaded  # doctest: +SKIP
+>>> models = reloader.poll(ModelSet(v1))  # None until something new is loaded  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,10 +23,20 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 
 from streams.config import Settings
 from streams.errors import ModelError
 from streams.model.artifact import Model, current_version, load_model
+from streams.model.history import append_history, history_entry
+from streams.model.registry import (
+    Challenger,
+    champion,
+    manifest_of,
+    read_challengers,
+    write_challengers,
+)
+from streams.scoring.challengers import LoadedChallenger, ModelSet
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +53,10 @@ class ModelReloader:
         self.interval_s = settings.model_reload_s
         self._pinned = settings.model_version
         self._model_dir = settings.model_dir
+        self._max = settings.challengers_max
         self._load = load
         self._next_check = time.monotonic() + self.interval_s
-        self._loading: Future[Model] | None = None
+        self._loading: Future[ModelSet] | None = None
         self._loading_version: str | None = None
 
     @property
@@ -50,10 +64,10 @@ class ModelReloader:
         """True while a version is being loaded in the background."""
         return self._loading is not None
 
-    def poll(self, current: str | None) -> Model | None:
-        """Between batches, never blocking: a newly loaded model to swap in, or None.
+    def poll(self, current: ModelSet) -> ModelSet | None:
+        """Between batches, never blocking: newly loaded models to swap in, or None.
 
-        ``current`` is the version in use (None: the fallback rules).
+        ``current``: the models in use (a None champion: the fallback rules).
         """
         if self._loading is not None:
             return self._collect(self._loading) if self._loading.done() else None
@@ -62,29 +76,52 @@ class ModelReloader:
         self._next_check = time.monotonic() + self.interval_s
         try:
             wanted = self._pinned or current_version(self._model_dir)
+            challengers = wanted_challengers(self._model_dir, self._max, wanted)
         except ModelError as exc:
-            log.warning("model not (re)loaded", extra={"error": str(exc), "in_use": current})
+            in_use = current.state[0]
+            log.warning("model not (re)loaded", extra={"error": str(exc), "in_use": in_use})
             return None
-        if wanted != current:
-            log.info("model loading", extra={"version": wanted, "in_use": current})
-            self._loading, self._loading_version = self._start(wanted), wanted
+        state = (wanted, tuple((c.version, c.role, c.fraction) for c in challengers))
+        if state != current.state:
+            log.info("model loading", extra={"version": wanted, "in_use": current.state[0]})
+            self._loading_version = wanted
+            self._loading = self._start(lambda: self.load_set(current, wanted, challengers))
         return None
 
-    def _start(self, version: str) -> Future[Model]:
-        future: Future[Model] = Future()
-
-        def work() -> None:
+    def load_set(self, current: ModelSet, wanted: str, challengers: list[Challenger]) -> ModelSet:
+        """The champion ``wanted`` and the challengers that load, reusing loaded models."""
+        have = {c.version: c.model for c in current.challengers}
+        if current.champion is not None:
+            have[current.champion.version] = current.champion
+        champion = have.get(wanted) or self._load(wanted)
+        loaded = []
+        for c in challengers:
             try:
-                future.set_result(self._load(version))
+                model = have.get(c.version) or self._load(c.version)
+                check_challenger(champion, model)
+            except ModelError as exc:
+                log.warning(
+                    "challenger not loaded", extra={"version": c.version, "error": str(exc)}
+                )
+                continue
+            loaded.append(LoadedChallenger(model, c.role, c.fraction))
+        return ModelSet(champion, tuple(loaded))
+
+    def _start(self, work: Callable[[], ModelSet]) -> Future[ModelSet]:
+        future: Future[ModelSet] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(work())
             except BaseException as exc:  # handed to poll(): ModelError logged, others raised
                 future.set_exception(exc)
 
         # a daemon: a stopping scorer does not wait for a compile whose model it drops
         # (the compiled cache is written atomically, streams/compiled.py)
-        threading.Thread(target=work, name="model-loader", daemon=True).start()
+        threading.Thread(target=run, name="model-loader", daemon=True).start()
         return future
 
-    def _collect(self, future: Future[Model]) -> Model | None:
+    def _collect(self, future: Future[ModelSet]) -> ModelSet | None:
         self._loading = None
         try:
             return future.result()
@@ -94,6 +131,23 @@ class ModelReloader:
             return None
 
 
+def wanted_challengers(model_dir: Path, most: int, champion: str) -> list[Challenger]:
+    """The challengers ``models/CHALLENGERS`` names, the champion left out, at most ``most``."""
+    if most <= 0:
+        return []
+    return [c for c in read_challengers(model_dir) if c.version != champion][:most]
+
+
+def check_challenger(champion: Model, challenger: Model) -> None:
+    """A challenger scores the champion's feature matrix: its categorical levels must be
+    the champion's (ModelError if not)."""
+    if challenger.assembler.levels != champion.assembler.levels:
+        raise ModelError(
+            f"challenger {challenger.version}: its categorical levels differ from "
+            f"champion {champion.version}'s (a challenger scores the champion's features)"
+        )
+
+
 def load(settings: Settings, version: str | None) -> Model:
     """Load ``version`` with the predictor the settings ask for (ModelError if it fails)."""
     predictor = settings.predictor
@@ -101,12 +155,46 @@ def load(settings: Settings, version: str | None) -> Model:
     return load_model(settings.model_dir, version, cache, compiled_required=predictor == "compiled")
 
 
-def load_or_fallback(settings: Settings) -> Model | None:
-    """The model, or None (fallback rules) when it cannot load and it is not required."""
+def load_or_fallback(settings: Settings) -> ModelSet:
+    """The champion (None: fallback rules, when it cannot load and it is not required)
+    and the challengers that load."""
     try:
-        return load(settings, settings.model_version)
+        champion = load(settings, settings.model_version)
     except ModelError:
         if settings.model_required:
             raise
         log.exception("model not loaded; scoring by fallback rules (model_required=false)")
-        return None
+        return ModelSet(None)
+    try:
+        wanted = wanted_challengers(settings.model_dir, settings.challengers_max, champion.version)
+    except ModelError:
+        log.exception("models/CHALLENGERS not read; scoring without challengers")
+        return ModelSet(champion)
+    reloader = ModelReloader(settings, lambda v: load(settings, v))
+    return reloader.load_set(ModelSet(champion), champion.version, wanted)
+
+
+def stop_canary(settings: Settings, version: str, evidence: dict[str, float | int]) -> None:
+    """The guard stopped ``version``'s canary: ``models/CHALLENGERS`` keeps it as a shadow
+    (a restarted scorer does not start it again) and ``HISTORY.jsonl`` records why."""
+    model_dir = settings.model_dir
+    now = read_challengers(model_dir)
+    demoted = [
+        Challenger(c.version, "shadow") if c.version == version and c.role == "canary" else c
+        for c in now
+    ]
+    if demoted != now:
+        write_challengers(model_dir, demoted)
+    actor = settings.actor or f"scorer:{settings.scorer_instance_id}"
+    manifest = manifest_of(model_dir, version) or {}
+    entry = history_entry(
+        "canary_stopped",
+        version,
+        actor=actor,
+        previous=champion(model_dir),
+        reason="canary guard",
+        forced=False,
+        metrics=manifest.get("metrics"),
+        evidence=evidence,
+    )
+    append_history(model_dir, entry)

@@ -16,6 +16,7 @@ of what dicts and orjson take (``bench/hotpath.py``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any, Final
 
 import msgspec
@@ -105,21 +106,25 @@ def encode_scores(
     features: Sequence[Sequence[float | int | None]],
     scores: Sequence[float],
     decisions: Sequence[str],
-    version: str,
+    version: str | Sequence[str],
     fallback: bool,
     origins: Sequence[Origin],
     now_ms: int,
 ) -> list[tuple[bytes, bytes]]:
     """Key (the event id) and encoded ``scores`` record of each scored event, in order.
 
-    ``origins``: where each event was read (its Kafka timestamp is the score's
-    ``event_timestamp``). One loop over plain lists for the batch: this runs once per
-    scored event.
+    ``version``: the deciding model's, one for the batch or one per event (a canary
+    decides some). ``origins``: where each event was read (its Kafka timestamp is the
+    score's ``event_timestamp``). One loop over plain lists for the batch: this runs
+    once per scored event.
     """
     enc, record, feats, source = _ENCODER.encode, ScoreRecord, Features, Source
+    versions = repeat(version, len(rows)) if isinstance(version, str) else version
     out: list[tuple[bytes, bytes]] = []
     append = out.append
-    for row, x, score, decision, o in zip(rows, features, scores, decisions, origins, strict=True):
+    for row, x, score, decision, o, ver in zip(
+        rows, features, scores, decisions, origins, versions, strict=True
+    ):
         eid = row[_EVENT_ID]
         where = source(o.topic, o.partition, o.offset)
         value = record(
@@ -128,7 +133,7 @@ def encode_scores(
             row[_EVENT_TIME],
             score,
             decision,
-            version,
+            ver,
             fallback,
             feats(*x),
             o.timestamp_ms,
@@ -136,4 +141,59 @@ def encode_scores(
             where,
         )
         append((eid.encode(), enc(value)))
+    return out
+
+
+ShadowScores = tuple[str, str, Sequence[float], Sequence[str]]
+"""One version's scores of a batch: (version, role, scores, decisions), per event."""
+
+
+class ShadowRecord(msgspec.Struct):
+    """A ``scores.shadow`` record, field for field as ``schemas/score_shadow.schema.json``."""
+
+    event_id: str
+    account_id: str
+    event_time: int
+    model_version: str
+    role: str
+    score: float
+    decision: str
+    deciding_version: str
+    deciding_score: float
+    scored_at: int
+    source: Source
+
+
+def encode_shadow(
+    rows: Sequence[Row],
+    origins: Sequence[Origin],
+    which: Sequence[int],
+    score: ShadowScores,
+    deciding: tuple[Sequence[str], Sequence[float]],
+    now_ms: int,
+) -> list[tuple[bytes, bytes]]:
+    """Key and encoded ``scores.shadow`` record of the events at positions ``which``, by
+    one model version (``score``: version, role, scores and decisions of every event)
+    beside the deciding version and score of each event (``deciding``)."""
+    version, role, scores, decisions = score
+    versions, deciding_scores = deciding
+    enc, record, source = _ENCODER.encode, ShadowRecord, Source
+    out: list[tuple[bytes, bytes]] = []
+    for i in which:
+        row, o = rows[i], origins[i]
+        eid = row[_EVENT_ID]
+        value = record(
+            eid,
+            row[_ACCOUNT_ID],
+            row[_EVENT_TIME],
+            version,
+            role,
+            scores[i],
+            decisions[i],
+            versions[i],
+            deciding_scores[i],
+            now_ms,
+            source(o.topic, o.partition, o.offset),
+        )
+        out.append((eid.encode(), enc(value)))
     return out

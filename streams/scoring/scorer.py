@@ -18,23 +18,21 @@ import time
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import orjson
 
 from streams.config import Settings
 from streams.contract.records import InRecord, OutRecord
+from streams.errors import ModelError
 from streams.kafka.batch import BatchAborted
-from streams.model.artifact import Model
 from streams.model.fallback import FALLBACK_VERSION
 from streams.monitoring.drift import DriftMonitor, drift_monitor
 from streams.ops.gc_control import Collector
 from streams.ops.metrics import ScorerMetrics
+from streams.scoring.challengers import GuardTrip, ModelSet, guard_alert, guard_evidence
 from streams.scoring.pipeline import BatchResult, ScoringPipeline, merge_results
-from streams.scoring.reload import ModelReloader
-
-if TYPE_CHECKING:
-    pass
+from streams.scoring.reload import ModelReloader, stop_canary
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +141,10 @@ class Scorer:
         try:
             while not stop.is_set():
                 self._cycle()
-                if self.reloader is not None and (model := self.reloader.poll(self.version_in_use)):
-                    self._settle()  # the old model's batches are committed before it goes
+                if self.reloader is not None and (models := self.reloader.poll(self.models)):
+                    self._settle()  # the old models' batches are committed before they go
                     self._account_settled()
-                    self._swap(model)
+                    self._swap(models)
                     collector.refreeze()  # the old model may be cyclic garbage now
                 collector.between_batches()
             self._settle()
@@ -243,13 +241,19 @@ class Scorer:
         model = self.pipeline.model
         return model.version if model is not None else None
 
-    def _swap(self, model: Model) -> None:
-        """Between batches: score with ``model`` from the next batch on."""
+    @property
+    def models(self) -> ModelSet:
+        """The champion and challengers scoring now."""
+        return ModelSet(self.pipeline.model, self.pipeline.challengers.loaded)
+
+    def _swap(self, models: ModelSet) -> None:
+        """Between batches: score with ``models`` from the next batch on."""
         previous = self.version_in_use
-        self.pipeline = ScoringPipeline(model, self.pipeline.config)
-        self.drift = drift_monitor(self.settings, model)
+        self.pipeline = ScoringPipeline(models.champion, self.pipeline.config, models.challengers)
+        if models.champion is None or models.champion.version != previous:
+            self.drift = drift_monitor(self.settings, models.champion)
         self._announce_model()
-        log.info("model loaded", extra={"version": model.version, "previous": previous})
+        log.info("model loaded", extra={"version": models.state[0], "previous": previous})
 
     def _announce_model(self) -> None:
         model = self.pipeline.model
@@ -257,12 +261,33 @@ class Scorer:
         version = model.version if model else FALLBACK_VERSION
         predictor = model.predictor if model else "rules"
         self.metrics.model.info({"version": version, "predictor": predictor})
-        log.info("model in use", extra={"version": version, "predictor": predictor})
+        self.metrics.challengers.clear()
+        for c in self.pipeline.challengers.loaded:
+            self.metrics.challengers.labels(model_version=c.version, role=c.role).set(1)
+        challengers = [f"{c.version}:{c.role}" for c in self.pipeline.challengers.loaded]
+        extra = {"version": version, "predictor": predictor, "challengers": challengers}
+        log.info("model in use", extra=extra)
 
     def _score(self, batch: list[InRecord]) -> Scored:
         result = self.pipeline.process(batch, int(time.time() * 1000))
         self._watch_drift(result)
+        if result.guard_trip is not None:
+            self._canary_stopped(result.guard_trip, result)
         return batch, result
+
+    def _canary_stopped(self, trip: GuardTrip, result: BatchResult) -> None:
+        """The guard stopped the canary: an alert in this batch, a metric, and the
+        registry told (it stays a shadow; ``models/CHALLENGERS`` and ``HISTORY.jsonl``)."""
+        alert = guard_alert(trip, result.origins)
+        key = trip.version.encode()
+        topic = self.settings.topic_drift_alerts
+        result.records.append(OutRecord(topic, key, orjson.dumps(alert.record())))
+        self.metrics.canary_guard_trips.labels(model_version=trip.version).inc()
+        log.warning("canary stopped by its guard", extra=alert.record())
+        try:
+            stop_canary(self.settings, trip.version, guard_evidence(trip))
+        except (ModelError, OSError) as exc:  # e.g. a read-only models/: stopped here anyway
+            log.warning("canary stop not recorded", extra={"error": str(exc)})
 
     def _send(self, scored: Scored) -> None:
         batch, result = scored

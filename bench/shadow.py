@@ -1,0 +1,147 @@
+"""What shadow challengers cost the scorer, on the real broker.
+
+    .venv/bin/python -m bench.shadow                       # 0, 1 and 2 challengers
+    .venv/bin/python -m bench.shadow --challengers 0,1 --seconds 30 --events 200000
+
+Each challenger scores every event on the champion's feature matrix and adds one
+``scores.shadow`` record per event to the batch's transaction. The challengers here are
+copies of the champion (``models/v1`` under other names): as costly as the champion,
+as a retrained challenger is. Per number of challengers, interleaved over ``--rounds``:
+
+- *throughput*: the shipped scorer (exactly-once, compiled trees, in this process) on a
+  topic pre-filled with ``--events`` events (5% invalid), until it has committed them all;
+  events per second, median of the rounds;
+- *latency*: the scorer as its own process (``streamscore score``) with events produced at
+  ``--rate`` (5,000/s) for ``--seconds``; each score's Kafka timestamp minus its event's,
+  p50/p99 (``bench.latency.run_rate``, first 5 s not counted).
+
+Writes ``bench/results/shadow.json`` and regenerates ``BENCHMARKS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.harness import RESULTS, broker
+from bench.latency import run_rate
+from bench.throughput import ROOT, prefill, run_streamscore
+from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.local import fresh_settings
+from streams.dev.messy import MessySpec
+
+SHADOWS = ("s1", "s2", "s3", "s4")
+
+
+def model_dir(into: Path) -> Path:
+    """``models/`` with v1 the champion and copies of it named as challengers, all listed
+    in CHALLENGERS (the scorer takes the first ``challengers_max``)."""
+    shutil.copytree(ROOT / "models" / "v1", into / "v1")
+    for name in SHADOWS:
+        shutil.copytree(ROOT / "models" / "v1", into / name)
+        manifest = orjson.loads((into / name / "manifest.json").read_bytes())
+        (into / name / "manifest.json").write_bytes(
+            orjson.dumps({**manifest, "model_version": name})
+        )
+    (into / "CURRENT").write_text("v1\n")
+    (into / "CHALLENGERS").write_text("".join(f"{n} shadow\n" for n in SHADOWS))
+    return into
+
+
+def throughput(
+    bootstrap: str, models: Path, counts: list[int], events: int, rounds: int
+) -> list[dict[str, Any]]:
+    """Events per second of the scorer with each number of challengers (median of rounds)."""
+    s = fresh_settings(
+        bootstrap,
+        "shadow-tp",
+        model_dir=models,
+        predictor="compiled",
+        compiled_model_dir=ROOT / "var" / "compiled",
+    )
+    prefill(s, events)
+    run_streamscore(s.model_copy(update={"scorer_group_id": "shadow-warmup"}), events)
+    runs: dict[int, list[float]] = {n: [] for n in counts}
+    for r in range(rounds):  # interleaved: drift hits every count alike
+        for n in counts:
+            run = s.model_copy(
+                update={"scorer_group_id": f"shadow-r{r}-n{n}", "challengers_max": n}
+            )
+            runs[n].append(events / run_streamscore(run, events, f"shadow{n}"))
+            print({"challengers": n, "round": r, "events_per_s": runs[n][-1]}, flush=True)
+    base = statistics.median(runs[counts[0]])
+    return [
+        {
+            "challengers": n,
+            "events_per_s": statistics.median(v),
+            "rounds_events_per_s": v,
+            "ratio_to_none": statistics.median(v) / base,
+        }
+        for n, v in runs.items()
+    ]
+
+
+def latency(
+    bootstrap: str, models: Path, counts: list[int], rate: int, seconds: float
+) -> list[dict[str, Any]]:
+    """p50/p99 at ``rate`` with each number of challengers (after one unreported run)."""
+    config = GeneratorConfig(seed=11, count=50_000, messy=MessySpec(0.05))
+    events = [r for r in generate(config) if r.topic == "events"]
+    payloads, valid = [r.value or b"" for r in events], [r.valid for r in events]
+    common = {
+        "model_dir": models,
+        "predictor": "compiled",
+        "compiled_model_dir": ROOT / "var" / "compiled",
+    }
+    run_rate(bootstrap, rate, min(seconds, 30.0), payloads, valid, **common)  # warm-up
+    out = []
+    for n in counts:
+        result = run_rate(bootstrap, rate, seconds, payloads, valid, challengers_max=n, **common)
+        out.append(
+            {
+                "challengers": n,
+                **{
+                    k: result[k]
+                    for k in ("rate", "seconds", "scores_counted", "timestamp_ms", "visible_ms")
+                },
+            }
+        )
+        print(out[-1], flush=True)
+    return out
+
+
+def main() -> None:
+    """Measure and write bench/results/shadow.json; regenerate BENCHMARKS.md."""
+    from bench.report import write_report
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--challengers", default="0,1,2")
+    p.add_argument("--events", type=int, default=300_000)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rate", type=int, default=5000)
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
+    args = p.parse_args()
+    counts = [int(n) for n in args.challengers.split(",")]
+    with tempfile.TemporaryDirectory() as tmp, broker(args.bootstrap) as kafka:
+        models = model_dir(Path(tmp))
+        tp = throughput(kafka.bootstrap, models, counts, args.events, args.rounds)
+        lat = latency(kafka.bootstrap, models, counts, args.rate, args.seconds)
+    command = (
+        f"python -m bench.shadow --challengers {args.challengers} --events {args.events} "
+        f"--rounds {args.rounds} --rate {args.rate} --seconds {args.seconds:g}"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result = {"command": command, "throughput": tp, "latency": lat}
+    (RESULTS / "shadow.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    write_report()
+
+
+if __name__ == "__main__":
+    main()
