@@ -30,6 +30,7 @@ COMMANDS: dict[str, list[str]] = {
     "system": [],
     "shadow": [],  # what each shadow challenger costs the scorer
     "cbpe": [],  # in memory, no broker: the AUC estimate against realised AUC
+    "online": [],  # in memory, no broker: River challengers around a concept change
 }
 
 

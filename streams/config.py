@@ -180,6 +180,28 @@ class Settings(BaseSettings):
         "quality_window labels) by more",
     )
 
+    # --- online challenger (docs/models.md) ---------------------------------------------
+    online_enabled: bool = Field(
+        False, description="the joiner trains a River logistic model on each first label"
+    )
+    online_publish_labels: int = Field(
+        20_000, ge=1, description="the joiner writes a version online-<n> every this many labels"
+    )
+    online_min_labels: int = Field(
+        5_000, ge=1, description="labels the online model learns before its first version"
+    )
+    online_learning_rate: float = Field(
+        0.01, gt=0, le=1, description="the online logistic regression's SGD learning rate"
+    )
+    online_window: int = Field(
+        2_000, ge=10, description="labels of the online model's progressive AUC and log loss"
+    )
+    fallback_version: str | None = Field(
+        None,
+        description="the version that scores when the champion cannot load or predict (e.g. "
+        "online-3); None: the fallback rules",
+    )
+
     # --- model and observability ----------------------------------------------
     model_dir: Path = Path("models")
     predictor: Literal["auto", "compiled", "lightgbm"] = Field(

@@ -49,7 +49,7 @@ ONLY_IN = {
     ),
     "mode": ("kafka/faust_transport.py", "feedback/app.py"),
     "aiokafka": ("kafka/faust_transport.py",),
-    "river": ("monitoring/detectors.py",),
+    "river": ("monitoring/detectors.py", "monitoring/online_learner.py"),
     "lightgbm": ("model/", "dev/training.py"),
     "treelite": ("model/compiled.py",),
     "tl2cgen": ("model/compiled.py",),

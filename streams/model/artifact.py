@@ -1,8 +1,10 @@
 """Loading a versioned model artifact, checked against its manifest, and predicting.
 
 A model lives in ``models/<version>/``: ``model.txt`` (LightGBM's own text format,
-never pickle), ``manifest.json`` (see ``schemas/manifest.schema.json``) and
-``check_sample.json`` (feature rows its compiled trees are checked on).
+never pickle) or, for the online challenger (manifest ``model_kind: river_linear``),
+``model.json`` (:mod:`streams.model.online`); ``manifest.json`` (see
+``schemas/manifest.schema.json``) and ``check_sample.json`` (feature rows its compiled
+trees are checked on).
 ``models/CURRENT`` names the version used when none is asked for.
 
 Loading is explicit and fails fast (:class:`~streams.errors.ModelError`) when the
@@ -30,6 +32,8 @@ from streams.contract.schemas import validator
 from streams.errors import ModelError
 from streams.model.compiled import CompiledTrees, check_same_scores, compile_trees
 from streams.model.features import FEATURES, FeatureAssembler, Matrix
+from streams.model.online import KIND as LINEAR_KIND
+from streams.model.online import LinearPredictor
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +43,31 @@ CHECK_SAMPLE = "check_sample.json"
 
 @dataclass(frozen=True)
 class Model:
-    """A loaded, checked model: booster, manifest and the matching feature assembler."""
+    """A loaded, checked model: its booster (None for a linear model), manifest and the
+    matching feature assembler."""
 
     version: str
-    booster: lgb.Booster
+    booster: lgb.Booster | None
     manifest: dict[str, Any]
     assembler: FeatureAssembler
     compiled: CompiledTrees | None = None  # predictor=auto|compiled: the same trees, native
+    linear: LinearPredictor | None = None  # model_kind river_linear: the online challenger
 
     @property
     def predictor(self) -> str:
-        """What predicts: ``compiled`` (native trees) or ``lightgbm``."""
+        """What predicts: ``compiled`` (native trees), ``lightgbm`` or ``linear``."""
+        if self.linear is not None:
+            return "linear"
         return "lightgbm" if self.compiled is None else "compiled"
 
     def predict(self, X: Matrix) -> Matrix:
         """Fraud probability per row of an assembled batch."""
+        if self.linear is not None:
+            return self.linear.predict(X)
         if self.compiled is not None:
             return self.compiled.predict(X)
+        if self.booster is None:
+            raise ModelError(f"model {self.version} has nothing to predict with")
         out: Matrix = np.asarray(self.booster.predict(X, num_threads=1), dtype=np.float64)
         return out
 
@@ -81,16 +93,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _check_features(manifest: dict[str, Any], booster: lgb.Booster, version: str) -> None:
+def _check_features(manifest: dict[str, Any], version: str) -> None:
     declared = [(f["name"], f["kind"]) for f in manifest["features"]]
     expected = [(f.name, f.kind) for f in FEATURES]
     if declared != expected:
         raise ModelError(
             f"model {version}: manifest features {declared} differ from the code's {expected}"
         )
-    in_model = list(booster.feature_name())
-    if in_model != [name for name, _ in expected]:
-        raise ModelError(f"model {version}: model file features {in_model} differ from manifest")
     if manifest["event_schema_version"] != SCHEMA_VERSION:
         raise ModelError(
             f"model {version} was trained for event schema "
@@ -106,8 +115,9 @@ def load_model(
 ) -> Model:
     """Load ``<model_dir>/<version>`` (default: CURRENT) and check it; raise ModelError.
 
-    With ``compiled_dir``, the trees are also compiled to native code (cached there)
-    and predict with it, once its scores are checked against LightGBM's
+    A linear model (manifest ``model_kind: river_linear``) predicts with numpy and is
+    never compiled. For LightGBM, with ``compiled_dir``, the trees are also compiled to
+    native code (cached there) and predict with it, once its scores are checked against LightGBM's
     (:mod:`streams.model.compiled`). If that fails, the load fails, or, when not
     ``compiled_required``, the model predicts with LightGBM (logged).
     """
@@ -121,13 +131,19 @@ def load_model(
         raise ModelError(f"cannot read model file {model_path}: {exc}") from exc
     if hashlib.sha256(blob).hexdigest() != manifest["model_sha256"]:
         raise ModelError(f"model file {model_path} does not match the manifest's sha256")
+    _check_features(manifest, version)
+    levels = {f["name"]: f.get("levels", []) for f in manifest["features"] if "levels" in f}
+    assembler = FeatureAssembler(levels)
+    if manifest.get("model_kind", "lightgbm") == LINEAR_KIND:
+        linear = LinearPredictor.from_json(blob)
+        return Model(version, None, manifest, assembler, linear=linear)
     try:
         booster = lgb.Booster(model_str=blob.decode("utf-8"))
     except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
         raise ModelError(f"LightGBM cannot load {model_path}: {exc}") from exc
-    _check_features(manifest, booster, version)
-    levels = {f["name"]: f.get("levels", []) for f in manifest["features"] if "levels" in f}
-    assembler = FeatureAssembler(levels)
+    in_model = list(booster.feature_name())
+    if in_model != [f.name for f in FEATURES]:
+        raise ModelError(f"model {version}: model file features {in_model} differ from manifest")
     compiled = None
     if compiled_dir is not None:
         try:

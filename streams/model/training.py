@@ -181,13 +181,13 @@ def build_manifest(
 def write_version(
     model_dir: Path,
     version: str,
-    booster: lgb.Booster,
+    booster: lgb.Booster | bytes,
     manifest: Mapping[str, Any],
     check_rows: Matrix,
 ) -> Path:
-    """Write ``<model_dir>/<version>/`` (model, manifest with the model's sha256, check
-    sample) whole, by renaming a complete temporary directory; ModelError if the
-    version exists."""
+    """Write ``<model_dir>/<version>/`` (model: a booster, or a model file's bytes named by
+    the manifest's ``model_file``; manifest with the model's sha256; check sample) whole,
+    by renaming a complete temporary directory; ModelError if the version exists."""
     if version.startswith(".") or "/" in version or not version:
         raise ModelError(f"invalid model version name {version!r}")
     target = model_dir / version
@@ -209,10 +209,17 @@ def write_version(
 
 
 def _write_files(
-    base: Path, version: str, booster: lgb.Booster, manifest: Mapping[str, Any], rows: Matrix
+    base: Path,
+    version: str,
+    booster: lgb.Booster | bytes,
+    manifest: Mapping[str, Any],
+    rows: Matrix,
 ) -> None:
-    blob = booster.model_to_string().encode("utf-8")
-    (base / MODEL_FILE).write_bytes(blob)
+    if isinstance(booster, bytes):
+        blob, name = booster, manifest["model_file"]
+    else:
+        blob, name = booster.model_to_string().encode("utf-8"), MODEL_FILE
+    (base / name).write_bytes(blob)
     full = {**manifest, "model_version": version, "model_sha256": hashlib.sha256(blob).hexdigest()}
     (base / MANIFEST_FILE).write_bytes(
         orjson.dumps(full, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)

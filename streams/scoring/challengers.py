@@ -58,6 +58,7 @@ class ModelSet:
 
     champion: Model | None
     challengers: tuple[LoadedChallenger, ...] = ()
+    fallback: Model | None = None  # fallback_version: scores when the champion cannot
 
     @property
     def state(self) -> tuple[str | None, tuple[tuple[str, str, float], ...]]:

@@ -44,7 +44,8 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
         topics.append(settings.topic_scores_shadow)
     require_topics(settings, topics)
     models = load_or_fallback(settings)
-    pipeline = ScoringPipeline(models.champion, pipeline_config(settings), models.challengers)
+    config = pipeline_config(settings)
+    pipeline = ScoringPipeline(models.champion, config, models.challengers, models.fallback)
     io = scorer_io(settings, exactly_once)
     reloader = ModelReloader(settings, partial(load, settings)) if settings.model_reload_s else None
     metrics = ScorerMetrics(registry)

@@ -3,8 +3,9 @@
 No Kafka here (see :mod:`streams.scoring.scorer` for the I/O). Per batch: parse and
 validate each payload, assemble one feature matrix for the valid ones, predict once,
 decide, and build one ``scores`` record per valid event and one ``events.dlq``
-record per invalid one. If the model is missing or its prediction fails, the
-rule-based fallback scores the batch and the records say ``"fallback": true``.
+record per invalid one. If the model is missing or its prediction fails, the fallback
+model (``fallback_version``) or else the rules score the batch, and the records say
+``"fallback": true`` and the version that scored them.
 
 >>> from streams.contract.records import Origin
 >>> pipe = ScoringPipeline(model=None, config=PipelineConfig())
@@ -119,23 +120,32 @@ class ScoringPipeline:
         model: Model | None,
         config: PipelineConfig,
         challengers: Sequence[LoadedChallenger] = (),
+        fallback: Model | None = None,
     ) -> None:
         self.model = model
         self.config = config
-        self.assembler = model.assembler if model is not None else FeatureAssembler(CONTRACT_LEVELS)
+        self.fallback = fallback  # scores instead of the rules (its levels: the champion's)
+        base = model or fallback
+        self.assembler = base.assembler if base is not None else FeatureAssembler(CONTRACT_LEVELS)
         self.challengers = ChallengerSet(
             challengers if model is not None else (),
             config.canary_guard_margin,
             config.canary_guard_min_events,
         )
 
-    def _predict(self, X: Matrix) -> tuple[Matrix, bool]:
+    def _predict(self, X: Matrix) -> tuple[Matrix, str | None]:
+        """The scores, and the fallback version that made them (None: the champion)."""
         if self.model is not None:
             try:
-                return self.model.predict(X), False
-            except Exception:  # any model failure: score by rules, never drop the batch
-                log.exception("model prediction failed; scoring this batch by fallback rules")
-        return rule_scores(X, self.assembler), True
+                return self.model.predict(X), None
+            except Exception:  # any model failure: score by fallback, never drop the batch
+                log.exception("model prediction failed; scoring this batch by the fallback")
+        if self.fallback is not None:
+            try:
+                return self.fallback.predict(X), self.fallback.version
+            except Exception:
+                log.exception("fallback model prediction failed; scoring this batch by rules")
+        return rule_scores(X, self.assembler), FALLBACK_VERSION
 
     def process(self, batch: Sequence[InRecord], now_ms: int) -> BatchResult:
         """Score one micro-batch; output order follows input order."""
@@ -175,11 +185,12 @@ class ScoringPipeline:
         t1 = time.perf_counter()
         X = self.assembler.assemble_rows(rows)
         t2 = time.perf_counter()
-        scores, used_fallback = self._predict(X)
+        scores, fallback_version = self._predict(X)
+        used_fallback = fallback_version is not None
         t3 = time.perf_counter()
         result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
         origins = [batch[i].origin for i in ok]
-        chosen = self._choose(rows, X, scores, used_fallback)
+        chosen = self._choose(rows, X, scores, fallback_version)
         decisions = decide(chosen.scores, cfg.review_threshold, cfg.decline_threshold)
         encoded = encode_scores(
             rows,
@@ -206,11 +217,11 @@ class ScoringPipeline:
             result.decided_by.update(chosen.versions)
         return t3  # building score records counts as "records"
 
-    def _choose(self, rows: list[Row], X: Matrix, scores: Matrix, used_fallback: bool) -> Chosen:
-        """The deciding score and version of each event: the champion's (or the fallback
-        rules'), or the canary's for its accounts; with the challengers' scores."""
-        if used_fallback:
-            return Chosen(scores, FALLBACK_VERSION)
+    def _choose(self, rows: list[Row], X: Matrix, scores: Matrix, fallback: str | None) -> Chosen:
+        """The deciding score and version of each event: the champion's (or the fallback's),
+        or the canary's for its accounts; with the challengers' scores."""
+        if fallback is not None:
+            return Chosen(scores, fallback)
         if not self.challengers:
             return Chosen(scores, self._version)
         accounts = [row[_ACCOUNT_ID] for row in rows]

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 from streams.config import Settings
@@ -156,22 +157,42 @@ def load(settings: Settings, version: str | None) -> Model:
 
 
 def load_or_fallback(settings: Settings) -> ModelSet:
-    """The champion (None: fallback rules, when it cannot load and it is not required)
-    and the challengers that load."""
+    """The champion (None: the fallback, when it cannot load and it is not required),
+    the challengers that load, and the ``fallback_version`` model (None: the rules)."""
+    fallback = load_fallback(settings)
     try:
         champion = load(settings, settings.model_version)
     except ModelError:
         if settings.model_required:
             raise
-        log.exception("model not loaded; scoring by fallback rules (model_required=false)")
-        return ModelSet(None)
+        using = fallback.version if fallback is not None else "fallback rules"
+        log.exception(f"model not loaded; scoring by {using} (model_required=false)")
+        return ModelSet(None, fallback=fallback)
+    if fallback is not None:
+        try:
+            check_challenger(champion, fallback)  # it scores the champion's features too
+        except ModelError:
+            log.exception("fallback model not used; the rules are the fallback")
+            fallback = None
     try:
         wanted = wanted_challengers(settings.model_dir, settings.challengers_max, champion.version)
     except ModelError:
         log.exception("models/CHALLENGERS not read; scoring without challengers")
-        return ModelSet(champion)
+        return ModelSet(champion, fallback=fallback)
     reloader = ModelReloader(settings, lambda v: load(settings, v))
-    return reloader.load_set(ModelSet(champion), champion.version, wanted)
+    loaded = reloader.load_set(ModelSet(champion), champion.version, wanted)
+    return replace(loaded, fallback=fallback)
+
+
+def load_fallback(settings: Settings) -> Model | None:
+    """The ``fallback_version`` model, or None (not set, or it cannot load: the rules)."""
+    if settings.fallback_version is None:
+        return None
+    try:
+        return load(settings, settings.fallback_version)
+    except ModelError:
+        log.exception("fallback model not loaded; the rules are the fallback")
+        return None
 
 
 def stop_canary(settings: Settings, version: str, evidence: dict[str, float | int]) -> None:

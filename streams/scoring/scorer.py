@@ -249,7 +249,10 @@ class Scorer:
     def _swap(self, models: ModelSet) -> None:
         """Between batches: score with ``models`` from the next batch on."""
         previous = self.version_in_use
-        self.pipeline = ScoringPipeline(models.champion, self.pipeline.config, models.challengers)
+        pipe = self.pipeline  # the fallback model stays: it is loaded once, at start
+        self.pipeline = ScoringPipeline(
+            models.champion, pipe.config, models.challengers, pipe.fallback
+        )
         if models.champion is None or models.champion.version != previous:
             self.drift = drift_monitor(self.settings, models.champion)
         self._announce_model()
