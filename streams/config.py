@@ -161,6 +161,11 @@ class Settings(BaseSettings):
         "key (it can never meet its score): reroute it there, or dead-letter it "
         "(wrong_partition)",
     )
+    joiner_shadow_quality: bool = Field(
+        True,
+        description="the joiner also reads scores.shadow (co-partitioned with scores) and gives "
+        "each shadow score its event's label: online quality and AUC estimate per version",
+    )
     quality_window: int = Field(2_000, ge=10, description="labels in the rolling quality metrics")
     quality_cooldown: int = Field(5_000, ge=0, description="labels between two quality alerts")
     estimate_window: int = Field(

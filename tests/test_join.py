@@ -15,8 +15,9 @@ from streams.contract.partitioner import partition_for
 from streams.contract.records import InRecord, Origin, OutRecord, header
 from streams.contract.schemas import validator
 from streams.feedback.app import processor_for
-from streams.feedback.examples import feedback_record, score_record
+from streams.feedback.examples import feedback_record, score_record, shadow_record
 from streams.feedback.join import DAY_MS, Join, JoinConfig
+from streams.feedback.shadow import ShadowIn
 from streams.kafka.faust_batch import record_of, send_arguments
 
 T0 = 1_767_225_600_000
@@ -137,13 +138,13 @@ def test_invalid_feedback_and_key_mismatch_are_dead_lettered() -> None:
     p = _processor()
     origin = Origin("feedback", _home("e1"), 40)
     bad = b'{"event_id": "e1", "label": 3}'
-    out = p.handle(InRecord(origin, b"e1", bad), is_score=False, now_ms=0)
+    out = p.handle(InRecord(origin, b"e1", bad), kind="feedback", now_ms=0)
     assert [r.topic for r in out] == ["feedback.dlq"] and out[0].value == bad
     assert header(out[0].headers, H_REASON) == "missing_field"
     good = orjson.dumps(feedback_record("e1", 1, T0))
-    out = p.handle(InRecord(origin, b"other", good), is_score=False, now_ms=0)
+    out = p.handle(InRecord(origin, b"other", good), kind="feedback", now_ms=0)
     assert header(out[0].headers, H_REASON) == "key_mismatch"
-    out = p.handle(InRecord(origin, b"e1", b"\xff\xfe"), is_score=False, now_ms=0)
+    out = p.handle(InRecord(origin, b"e1", b"\xff\xfe"), kind="feedback", now_ms=0)
     assert header(out[0].headers, H_REASON) == "not_utf8"
 
 
@@ -213,13 +214,15 @@ Input = tuple[str, int, dict]  # topic, offset, parsed value
 
 @st.composite
 def _crash_runs(draw: st.DrawFn) -> tuple[list[Input], list[Input], int, int]:
-    """Inputs of a few events (a score, one to three feedback, some sent twice) in a
-    processing order that keeps each topic's offsets in order; where the crash comes
-    (records processed, committed, in the store); the order they are read again in."""
-    streams: dict[str, list[dict]] = {"scores": [], "feedback": []}
+    """Inputs of a few events (a score, one to three feedback, some sent twice, zero to two
+    copies of a shadow score: they must change nothing the join outputs) in a processing
+    order that keeps each topic's offsets in order; where the crash comes (records
+    processed, committed, in the store); the order they are read again in."""
+    streams: dict[str, list[dict]] = {"scores": [], "feedback": [], "shadow": []}
     for e in range(draw(st.integers(1, 6))):
         eid = f"e{e}"
         streams["scores"].append(score_record(eid, T0 + e))
+        streams["shadow"] += [shadow_record(eid, T0 + e)] * draw(st.integers(0, 2))
         for k in range(draw(st.integers(1, 3))):
             fb = feedback_record(eid, draw(st.integers(0, 1)), T0 + 100 + k, f"{eid}-{k}")
             streams["feedback"] += [fb] * draw(st.integers(1, 2))
@@ -242,6 +245,9 @@ def _feed(j: Join, rec: Input) -> list:
     topic, offset, value = rec
     if topic == "scores":
         return j.on_score(value, 0, offset)
+    if topic == "shadow":
+        j.on_shadow(ShadowIn(value["event_id"], value["event_time"], "v2", 0.5), 0, offset)
+        return []
     return j.on_feedback(value, 0, offset)
 
 
@@ -278,7 +284,7 @@ def test_feedback_on_the_wrong_partition_is_rerouted_or_dead_lettered() -> None:
     wrong = (_home("e7") + 1) % PARTITIONS
     origin = Origin("feedback", wrong, 12, T0 + 3)
     rec = InRecord(origin, b"e7", value, [("trace-id", b"\x00\xff")])
-    rerouted = _processor().handle(rec, is_score=False, now_ms=0)
+    rerouted = _processor().handle(rec, kind="feedback", now_ms=0)
     assert [(r.topic, r.partition, r.key, r.value, r.timestamp_ms) for r in rerouted] == [
         ("feedback", _home("e7"), b"e7", value, T0 + 3)
     ]
@@ -287,7 +293,7 @@ def test_feedback_on_the_wrong_partition_is_rerouted_or_dead_lettered() -> None:
         ("__streamscore.rerouted.from", f"feedback/{wrong}/12".encode()),
     ]
     p = _processor(joiner_misrouted_feedback="dead_letter")
-    dead = p.handle(rec, is_score=False, now_ms=0)
+    dead = p.handle(rec, kind="feedback", now_ms=0)
     assert [(r.topic, r.value, header(r.headers, H_REASON)) for r in dead] == [
         ("feedback.dlq", value, "wrong_partition")
     ]

@@ -1,6 +1,7 @@
 """The joiner's fast input paths agree with the exact ones: feedback checked directly
-accepts only what the JSON Schema accepts, and a score decoded by msgspec is stored
-exactly as the dict path stores it."""
+accepts only what the JSON Schema accepts, a score decoded by msgspec is stored
+exactly as the dict path stores it, and a shadow score is taken exactly when the
+schema takes its fields."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.contract.join_inputs import parse_feedback, parse_score
-from streams.contract.validation import parse_with_schema
+from streams.contract.validation import Problem, parse_with_schema
 from streams.feedback.entries import fast_score, stored_score
-from streams.feedback.examples import feedback_record, score_record
+from streams.feedback.examples import feedback_record, score_record, shadow_record
+from streams.feedback.shadow import parse_shadow
 from streams.model.features import FEATURE_NAMES
 
 T0 = 1_767_225_600_000
@@ -103,3 +105,41 @@ def test_a_score_decoded_fast_is_stored_as_the_exact_path_stores_it(score: dict[
 def _typed(stored: Any) -> dict[str, tuple[type, Any]]:
     names = list(FEATURE_NAMES) if stored.names is None else stored.names
     return {n: (type(v), v) for n, v in zip(names, stored.values, strict=True)}
+
+
+SHADOW_BOUNDARY = {
+    "event_id": ["", "e", "e" * 64, "e" * 65, "é" * 64, None],
+    "event_time": [0, -1, float(T0), T0 + 0.5, str(T0), True, None],
+    "model_version": ["", "v2", 2, None],
+    "score": [0, 1, 0.0, 1.0, -0.0, 1.000001, -1e-9, True, "0.5", None],
+}
+
+
+@st.composite
+def _shadow(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid ``scores.shadow`` record with up to two of the fields the join uses
+    dropped or set to a boundary or odd value."""
+    record: dict[str, Any] = {**shadow_record("e1", T0, "v2", 0.25)}
+    for name in draw(st.lists(st.sampled_from(sorted(SHADOW_BOUNDARY)), max_size=2, unique=True)):
+        kind = draw(st.integers(0, 2))
+        if kind == 0:
+            del record[name]
+        elif kind == 1:
+            record[name] = draw(st.sampled_from(SHADOW_BOUNDARY[name]))
+        else:
+            record[name] = draw(ODD_VALUES)
+    return record
+
+
+@settings(max_examples=500, deadline=None)
+@given(_shadow())
+def test_a_shadow_score_is_taken_exactly_when_the_schema_takes_it(record: dict[str, Any]) -> None:
+    raw = orjson.dumps(record)
+    parsed, exact = parse_shadow(raw), parse_with_schema(raw, "score_shadow")
+    assert isinstance(parsed, Problem) == isinstance(exact, Problem)
+    if isinstance(parsed, Problem):
+        return
+    assert isinstance(exact, dict)
+    assert (parsed.event_id, parsed.model_version) == (exact["event_id"], exact["model_version"])
+    assert type(parsed.event_time) is int and parsed.event_time == exact["event_time"]
+    assert type(parsed.score) is float and parsed.score == exact["score"]

@@ -6,7 +6,9 @@ faust-streaming's ``Stream.join`` is not implemented, so the join is built on on
 Table (``join_state``, a RocksDB per partition, backed by its changelog topic) that
 records of both ``scores`` and ``feedback`` update. Both are keyed by event id and must
 have the same partition count (checked at start), so a score and its feedback meet in
-the same partition, and the table's changelog partition is the source partition.
+the same partition, and the table's changelog partition is the source partition. With
+``joiner_shadow_quality``, ``scores.shadow`` (also keyed by event id, and checked the
+same way) updates the same entries: the scores of the versions that did not decide.
 
 faust runs the worker, the consumer group, the table's files, changelog and recovery,
 and the commits; the records themselves go to the join a fetch at a time
@@ -33,7 +35,7 @@ import faust
 from streams.config import Settings
 from streams.errors import ConfigError
 from streams.feedback.join import Join, JoinConfig
-from streams.feedback.processor import JoinProcessor, ProcessorConfig
+from streams.feedback.processor import JoinProcessor, Kind, ProcessorConfig
 from streams.feedback.store import JoinStore
 from streams.feedback.tables import JoinTable, table_store
 from streams.kafka.config import faust_config
@@ -61,9 +63,19 @@ def check_copartitioned(partitions: dict[str, int]) -> int:
         detail = ", ".join(f"{t}={n}" for t, n in sorted(partitions.items()))
         raise ConfigError(
             f"the joiner's inputs are not co-partitioned ({detail}): scores and feedback "
-            "must have the same partition count and both be keyed by event id"
+            "(and scores.shadow, read with joiner_shadow_quality) must have the same "
+            "partition count and all be keyed by event id"
         )
     return counts.pop()
+
+
+def input_topics(settings: Settings) -> list[str]:
+    """The topics the joiner reads: ``scores`` and ``feedback``, and ``scores.shadow``
+    when shadow quality is on."""
+    topics = [settings.topic_scores, settings.topic_feedback]
+    if settings.joiner_shadow_quality:
+        topics.append(settings.topic_scores_shadow)
+    return topics
 
 
 def rocksdb_options(settings: Settings) -> dict[str, int]:
@@ -119,6 +131,10 @@ def snapshot(processor: JoinProcessor) -> JoinerSnapshot:
         "replayed",
         "reemitted",
         "expired",
+        "shadow_scores",
+        "shadow_copies",
+        "shadow_late",
+        "shadow_labelled",
     )
     return JoinerSnapshot(
         events={kind: getattr(c, kind) for kind in kinds},
@@ -162,13 +178,8 @@ def build_app(
     processor = processor_for(settings, table_store(table), partitions)
     handle = _batch_handler(settings, processor, BatchSender(app, table), gc_interval_s)
     # commits past the transaction markers in `scores`, and hands records over in batches
-    install_batch(app, {settings.topic_scores, settings.topic_feedback}, handle)
-    inputs = app.topic(
-        settings.topic_scores,
-        settings.topic_feedback,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    install_batch(app, set(input_topics(settings)), handle)
+    inputs = app.topic(*input_topics(settings), key_serializer="raw", value_serializer="raw")
     app.topics.add(inputs)  # subscribed, as an agent's topic would be
 
     @app.on_partitions_assigned.connect
@@ -205,13 +216,18 @@ def _batch_handler(
     settings: Settings, processor: JoinProcessor, sender: BatchSender, gc_interval_s: float
 ) -> Callable[[Records], Awaitable[None]]:
     """What a fetch of the inputs goes through: the join, then its outputs and changes."""
-    scores = settings.topic_scores
+    # per partition, its scores, then shadow scores, then feedback: more feedback finds both
+    kinds: dict[str, Kind] = {
+        settings.topic_scores: "scores",
+        settings.topic_scores_shadow: "shadow",
+        settings.topic_feedback: "feedback",
+    }
+    rank = {topic: n for n, topic in enumerate(kinds)}
     collector: list[Collector] = []  # made at the first batch: what start-up built is frozen
 
     async def handle(records: Records) -> None:
-        # per partition, its scores before its feedback: more feedback finds its score
-        ordered = sorted(records.items(), key=lambda kv: (kv[0].partition, kv[0].topic != scores))
-        batch = [(record_of(r), tp.topic == scores) for tp, recs in ordered for r in recs]
+        ordered = sorted(records.items(), key=lambda kv: (kv[0].partition, rank[kv[0].topic]))
+        batch = [(record_of(r), kinds[tp.topic]) for tp, recs in ordered for r in recs]
         out = processor.handle_batch(batch, int(time.time() * 1000))
         await sender.send(out.records, out.changes)
         if not collector:
@@ -229,7 +245,7 @@ def run_joiner(settings: Settings) -> int:
     from streams.ops.metrics import process_registry
 
     with connect(settings) as rt:
-        inputs = [settings.topic_scores, settings.topic_feedback]
+        inputs = input_topics(settings)
         partitions = check_copartitioned(require_topics(rt.settings, inputs))
         if rt.embedded is not None:  # faust may not declare topics there: make its changelog
             rt.embedded.create_topics([changelog_topic(settings)])

@@ -8,7 +8,10 @@ it replaced, so a record read again after a crash emits exactly what it emitted 
 first time; its raw record is kept while it waits for its score, and after its score
 labelled it (that score's replay needs it). An entry whose score expired stays as a
 small marker (``gone``) for one more retention period, so feedback that comes too late
-is told apart from feedback for an event never seen.
+is told apart from feedback for an event never seen. The scores of the versions that
+did not decide (``scores.shadow``: shadow challengers, the champion where a canary
+decided) are kept in ``shadow`` (version → :class:`Shadow`: score, source offset), for
+their quality; a marker drops them.
 
 Entries are MessagePack (msgspec), about 120 bytes for a score with 15 features, and
 are read ~3 µs, written ~0.3 µs each. Entries written by earlier versions as JSON are
@@ -50,6 +53,13 @@ class Seen(msgspec.Struct, array_like=True):
     record: bytes | None  # its raw JSON while waiting, and once labelled by its score
 
 
+class Shadow(msgspec.Struct, array_like=True):
+    """The score of a version that did not decide the event, and where it was read."""
+
+    score: float
+    offset: int  # its source offset in scores.shadow: read there again, it is a replay
+
+
 class StoredScore(msgspec.Struct, array_like=True):
     """What the join keeps of a score: what a ``labelled`` record repeats."""
 
@@ -73,6 +83,7 @@ class Entry(msgspec.Struct, array_like=True):
     label: int | None = None
     seen: list[Seen] = msgspec.field(default_factory=list)
     gone: bool = False  # the score expired: a marker, until ``exp``
+    shadow: dict[str, Shadow] = msgspec.field(default_factory=dict)  # by model version
 
 
 if TYPE_CHECKING:

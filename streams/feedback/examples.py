@@ -1,4 +1,5 @@
-"""Example ``scores`` and ``feedback`` records, parsed (for the docs' examples and tests).
+"""Example ``scores``, ``feedback`` and ``scores.shadow`` records, parsed (for the docs'
+examples and tests).
 
 >>> feedback_record("e1", label=1, label_time=5_000)["feedback_id"]
 'fb-e1-5000'
@@ -39,4 +40,24 @@ def feedback_record(
         "label": label,
         "label_source": "chargeback",
         "label_time": label_time,
+    }
+
+
+def shadow_record(
+    event_id: str, event_time: int, model_version: str = "v2", score: float = 0.5
+) -> State:
+    """A schema-valid parsed ``scores.shadow`` record (for examples and tests): a shadow
+    challenger's score of an event the champion ``v`` decided."""
+    return {
+        "event_id": event_id,
+        "account_id": "a",
+        "event_time": event_time,
+        "model_version": model_version,
+        "role": "shadow",
+        "score": score,
+        "decision": "approve",
+        "deciding_version": "v",
+        "deciding_score": 0.5,
+        "scored_at": event_time,
+        "source": {"topic": "events", "partition": 0, "offset": 0},
     }

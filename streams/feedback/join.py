@@ -3,6 +3,10 @@
 One entry per event id (:mod:`streams.feedback.entries`) holds what has arrived for
 that event, in a :class:`~streams.feedback.store.JoinStore`: a faust table in
 production (:mod:`streams.feedback.app`), a dict in tests. Either side may come first.
+The scores of versions that did not decide (``scores.shadow``, :mod:`streams.feedback.shadow`)
+are kept there too and get the event's first label, whichever comes first, for their
+quality; they make no output record and never move the clock, so the output is the same
+with them or without.
 
 - score then feedback, or feedback then score: one ``labelled`` record;
 - the same feedback again (same ``feedback_id``, another record): ignored, counted as
@@ -25,8 +29,8 @@ is kept for that). Labelled records hold no wall-clock time.
 
 **Batches.** Entries are read once per batch (:meth:`Join.prefetch`), changed in a
 cache, and written back together (:meth:`Join.flush`, which returns the changes for the
-changelog); :meth:`Join.expire` expires what the partition's clock has passed. Given a
-plain dict, every call reads and writes through at once.
+changelog; :mod:`streams.feedback.cache`); :meth:`Join.expire` expires what the
+partition's clock has passed. Given a plain dict, every call reads and writes through.
 
 >>> from streams.feedback.examples import feedback_record, score_record
 >>> j = Join(JoinConfig(), state={})
@@ -43,15 +47,13 @@ plain dict, every call reads and writes through at once.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
 
-from streams.config import Settings, default
 from streams.contract.records import OutRecord
+from streams.feedback.cache import EntryCache
 from streams.feedback.entries import (
     BY_SCORE,
     ON_ARRIVAL,
@@ -62,52 +64,17 @@ from streams.feedback.entries import (
     State,
     StoredScore,
     bounded,
-    decode,
-    encode,
-    expiry_of,
     labelled_value,
     stored_score,
 )
-from streams.feedback.store import Change, DictStore, JoinStore
+from streams.feedback.join_config import DAY_MS, FirstLabel, JoinConfig, JoinCounts, ShadowLabel
+from streams.feedback.shadow import ShadowIn, add_shadow
+from streams.feedback.store import JoinStore
 
-DAY_MS = 86_400_000
-
-
-@dataclass(frozen=True)
-class JoinConfig:
-    """Output topics and retention (defaults: the settings')."""
-
-    labelled_topic: str = default("topic_labelled")
-    unmatched_topic: str = default("topic_feedback_unmatched")
-    retention_ms: int = default("join_retention_ms")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> JoinConfig:
-        """The join's part of the settings."""
-        return cls(
-            settings.topic_labelled, settings.topic_feedback_unmatched, settings.join_retention_ms
-        )
+__all__ = ["DAY_MS", "FirstLabel", "Join", "JoinConfig", "JoinCounts", "ShadowLabel"]
 
 
-@dataclass
-class JoinCounts:
-    """What the join did (exported as metrics)."""
-
-    joined: int = 0
-    corrections: int = 0
-    duplicates: int = 0
-    duplicate_scores: int = 0
-    replayed: int = 0  # inputs read again after a crash or rebalance
-    reemitted: int = 0  # labelled records emitted again by those replays
-    expired: int = 0
-    unmatched: Counter[str] = field(default_factory=Counter)
-
-
-FirstLabel = Callable[[State], None]
-"""Called with each new (not corrected, not replayed) labelled value: online quality."""
-
-
-class Join:
+class Join(EntryCache):
     """Join logic over a :class:`JoinStore` (or a dict), batch by batch."""
 
     def __init__(
@@ -115,19 +82,14 @@ class Join:
         config: JoinConfig,
         state: JoinStore | MutableMapping[Any, Any],
         on_first_label: FirstLabel | None = None,
+        on_shadow_label: ShadowLabel | None = None,
     ) -> None:
+        super().__init__(state, config.retention_ms)
         self.config = config
-        self.state = state
-        self.store: JoinStore
-        if isinstance(state, MutableMapping):  # a plain dict: write through, per record
-            self.store, self._through = DictStore(state, expiry_of=expiry_of), True
-        else:
-            self.store, self._through = state, False
         self.counts = JoinCounts()
         self.on_first_label = on_first_label
+        self.on_shadow_label = on_shadow_label
         self._clock: dict[int, int] = {}
-        self._cache: dict[str, Entry | None] = {}  # read this batch; None: none stored
-        self._dirty: dict[str, int] = {}  # changed this batch -> partition
 
     # -- inputs ---------------------------------------------------------------------
     def on_score(self, score: State | ScoreIn, partition: int, offset: int) -> list[OutRecord]:
@@ -170,6 +132,29 @@ class Join:
         entry.seen = bounded([*entry.seen, seen])
         self._put(event_id, entry, fb["label_time"])
         return out + self._advance(partition, fb["label_time"])
+
+    def on_shadow(self, shadow: ShadowIn, partition: int, offset: int) -> bool:
+        """A score of a version that did not decide, from ``partition`` of ``scores.shadow``
+        at ``offset``: kept for the event's label (given at once if it is there). True when
+        it is new: not read again, not another copy, not for an expired score."""
+        entry = self._load(partition, shadow.event_id) or Entry(0, partition)
+        if entry.gone:
+            self.counts.shadow_late += 1
+            return False
+        added = add_shadow(entry, shadow, offset)
+        if added != "new":
+            self.counts.replayed += added == "replay"
+            self.counts.shadow_copies += added == "copy"
+            return False
+        self.counts.shadow_scores += 1
+        if entry.label is not None and entry.score is not None:
+            when = max(self._clock.get(partition, 0), shadow.event_time)
+            self._label_shadows(entry, [(shadow.model_version, shadow.score)], entry.label, when)
+        # not the clock: what the join outputs is the same with or without shadow scores
+        self._put(shadow.event_id, entry, shadow.event_time)
+        if self._through:
+            self.flush()
+        return True
 
     # -- records read again -----------------------------------------------------------
     def _score_again(self, event_id: str, entry: Entry, offset: int) -> list[OutRecord]:
@@ -217,7 +202,22 @@ class Join:
         value = labelled_value(event_id, entry.score, fb, previous)
         if previous is None and self.on_first_label is not None:
             self.on_first_label(value)
+        if previous is None and entry.shadow:
+            shadows = [(v, s.score) for v, s in entry.shadow.items()]
+            self._label_shadows(entry, shadows, fb["label"], fb["label_time"])
         return self._record(event_id, value)
+
+    def _label_shadows(
+        self, entry: Entry, scores: list[tuple[str, float]], label: int, time_ms: int
+    ) -> None:
+        """The first label of ``entry``'s event, given to its shadow ``scores``."""
+        deciding = entry.score.model_version if entry.score is not None else None
+        for version, score in scores:
+            if version == deciding:
+                continue  # the deciding version is labelled through its own record
+            self.counts.shadow_labelled += 1
+            if self.on_shadow_label is not None:
+                self.on_shadow_label(version, label, score, time_ms)
 
     def _labelled(
         self, event_id: str, s: StoredScore, fb: State, previous: int | None
@@ -233,36 +233,6 @@ class Join:
         return OutRecord(self.config.unmatched_topic, event_id.encode(), value, [])
 
     # -- state ----------------------------------------------------------------------------
-    def prefetch(self, partition: int, keys: Sequence[str]) -> None:
-        """Read the entries of ``keys`` in one call, for the records of a batch."""
-        missing = [k for k in dict.fromkeys(keys) if k not in self._cache]
-        for key, value in zip(missing, self.store.get_many(partition, missing), strict=True):
-            self._cache[key] = None if value is None else decode(value)
-
-    def _load(self, partition: int, key: str) -> Entry | None:
-        if key not in self._cache:
-            self.prefetch(partition, [key])
-        return self._cache[key]
-
-    def _put(self, key: str, entry: Entry, time_ms: int) -> None:
-        entry.exp = max(entry.exp, time_ms + self.config.retention_ms)
-        self._cache[key], self._dirty[key] = entry, entry.p
-
-    def _delete(self, key: str, partition: int) -> None:
-        self._cache[key], self._dirty[key] = None, partition
-
-    def flush(self) -> dict[int, list[Change]]:
-        """Write the batch's changes to the store; them, per partition (for the changelog)."""
-        out: dict[int, list[Change]] = {}
-        for key, partition in self._dirty.items():
-            entry = self._cache[key]
-            change = (key, None, 0) if entry is None else (key, encode(entry), entry.exp)
-            out.setdefault(partition, []).append(change)
-        for partition, changes in out.items():
-            self.store.apply(partition, changes)
-        self._cache, self._dirty = {}, {}
-        return out
-
     def _advance(self, partition: int, time_ms: int) -> list[OutRecord]:
         """Move ``partition``'s event-time clock; writing through, expire and flush."""
         self._clock[partition] = max(self._clock.get(partition, 0), time_ms)
@@ -284,7 +254,7 @@ class Join:
             if entry.score is not None and exp + self.config.retention_ms >= now:
                 self.counts.expired += 1
                 marker = Entry(exp + self.config.retention_ms, partition, so=entry.so, gone=True)
-                self._cache[key], self._dirty[key] = marker, partition
+                self._set(key, marker, partition)
                 continue
             if not entry.gone:
                 self.counts.expired += 1
@@ -293,19 +263,8 @@ class Join:
                 for s in entry.seen
                 if s.how == WAITING and s.record is not None
             ]
-            self._delete(key, partition)
+            self._set(key, None, partition)
         return out
-
-    def rebuild_index(self) -> None:
-        """Rebuild the store's expiry index from its entries (after a restore), if it
-        keeps one in memory."""
-        rebuild = getattr(self.store, "rebuild_index", None)
-        if rebuild is not None:
-            rebuild()
-
-    def __len__(self) -> int:
-        """Entries stored (markers of expired scores included)."""
-        return len(self.store)
 
 
 def _by_label_time(seen: list[Seen]) -> list[tuple[Seen, State]]:

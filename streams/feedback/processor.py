@@ -13,14 +13,17 @@ a batch at a time (:meth:`JoinProcessor.handle_batch`).
 - everything else goes to the join (:mod:`streams.feedback.join`); each new label updates the
   online quality (:mod:`streams.monitoring.quality`), which may add a concept-drift alert;
 - each valid score, a batch at a time, and each new label feed the AUC estimate
-  (:mod:`streams.monitoring.estimate`), which may add an estimate-divergence alert.
+  (:mod:`streams.monitoring.estimate`), which may add an estimate-divergence alert;
+- ``scores.shadow`` records (:mod:`streams.feedback.shadow`), when read, go to the join
+  too: each new one feeds the estimate of its version, and its first label that
+  version's online quality and the estimate's label check, as a deciding score's does.
 
 >>> from streams.feedback.examples import feedback_record
 >>> from streams.feedback.join import JoinConfig
 >>> p = JoinProcessor(ProcessorConfig("feedback", 6, "reroute", "feedback.dlq", "drift.alerts"),
 ...                   Join(JoinConfig(), {}), OnlineQuality(500, 0.2, 1_000))
 >>> fb = orjson.dumps(feedback_record("a", 1, 1_767_225_600_000))  # b"a" belongs on 4
->>> out = p.handle(InRecord(Origin("feedback", 1, 7), b"a", fb), is_score=False, now_ms=0)
+>>> out = p.handle(InRecord(Origin("feedback", 1, 7), b"a", fb), kind="feedback", now_ms=0)
 >>> [(r.topic, r.partition) for r in out], dict(p.misrouted)
 ([('feedback', 4)], {'reroute': 1})
 """
@@ -31,7 +34,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import orjson
 
@@ -42,6 +45,7 @@ from streams.contract.records import InRecord, Origin, OutRecord
 from streams.contract.validation import Problem
 from streams.feedback.entries import ScoreIn, State, fast_score
 from streams.feedback.join import Join
+from streams.feedback.shadow import ShadowIn, parse_shadow
 from streams.feedback.store import Change
 from streams.monitoring.estimate import PerformanceEstimator
 from streams.monitoring.quality import OnlineQuality
@@ -53,8 +57,10 @@ H_REROUTED_FROM = "__streamscore.rerouted.from"
 Misrouted = Literal["reroute", "dead_letter"]
 _LOG_EVERY_MS = 60_000
 
-Parsed = tuple[InRecord, bool, State | ScoreIn]
-"""A record that passed its checks: the record, whether it is a score, its fields."""
+Kind = Literal["scores", "feedback", "shadow"]
+"""The input a record was read from (``shadow``: ``scores.shadow``)."""
+Parsed = tuple[InRecord, Kind, State | ScoreIn | ShadowIn]
+"""A record that passed its checks: the record, its input, its fields."""
 
 
 @dataclass(frozen=True)
@@ -91,70 +97,79 @@ class JoinProcessor:
         self.quality = quality
         self.estimate = estimate
         join.on_first_label = self._watch_quality
+        join.on_shadow_label = self._watch
         self.index_dirty = True  # set on every rebalance: state was (re)loaded
         self.dead_letters: Counter[str] = Counter()
         self.misrouted: Counter[str] = Counter()  # by action taken
-        self.handled: Counter[str] = Counter()  # records in, by input ("scores"/"feedback")
+        self.handled: Counter[str] = Counter()  # records in, by input (a Kind)
         self.alerts = 0
         self._alerts_out: list[OutRecord] = []
         self._origin: Origin | None = None
         self._next_log_ms = 0
+        self._new_shadow: list[tuple[str, float]] = []  # this batch's, for the estimate
 
-    def handle(self, rec: InRecord, is_score: bool, now_ms: int) -> list[OutRecord]:
-        """Process one record from ``scores`` (``is_score``) or ``feedback``."""
-        return self.handle_batch([(rec, is_score)], now_ms).records
+    def handle(self, rec: InRecord, kind: bool | Kind, now_ms: int) -> list[OutRecord]:
+        """Process one record of ``kind`` (True: ``scores``, False: ``feedback``)."""
+        return self.handle_batch([(rec, kind)], now_ms).records
 
-    def handle_batch(self, batch: Sequence[tuple[InRecord, bool]], now_ms: int) -> BatchOutput:
-        """Process records of ``scores`` and ``feedback``, in order: their outputs, and
+    def handle_batch(
+        self, batch: Sequence[tuple[InRecord, bool | Kind]], now_ms: int
+    ) -> BatchOutput:
+        """Process records of ``scores``, ``feedback`` and ``scores.shadow`` (each with its
+        :data:`Kind`; True and False: scores and feedback), in order: their outputs, and
         the state they changed (already in the store; the changelog's to write)."""
         if self.index_dirty:
             self.join.rebuild_index()
             self.index_dirty = False
         out: list[OutRecord] = []
-        parsed = [
-            p
-            for p in (self._checked(rec, is_score, now_ms, out) for rec, is_score in batch)
-            if p is not None
-        ]
+        checked = (self._checked(rec, _kind(k), now_ms, out) for rec, k in batch)
+        parsed = [p for p in checked if p is not None]
         for partition, keys in _keys_by_partition(parsed).items():
             self.join.prefetch(partition, keys)
-        for rec, is_score, fields in parsed:
-            out += self._join(rec, is_score, fields)
+        for rec, kind, fields in parsed:
+            out += self._join(rec, kind, fields)
         if self.estimate is not None:
-            self.estimate.observe_pairs(_version_scores(parsed))
+            self.estimate.observe_pairs([*_version_scores(parsed), *self._new_shadow])
+        self._new_shadow = []
         changes = self.join.flush()
         for partition in {rec.origin.partition for rec, _, _ in parsed}:
             out += self.join.expire(partition)
         for partition, more in self.join.flush().items():
             changes.setdefault(partition, []).extend(more)
         # counted once the batch is in the store: a reader of the count then sees its state
-        self.handled.update("scores" if is_score else "feedback" for _, is_score in batch)
+        self.handled.update(_kind(k) for _, k in batch)
         return BatchOutput(out, changes)
 
     def _checked(
-        self, rec: InRecord, is_score: bool, now_ms: int, out: list[OutRecord]
+        self, rec: InRecord, kind: Kind, now_ms: int, out: list[OutRecord]
     ) -> Parsed | None:
         """The parsed record, or None with its dead letter or re-route added to ``out``."""
-        fast = fast_score(rec.value) if is_score else None
+        fast = fast_score(rec.value) if kind == "scores" else None
         if fast is not None and rec.key == fast.event_id.encode():
-            return rec, is_score, fast
-        parsed = parse_score(rec.value) if is_score else parse_feedback(rec.value)
-        if not isinstance(parsed, Problem) and rec.key != parsed["event_id"].encode():
+            return rec, kind, fast
+        parsed = _parse(rec.value, kind)
+        if not isinstance(parsed, Problem) and rec.key != _event_id(parsed).encode():
             parsed = Problem("key_mismatch", "event_id", "record key is not its event_id")
         if isinstance(parsed, Problem):
             out.append(self._dead_letter(rec, parsed, now_ms))
             return None
-        if not is_score:
+        if kind == "feedback":
             assert rec.key is not None  # it equals the event id
             home = partition_for(rec.key, self.config.partitions)
             if home != rec.origin.partition:
                 out.append(self._misrouted(rec, home, now_ms))
                 return None
-        return rec, is_score, parsed
+        return rec, kind, parsed
 
-    def _join(self, rec: InRecord, is_score: bool, fields: State | ScoreIn) -> list[OutRecord]:
+    def _join(
+        self, rec: InRecord, kind: Kind, fields: State | ScoreIn | ShadowIn
+    ) -> list[OutRecord]:
         o = self._origin = rec.origin
-        if is_score:
+        if isinstance(fields, ShadowIn):
+            if self.join.on_shadow(fields, o.partition, o.offset):
+                self._new_shadow.append((fields.model_version, fields.score))
+            return self._drain()
+        if kind == "scores":
             return self.join.on_score(fields, o.partition, o.offset) + self._drain()
         assert isinstance(fields, dict)
         raw = rec.value
@@ -199,17 +214,18 @@ class JoinProcessor:
         )
 
     def _watch_quality(self, labelled: State) -> None:
-        """Each first label of an event: online quality and the estimate's label check, and
-        their alerts."""
-        version, label = labelled["model_version"], labelled["label"]
-        alert = self.quality.update(
-            version, label, labelled["score"], labelled["label_time"], self._origin
-        )
+        """Each first label of an event, on its deciding score."""
+        v = labelled
+        self._watch(v["model_version"], v["label"], v["score"], v["label_time"])
+
+    def _watch(self, version: str, label: int, score: float, time_ms: int) -> None:
+        """A first label of ``version``'s score of an event (deciding or shadow): online
+        quality and the estimate's label check, and their alerts."""
+        alert = self.quality.update(version, label, score, time_ms, self._origin)
         if alert is not None:
             self.alerts += 1
             self._alert(version, alert)
         if self.estimate is not None:
-            score, time_ms = labelled["score"], labelled["label_time"]
             estimated = self.estimate.label(version, label, score, time_ms, self._origin)
             if estimated is not None:
                 self._alert(version, estimated)
@@ -223,18 +239,36 @@ class JoinProcessor:
         return out
 
 
+def _kind(kind: bool | Kind) -> Kind:
+    """True and False as the kinds they stand for (scores, feedback)."""
+    if isinstance(kind, bool):
+        return "scores" if kind else "feedback"
+    return kind
+
+
+def _parse(raw: bytes | None, kind: Kind) -> State | ShadowIn | Problem:
+    """A record of ``kind`` parsed on the exact path (the fast one failed or was not tried)."""
+    if kind == "shadow":
+        return parse_shadow(raw)
+    return parse_score(raw) if kind == "scores" else parse_feedback(raw)
+
+
+def _event_id(fields: State | ScoreIn | ShadowIn) -> str:
+    return fields["event_id"] if isinstance(fields, dict) else fields.event_id
+
+
 def _version_scores(parsed: list[Parsed]) -> Iterator[tuple[str, float]]:
-    """(model version, score) of each score in ``parsed``, in order."""
-    for _, is_score, fields in parsed:
+    """(model version, score) of each deciding score in ``parsed``, in order."""
+    for _, kind, fields in parsed:
         if isinstance(fields, ScoreIn):
             yield fields.model_version, fields.score
-        elif is_score:
-            yield fields["model_version"], fields["score"]
+        elif kind == "scores":
+            v = cast(State, fields)
+            yield v["model_version"], v["score"]
 
 
 def _keys_by_partition(parsed: list[Parsed]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
     for rec, _, fields in parsed:
-        event_id = fields.event_id if isinstance(fields, ScoreIn) else fields["event_id"]
-        out.setdefault(rec.origin.partition, []).append(event_id)
+        out.setdefault(rec.origin.partition, []).append(_event_id(fields))
     return out
