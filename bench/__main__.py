@@ -29,6 +29,8 @@ COMMANDS: dict[str, list[str]] = {
     "joiner_recovery": [],
     "system": [],
     "shadow": [],  # what each shadow challenger costs the scorer
+    "joiner_shadow": [],  # in memory: what a shadow score costs the joiner's core
+    "lifecycle": [],  # concept change -> alert -> retrained shadow -> gate
     "cbpe": [],  # in memory, no broker: the AUC estimate against realised AUC
     "online": [],  # in memory, no broker: River challengers around a concept change
 }

@@ -1,6 +1,6 @@
 """What a ``scores.shadow`` record costs the joiner's pure core, in memory (no broker).
 
-    .venv/bin/python -m bench.joiner_shadow                    # 20,000 events, 30% labelled
+    .venv/bin/python -m bench.joiner_shadow          # 20,000 events, 30% then 100% labelled
     .venv/bin/python -m bench.joiner_shadow --labelled 1.0 --shadows 2
 
 The same events go through :class:`~streams.feedback.processor.JoinProcessor` over a
@@ -71,34 +71,49 @@ def timed(batches: list[Batch]) -> float:
     return time.perf_counter() - t
 
 
-def main() -> None:
+def measure(events: int, shadows: int, labelled: float, rounds: int) -> dict[str, float]:
     """Rounds of both runs, interleaved; the medians and µs per shadow record."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--events", type=int, default=20_000)
-    p.add_argument("--shadows", type=int, default=1, help="scores.shadow records per event")
-    p.add_argument("--labelled", type=float, default=0.3, help="share of events labelled")
-    p.add_argument("--rounds", type=int, default=5)
-    args = p.parse_args()
-    plain = inputs(args.events, 0, args.labelled)
-    shadow = inputs(args.events, args.shadows, args.labelled)
+    plain = inputs(events, 0, labelled)
+    shadow = inputs(events, shadows, labelled)
     runs: dict[str, list[float]] = {"plain": [], "shadow": []}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         runs["plain"].append(timed(plain))
         runs["shadow"].append(timed(shadow))
     med = {k: statistics.median(v) for k, v in runs.items()}
-    n = args.events * args.shadows
-    print(
-        orjson.dumps(
-            {
-                "events": args.events,
-                "shadow_records": n,
-                "labelled": args.labelled,
-                "us_per_event_without": round(med["plain"] / args.events * 1e6, 2),
-                "us_per_event_with": round(med["shadow"] / args.events * 1e6, 2),
-                "us_per_shadow_record": round((med["shadow"] - med["plain"]) / n * 1e6, 2),
-            }
-        ).decode()
+    n = events * shadows
+    return {
+        "events": events,
+        "shadow_records": n,
+        "labelled": labelled,
+        "us_per_event_without": round(med["plain"] / events * 1e6, 2),
+        "us_per_event_with": round(med["shadow"] / events * 1e6, 2),
+        "us_per_shadow_record": round((med["shadow"] - med["plain"]) / n * 1e6, 2),
+    }
+
+
+def main() -> None:
+    """Each labelled share in turn; bench/results/joiner_shadow.json, BENCHMARKS.md."""
+    from bench.harness import RESULTS
+    from bench.report import write_report
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--shadows", type=int, default=1, help="scores.shadow records per event")
+    p.add_argument("--labelled", default="0.3,1.0", help="shares of events labelled")
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    rows = []
+    for share in (float(x) for x in args.labelled.split(",")):
+        rows.append(measure(args.events, args.shadows, share, args.rounds))
+        print(orjson.dumps(rows[-1]).decode(), flush=True)
+    command = (
+        f"python -m bench.joiner_shadow --events {args.events} --shadows {args.shadows} "
+        f"--labelled {args.labelled} --rounds {args.rounds}"
     )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = orjson.dumps({"command": command, "rows": rows}, option=orjson.OPT_INDENT_2)
+    (RESULTS / "joiner_shadow.json").write_bytes(out)
+    write_report()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import orjson
 
 from bench.harness import RESULTS, ROOT
 from bench.report_joiner import joiner, recovery, system
-from bench.report_lifecycle import shadow
+from bench.report_lifecycle import joiner_shadow, lifecycle, shadow
 from bench.report_online import online
 from bench.report_table import heading as _heading
 from bench.report_table import table as _table
@@ -303,6 +303,8 @@ def write_report() -> None:
         ("drift_detectors", drift_detectors),
         ("cbpe", cbpe),
         ("shadow", shadow),
+        ("joiner_shadow", joiner_shadow),
+        ("lifecycle", lifecycle),
         ("online", online),
     ]
     for name, render in sections:

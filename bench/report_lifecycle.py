@@ -46,3 +46,75 @@ def shadow(result: dict[str, Any]) -> list[str]:
         "p99 added ms",
     ]
     return lines + table(header, rows)
+
+
+def joiner_shadow(result: dict[str, Any]) -> list[str]:
+    """µs per scores.shadow record in the joiner's pure core."""
+    lines = heading(
+        "Shadow scores in the joiner",
+        result,
+        "The joiner's pure core (the processor over a dict store: no RocksDB, no Kafka) "
+        "with and without a `scores.shadow` record per event; its cost is the difference "
+        "(median of the rounds): parsing, the larger entry, its label's quality update and "
+        "the estimate.",
+    )
+    rows = [
+        [
+            f"{r['labelled']:.0%}",
+            f"{r['us_per_event_without']:.1f}",
+            f"{r['us_per_event_with']:.1f}",
+            f"{r['us_per_shadow_record']:.1f}",
+        ]
+        for r in result["rows"]
+    ]
+    header = ["events labelled", "µs/event without", "µs/event with", "µs per shadow record"]
+    return lines + table(header, rows)
+
+
+def lifecycle(result: dict[str, Any]) -> list[str]:
+    """A concept change to a promoted retrained model, on the real broker."""
+    hold = result["post_change_holdout"]
+    before = result["auc_v1_before_change"]
+    new = result["new_version"]
+    gap = before["auc"] - hold["auc_new"]
+    met = "met" if gap <= 0.02 else "**not met**"
+    lines = heading(
+        "Model loop: concept change, retrain, shadow, gate",
+        result,
+        f"{result['events']:,} events at {result['rate']:,.0f}/s with a concept change; the "
+        "scorer, the joiner and `streamscore models autopilot` as processes; the autopilot "
+        f"retrained {new} from `labelled` and entered it as a shadow; the gate judged it "
+        "on the labelled events after its training window (the post-change holdout). Goal: "
+        f"the retrained AUC within 0.02 of v1's before the change: {met} "
+        f"({hold['auc_new']:.4f} against {before['auc']:.4f}, {gap:+.4f}).",
+    )
+    alert, shadow = result["change_to_alert"], result["alert_to_shadow"]
+    bayes = hold.get("auc_true_probability")
+    rows = [
+        ["v1, before the change", f"{before['auc']:.4f}", f"{before['labels']:,}"],
+        ["v1, post-change holdout", f"{hold['auc_v1']:.4f}", f"{hold['labels']:,}"],
+        [
+            f"{new} (retrained), post-change holdout",
+            f"{hold['auc_new']:.4f}",
+            f"{hold['labels']:,}",
+        ],
+    ]
+    if bayes is not None:
+        rows.append(
+            ["the true probabilities, post-change holdout", f"{bayes:.4f}", f"{hold['labels']:,}"]
+        )
+    out = lines + table(["model, labelled events", "AUC", "labels"], rows) + [""]
+    timing = [
+        ["concept change → concept alert", f"{alert['events']:,}", f"{alert['seconds']:.1f}"],
+        [f"concept alert → {new} in shadow", f"{shadow['events']:,}", f"{shadow['seconds']:.1f}"],
+    ]
+    out += [*table(["span", "events scored", "seconds"], timing), ""]
+    ev = result["gate"]["evidence"] or {}
+    if ev:
+        out.append(
+            f"Gate: {'passed' if ev['passed'] else 'refused'} on {ev['n']:,} labels "
+            f"({ev['positives']:,} positive): AUC {ev['auc_challenger']:.4f} against "
+            f"{ev['auc_champion']:.4f}, difference {ev['diff']:+.4f}, "
+            f"{ev['confidence']:.0%} interval [{ev['ci_low']:+.4f}, {ev['ci_high']:+.4f}]."
+        )
+    return out

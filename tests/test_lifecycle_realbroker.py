@@ -256,3 +256,41 @@ def _check_switches(scores: list[dict[str, Any]], phase_c: set[str], phase_d: se
             back = len(versions) - versions[::-1].index("v2")
             assert rows[to_v2][2] in phase_c and rows[back][2] in phase_d
     assert switched == len(by_partition) == 3
+
+
+def test_a_concept_alert_brings_a_retrained_shadow_never_a_champion(
+    settings: Settings, running: None
+) -> None:
+    pilot_settings = settings.model_copy(update={"actor": None, "retrain_min_labels": 3_000})
+    pilot = _process(pilot_settings, "models", "autopilot")
+    try:
+        config = GeneratorConfig(
+            seed=45,
+            count=30_000,
+            drift=(DriftSpec(6_000, concept=True),),
+            feedback=FeedbackSpec(delay_mean_s=5.0),
+        )
+        write_records(settings, generate(config), rate=3_000)
+        wait_for(lambda: bool(read_challengers(settings.model_dir)), 240, "a retrained shadow")
+    finally:
+        pilot.terminate()
+        pilot.wait(30)
+    [challenger] = read_challengers(settings.model_dir)
+    assert challenger.role == "shadow" and challenger.version == "v2"
+    assert (settings.model_dir / "CURRENT").read_text().strip() == "v1"  # never promoted
+    [entry] = read_history(settings.model_dir).entries
+    assert (entry["action"], entry["actor"], entry["previous"]) == ("shadow", "autopilot", "v1")
+    assert entry["reason"].startswith("concept drift alert on v1")
+    alerts = [orjson.loads(r.value) for r in read_topic(settings, settings.topic_drift_alerts)]
+    concept = [a for a in alerts if a["signal"] == "concept"]
+    assert concept and concept[0]["model_version"] == "v1"
+    manifest = orjson.loads((settings.model_dir / "v2" / "manifest.json").read_bytes())
+    assert manifest["lineage"]["parent"] == "v1"
+    assert manifest["lineage"]["source"]["since"] == concept[0]["window_first_time"]
+    assert manifest["lineage"]["label_counts"]["events"] >= 3_000
+    probe = 0  # events from now on: the scorer loads v2 as a shadow
+    while not any(s["model_version"] == "v2" for s in _shadow(settings)):
+        _send(settings, _phase(70 + probe, 200, T0 + 40 * HOUR_MS, False))
+        probe += 1
+        assert probe < 60, "the scorer never loaded v2 as a shadow"
+        _wait_scored(settings, 30_000 + 200 * probe)

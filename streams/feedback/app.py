@@ -28,12 +28,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import faust
 
 from streams.config import Settings
-from streams.errors import ConfigError
+from streams.errors import ConfigError, ModelError
 from streams.feedback.join import Join, JoinConfig
 from streams.feedback.processor import JoinProcessor, Kind, ProcessorConfig
 from streams.feedback.store import JoinStore
@@ -41,6 +42,7 @@ from streams.feedback.tables import JoinTable, table_store
 from streams.kafka.config import faust_config
 from streams.kafka.faust_batch import BatchSender, Records, install_batch, record_of
 from streams.monitoring.estimate import EstimateConfig, PerformanceEstimator
+from streams.monitoring.online_learner import OnlineConfig, OnlineLearner
 from streams.monitoring.quality import OnlineQuality
 from streams.ops.gc_control import Collector
 from streams.ops.metrics import JoinerMetrics, JoinerSnapshot
@@ -117,7 +119,10 @@ def processor_for(
         dlq_topic=settings.topic_feedback_dlq,
         alerts_topic=settings.topic_drift_alerts,
     )
-    return JoinProcessor(config, join, quality, estimate)
+    online = (
+        OnlineLearner(OnlineConfig.from_settings(settings)) if settings.online_enabled else None
+    )
+    return JoinProcessor(config, join, quality, estimate, online)
 
 
 def snapshot(processor: JoinProcessor) -> JoinerSnapshot:
@@ -230,11 +235,25 @@ def _batch_handler(
         batch = [(record_of(r), kinds[tp.topic]) for tp, recs in ordered for r in recs]
         out = processor.handle_batch(batch, int(time.time() * 1000))
         await sender.send(out.records, out.changes)
+        if processor.online is not None:
+            publish_online(processor.online, settings.model_dir)
         if not collector:
             collector.append(Collector(gc_interval_s))
         collector[0].between_batches()
 
     return handle
+
+
+def publish_online(learner: OnlineLearner, model_dir: Path) -> None:
+    """A new ``online-<n>`` version once enough labels were learned since the last; a
+    failure (e.g. a read-only models/) is logged and tried again at the next batch."""
+    try:
+        path = learner.publish(model_dir)
+    except (ModelError, OSError) as exc:
+        log.warning("online model not published", extra={"error": str(exc)})
+        return
+    if path is not None:
+        log.info("online model published", extra={"version": path.name, **learner.quality()})
 
 
 def run_joiner(settings: Settings) -> int:

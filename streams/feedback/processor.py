@@ -31,10 +31,11 @@ a batch at a time (:meth:`JoinProcessor.handle_batch`).
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal, NamedTuple, cast
 
 import orjson
 
@@ -47,7 +48,9 @@ from streams.feedback.entries import ScoreIn, State, fast_score
 from streams.feedback.join import Join
 from streams.feedback.shadow import ShadowIn, parse_shadow
 from streams.feedback.store import Change
+from streams.model.features import FEATURE_NAMES
 from streams.monitoring.estimate import PerformanceEstimator
+from streams.monitoring.online_learner import OnlineLearner
 from streams.monitoring.quality import OnlineQuality
 
 log = logging.getLogger(__name__)
@@ -91,11 +94,14 @@ class JoinProcessor:
         join: Join,
         quality: OnlineQuality,
         estimate: PerformanceEstimator | None = None,
+        online: OnlineLearner | None = None,
     ) -> None:
         self.config = config
         self.join = join
         self.quality = quality
         self.estimate = estimate
+        self.online = online  # learns each first label, once per batch
+        self._to_learn: list[Learned] = []
         join.on_first_label = self._watch_quality
         join.on_shadow_label = self._watch
         self.index_dirty = True  # set on every rebalance: state was (re)loaded
@@ -131,6 +137,9 @@ class JoinProcessor:
         if self.estimate is not None:
             self.estimate.observe_pairs([*_version_scores(parsed), *self._new_shadow])
         self._new_shadow = []
+        if self.online is not None and self._to_learn:
+            self.online.learn(self._to_learn)
+            self._to_learn = []
         changes = self.join.flush()
         for partition in {rec.origin.partition for rec, _, _ in parsed}:
             out += self.join.expire(partition)
@@ -217,6 +226,8 @@ class JoinProcessor:
         """Each first label of an event, on its deciding score."""
         v = labelled
         self._watch(v["model_version"], v["label"], v["score"], v["label_time"])
+        if self.online is not None:
+            self._to_learn.append(learned(v))
 
     def _watch(self, version: str, label: int, score: float, time_ms: int) -> None:
         """A first label of ``version``'s score of an event (deciding or shadow): online
@@ -237,6 +248,22 @@ class JoinProcessor:
     def _drain(self) -> list[OutRecord]:
         out, self._alerts_out = self._alerts_out, []
         return out
+
+
+class Learned(NamedTuple):
+    """What the online learner takes of a labelled record."""
+
+    features: tuple[float, ...]  # in model order, NaN for missing
+    label: int
+    event_time: int
+
+
+def learned(labelled: State) -> Learned:
+    """A labelled record's features (as the model saw them), label and event time."""
+    features = labelled["features"]
+    values = (features.get(name) for name in FEATURE_NAMES)
+    row = tuple(math.nan if v is None else float(v) for v in values)
+    return Learned(row, labelled["label"], labelled["event_time"])
 
 
 def _kind(kind: bool | Kind) -> Kind:

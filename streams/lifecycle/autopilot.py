@@ -109,20 +109,24 @@ def run_autopilot(settings: Settings, stop: threading.Event) -> int:
     pilot = Autopilot(settings)
     consumer = make_consumer(settings, settings.autopilot_group_id)
     consumer.subscribe([settings.topic_drift_alerts])
-    next_step = 0.0
+    next_step, uncommitted = 0.0, False
     try:
         while not stop.is_set():
             for msg in consumer.consume(100, 1.0):
-                if msg.error() is None and (value := msg.value()):
-                    _take(pilot, value)
+                if msg.error() is None:
+                    uncommitted = True
+                    if value := msg.value():
+                        _take(pilot, value)
             if time.monotonic() >= next_step:
                 next_step = time.monotonic() + settings.autopilot_check_s
                 try:
                     pilot.step()
                 except StreamscoreError as exc:  # e.g. a class missing so far: wait for more
                     log.warning("retrain not done", extra={"error": str(exc)})
-            if pilot.pending is None:  # a pending change's alert is read again after a restart
+            # a pending change's alert is read again after a restart: committed once acted on
+            if uncommitted and pilot.pending is None:
                 consumer.commit(asynchronous=False)
+                uncommitted = False
     finally:
         consumer.close()
     return 0

@@ -80,7 +80,7 @@ def _describe(version: str, role: str, status: str, m: dict[str, Any]) -> list[s
         f"event schema  v{m['event_schema_version']}",
         f"features      {len(features)}: {', '.join(features)}",
         f"training      {t['events']} events, {t['train_rows']} train / {t['holdout_rows']} "
-        f"holdout rows, {t['num_trees']} trees, event time {t['event_time_min']}.."
+        f"holdout rows, {t.get('num_trees', '-')} trees, event time {t['event_time_min']}.."
         f"{t['event_time_max']} ms",
         "metrics       " + ", ".join(f"{k} {v}" for k, v in metrics.items()),
         "lineage       "

@@ -256,7 +256,8 @@ class Scorer:
         if models.champion is None or models.champion.version != previous:
             self.drift = drift_monitor(self.settings, models.champion)
         self._announce_model()
-        log.info("model loaded", extra={"version": models.state[0], "previous": previous})
+        extra = {"version": models.state[0], "previous": previous}
+        log.info("models loaded", extra={**extra, "challengers": models.state[1]})
 
     def _announce_model(self) -> None:
         model = self.pipeline.model
