@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from bisect import bisect_left, bisect_right
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,12 @@ def measure(settings: Settings, change: int, truth: dict[str, float]) -> dict[st
         if a["signal"] == "concept"
     ]
     alert_at = alerts[0][0] if alerts else None
+    history = [
+        orjson.loads(line)
+        for line in (settings.model_dir / "HISTORY.jsonl").read_text().splitlines()
+    ]
+    entered = next(e for e in history if e["action"] == "shadow")
+    entered_at = int(datetime.fromisoformat(entered["time"]).timestamp() * 1000)
     new = next(c.version for c in read_challengers(settings.model_dir))
     manifest = orjson.loads((settings.model_dir / new / "manifest.json").read_bytes())
     trained_until = manifest["training"]["event_time_max"]
@@ -151,7 +158,16 @@ def measure(settings: Settings, change: int, truth: dict[str, float]) -> dict[st
         }
         if alert_at
         else None,
-        "retrain": {k: manifest["lineage"][k] for k in ("label_counts", "holdout")},
+        "alert": {k: alerts[0][1][k] for k in ("time", "window", "statistic", "events_seen")}
+        if alerts
+        else None,
+        "change_event_time": change,
+        "alert_to_entered_seconds": (entered_at - alert_at) / 1000 if alert_at else None,
+        "entered_to_first_shadow_seconds": (shadow_at - entered_at) / 1000,
+        "retrain": {
+            "training_event_time": [manifest["training"]["event_time_min"], trained_until],
+            **{k: manifest["lineage"][k] for k in ("label_counts", "holdout")},
+        },
         "auc_v1_before_change": {"auc": round(roc_auc(y0, p0), 4), "labels": len(y0)},
         "post_change_holdout": {
             "labels": len(y1),

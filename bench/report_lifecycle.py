@@ -20,7 +20,8 @@ def shadow(result: dict[str, Any]) -> list[str]:
         "event in the champion's micro-batch and adds a `scores.shadow` record per event to "
         "its transaction. Throughput: the scorer in-process, exactly-once, on a pre-filled "
         "topic (median of the rounds). Latency: the scorer as its own process at a fixed "
-        "produce rate; Kafka timestamp of the score minus the event's.",
+        "produce rate, after warm-up runs until the broker's JIT settled; Kafka timestamp "
+        "of the score minus the event's; interleaved runs, the median run's figures.",
     )
     rows = []
     for n in sorted(tp):
@@ -33,6 +34,7 @@ def shadow(result: dict[str, Any]) -> list[str]:
                 f"{tp[n]['ratio_to_none']:.2f}",
                 lat.get(n, {}).get("timestamp_ms", {}).get("p50", "-"),
                 p99 if p99 is not None else "-",
+                ", ".join(f"{x:g}" for x in lat.get(n, {}).get("rounds_p99_ms", [])) or "-",
                 added,
             ]
         )
@@ -43,6 +45,7 @@ def shadow(result: dict[str, Any]) -> list[str]:
         "of none",
         f"p50 ms at {rate}/s",
         f"p99 ms at {rate}/s",
+        "p99 of each run",
         "p99 added ms",
     ]
     return lines + table(header, rows)
@@ -100,6 +103,13 @@ def lifecycle(result: dict[str, Any]) -> list[str]:
         ],
     ]
     if bayes is not None:
+        share = (hold["auc_new"] - hold["auc_v1"]) / (bayes - hold["auc_v1"])
+        lines[-2] += (
+            f" On these events the generator's true fraud probabilities score {bayes:.4f}, "
+            f"{before['auc'] - bayes:.4f} below v1 before the change: the changed concept is "
+            f"harder to separate, and the retrained model closes {share:.0%} of the gap from "
+            "v1 to them."
+        )
         rows.append(
             ["the true probabilities, post-change holdout", f"{bayes:.4f}", f"{hold['labels']:,}"]
         )
@@ -109,6 +119,16 @@ def lifecycle(result: dict[str, Any]) -> list[str]:
         [f"concept alert → {new} in shadow", f"{shadow['events']:,}", f"{shadow['seconds']:.1f}"],
     ]
     out += [*table(["span", "events scored", "seconds"], timing), ""]
+    if "alert_to_entered_seconds" in result:
+        wait = result["alert_to_entered_seconds"]
+        load = result["entered_to_first_shadow_seconds"]
+        labels = result["retrain"]["label_counts"]["events"]
+        out.append(
+            f"Of the alert → shadow span, {wait:.1f} s went to waiting for {labels:,} labelled "
+            f"events after the detection and retraining on them, {load:.1f} s to the scorer "
+            "loading (and compiling) the new version."
+        )
+        out.append("")
     ev = result["gate"]["evidence"] or {}
     if ev:
         out.append(

@@ -13,7 +13,9 @@ as a retrained challenger is. Per number of challengers, interleaved over ``--ro
   events per second, median of the rounds;
 - *latency*: the scorer as its own process (``streamscore score``) with events produced at
   ``--rate`` (5,000/s) for ``--seconds``; each score's Kafka timestamp minus its event's,
-  p50/p99 (``bench.latency.run_rate``, first 5 s not counted).
+  p50/p99 (``bench.latency.run_rate``, first 5 s not counted), after warm-up runs until
+  the broker's JIT compilers settle; ``--latency-rounds`` interleaved, the median p99's
+  run reported.
 
 Writes ``bench/results/shadow.json`` and regenerates ``BENCHMARKS.md``.
 """
@@ -24,13 +26,14 @@ import argparse
 import shutil
 import statistics
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.harness import RESULTS, broker
-from bench.latency import run_rate
+from bench.harness import RESULTS, Broker, broker
+from bench.latency import run_rate, warm_up
 from bench.throughput import ROOT, prefill, run_streamscore
 from streams.dev.generator import GeneratorConfig, generate
 from streams.dev.local import fresh_settings
@@ -88,31 +91,40 @@ def throughput(
 
 
 def latency(
-    bootstrap: str, models: Path, counts: list[int], rate: int, seconds: float
+    kafka: Broker, models: Path, counts: list[int], rate: int, seconds: float, rounds: int
 ) -> list[dict[str, Any]]:
-    """p50/p99 at ``rate`` with each number of challengers (after one unreported run)."""
+    """p50/p99 at ``rate`` with each number of challengers: unreported runs until the
+    broker's JIT has settled (as ``bench.latency``), then ``rounds`` interleaved runs of
+    each count; the run with the median p99 of each count, and every run's p99."""
     config = GeneratorConfig(seed=11, count=50_000, messy=MessySpec(0.05))
     events = [r for r in generate(config) if r.topic == "events"]
     payloads, valid = [r.value or b"" for r in events], [r.valid for r in events]
-    common = {
+    common: dict[str, Any] = {
         "model_dir": models,
         "predictor": "compiled",
         "compiled_model_dir": ROOT / "var" / "compiled",
     }
-    run_rate(bootstrap, rate, min(seconds, 30.0), payloads, valid, **common)  # warm-up
+    run = partial(run_rate, kafka.bootstrap, rate, 30.0, payloads, valid, **common)
+    warm_up(run, kafka.pid, max_runs=6, settled=0.03)
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in counts}
+    for r in range(rounds):
+        for n in counts:
+            result = run_rate(
+                kafka.bootstrap, rate, seconds, payloads, valid, challengers_max=n, **common
+            )
+            runs[n].append(result)
+            print({"challengers": n, "round": r, "p99": result["timestamp_ms"]["p99"]}, flush=True)
     out = []
-    for n in counts:
-        result = run_rate(bootstrap, rate, seconds, payloads, valid, challengers_max=n, **common)
+    for n, done in runs.items():
+        median = sorted(done, key=lambda x: x["timestamp_ms"]["p99"])[len(done) // 2]
+        keep = ("rate", "seconds", "scores_counted", "timestamp_ms", "visible_ms")
         out.append(
             {
                 "challengers": n,
-                **{
-                    k: result[k]
-                    for k in ("rate", "seconds", "scores_counted", "timestamp_ms", "visible_ms")
-                },
+                **{k: median[k] for k in keep},
+                "rounds_p99_ms": [x["timestamp_ms"]["p99"] for x in done],
             }
         )
-        print(out[-1], flush=True)
     return out
 
 
@@ -126,16 +138,22 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rate", type=int, default=5000)
     p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--latency-rounds", type=int, default=3)
+    p.add_argument("--skip-throughput", action="store_true", help="keep the last run's")
     p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
     args = p.parse_args()
     counts = [int(n) for n in args.challengers.split(",")]
     with tempfile.TemporaryDirectory() as tmp, broker(args.bootstrap) as kafka:
         models = model_dir(Path(tmp))
-        tp = throughput(kafka.bootstrap, models, counts, args.events, args.rounds)
-        lat = latency(kafka.bootstrap, models, counts, args.rate, args.seconds)
+        last = orjson.loads((RESULTS / "shadow.json").read_bytes()) if args.skip_throughput else {}
+        tp = last.get("throughput") or throughput(
+            kafka.bootstrap, models, counts, args.events, args.rounds
+        )
+        lat = latency(kafka, models, counts, args.rate, args.seconds, args.latency_rounds)
     command = (
         f"python -m bench.shadow --challengers {args.challengers} --events {args.events} "
-        f"--rounds {args.rounds} --rate {args.rate} --seconds {args.seconds:g}"
+        f"--rounds {args.rounds} --rate {args.rate} --seconds {args.seconds:g} "
+        f"--latency-rounds {args.latency_rounds}"
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {"command": command, "throughput": tp, "latency": lat}

@@ -286,7 +286,7 @@ def test_a_concept_alert_brings_a_retrained_shadow_never_a_champion(
     assert concept and concept[0]["model_version"] == "v1"
     manifest = orjson.loads((settings.model_dir / "v2" / "manifest.json").read_bytes())
     assert manifest["lineage"]["parent"] == "v1"
-    assert manifest["lineage"]["source"]["since"] == concept[0]["window_first_time"]
+    assert manifest["lineage"]["source"]["since"] == concept[0]["time"]  # the detection on
     assert manifest["lineage"]["label_counts"]["events"] >= 3_000
     probe = 0  # events from now on: the scorer loads v2 as a shadow
     while not any(s["model_version"] == "v2" for s in _shadow(settings)):

@@ -4,10 +4,11 @@ The automatic half of the loop, and only that half: it never promotes (promotion
 ``streamscore models promote V --gate``, by a person or a job that asks the gate). It
 reads ``drift.alerts`` (its own consumer group, ``autopilot_group_id``). A ``concept``
 alert on the champion (the joiner saw its log loss shift) starts a wait for labels: once
-``retrain_min_labels`` labelled events have an event time at or after the alert's window
-start (the first label ADWIN kept: the new concept's), it runs ``streamscore retrain`` on
-them and enters the new version as a shadow challenger, recorded in ``HISTORY.jsonl``
-with the alert as its reason. Alerts meanwhile, and alerts on a champion that already
+``retrain_min_labels`` labelled events have an event time at or after the detection (the
+label time of the alert's trigger: the new concept's events; those between the change and
+its detection are left out), it runs ``streamscore retrain`` on them and enters the new
+version as a shadow challenger, recorded in ``HISTORY.jsonl`` with the alert as its
+reason. Alerts meanwhile, and alerts on a champion that already
 has a challenger the autopilot entered, are logged and skipped: one retrain per change.
 
 >>> pilot = Autopilot(settings)                                   # doctest: +SKIP
@@ -45,8 +46,7 @@ class Pending:
     """A concept change waiting for enough labels to retrain on."""
 
     champion: str
-    since: int  # event time, epoch ms: retrain on labelled events from here
-    alert_time: int  # the alert's own time field (label time of its trigger)
+    since: int  # event time, epoch ms: retrain on labelled events from here (the detection)
 
 
 class Autopilot:
@@ -67,8 +67,10 @@ class Autopilot:
         if self.pending is not None or self._answered(champ):
             log.info("concept alert skipped: a retrain is already under way or in shadow")
             return False
-        since = int(alert["window_first_time"])
-        self.pending = Pending(champ, since, int(alert["time"]))
+        # the detection's label time: every event from then on has the new concept (a
+        # concept alert's window counts labels since the previous alert, old ones included)
+        since = int(alert["time"])
+        self.pending = Pending(champ, since)
         log.warning("concept drift: waiting for labels to retrain", extra={"since": since})
         return True
 
@@ -97,7 +99,7 @@ class Autopilot:
         options = RetrainOptions(selection=Selection(since=pending.since), parent=pending.champion)
         result = retrain(self.settings, options, progress=False)
         version = result.path.name
-        reason = f"concept drift alert on {pending.champion} at {pending.alert_time}"
+        reason = f"concept drift alert on {pending.champion} at {pending.since}"
         cmd_shadow(self.settings, argparse.Namespace(version=version, reason=reason, force=False))
         self.pending = None
         log.warning("retrained model in shadow", extra={"version": version, "reason": reason})
