@@ -61,23 +61,6 @@ def _cmd_train(_settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_retrain(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.kafka.runtime import connect
-    from streams.lifecycle.retrain import RetrainOptions, Selection, parse_time, retrain
-
-    selection = Selection(
-        from_offset=args.from_offset,
-        to_offset=args.to_offset,
-        since=None if args.since is None else parse_time(args.since),
-        until=None if args.until is None else parse_time(args.until),
-    )
-    options = RetrainOptions(selection, args.version, args.parent, args.seed, args.rounds)
-    with connect(settings, create_topics=False) as rt:
-        result = retrain(rt.settings, options)
-    print(result.summary())
-    return 0
-
-
 def _cmd_broker(_settings: Settings, args: argparse.Namespace) -> int:
     from streams.dev.realbroker import main as broker_main
 
@@ -194,6 +177,7 @@ def _cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     from streams.dev.produce import add_generator_flags
     from streams.lifecycle.commands import add_models_commands
+    from streams.lifecycle.retrain_command import add_retrain_command
 
     p = sub.add_parser("demo", parents=[parent], help="run the pipeline on the embedded broker")
     p.add_argument("--count", type=int, default=20_000, help="events to generate")
@@ -248,19 +232,6 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--no-set-current", action="store_true", help="do not update models/CURRENT")
     p.set_defaults(handler=_cmd_train)
 
-    p = sub.add_parser(
-        "retrain", parents=[parent], help="train a new model version on the labelled topic"
-    )
-    p.add_argument("--from-offset", type=int, default=None, help="first offset, every partition")
-    p.add_argument("--to-offset", type=int, default=None, help="end offset (exclusive)")
-    p.add_argument("--since", default=None, help="first event time: epoch ms or ISO-8601")
-    p.add_argument("--until", default=None, help="end event time (exclusive)")
-    p.add_argument("--version", default=None, help="new version name (default: v<N+1>)")
-    p.add_argument("--parent", default=None, help="parent version (default: models/CURRENT)")
-    p.add_argument("--seed", type=int, default=None, help="default: the parent's")
-    p.add_argument("--rounds", type=int, default=None, help="default: the parent's trees")
-    p.set_defaults(handler=_cmd_retrain)
-
     p = sub.add_parser("broker", parents=[parent], help="run a real Apache Kafka (KRaft) locally")
     p.add_argument("action", choices=["run", "fetch"], nargs="?", default="run")
     p.add_argument(
@@ -268,6 +239,7 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.set_defaults(handler=_cmd_broker)
 
+    add_retrain_command(sub, parent)
     add_models_commands(sub, parent)
 
 

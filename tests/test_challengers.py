@@ -300,3 +300,26 @@ def test_a_challenger_with_other_categorical_levels_is_refused(v1: Model) -> Non
     odd = dataclasses.replace(v1, version="v4", assembler=type(v1.assembler)(levels))
     with pytest.raises(ModelError, match="categorical levels differ"):
         check_challenger(v1, odd)
+
+
+def test_a_challenger_that_fails_to_load_changes_nothing_in_use(v1: Model, tmp_path: Path) -> None:
+    model_dir = _model_dir(tmp_path, "v1", "v5")
+    (model_dir / "v5" / "model.txt").write_text("tampered")  # sha256 no longer matches
+    tried: list[str] = []
+
+    def load(version: str) -> Model:
+        tried.append(version)
+        return load_model(model_dir, version)
+
+    settings = Settings(model_dir=model_dir, model_reload_s=0.01, challengers_max=1)
+    reloader = ModelReloader(settings, load)
+    write_challengers(model_dir, [Challenger("v5", "shadow")])
+    handed: list[ModelSet] = []
+
+    def polled() -> bool:
+        if (models := reloader.poll(ModelSet(v1))) is not None:
+            handed.append(models)
+        return tried.count("v5") >= 2 and not reloader.loading
+
+    wait_for(polled, 30, "two attempts at v5")
+    assert handed == []  # the same models as in use: no swap (a canary would keep its guard)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from streams.contract.records import InRecord, OutRecord
 from streams.kafka.batch import owned_by
-from streams.scoring.scorer import ScorerIO
+from streams.scoring.scorer_io import ScorerIO
 
 Arrive = Callable[[int], list[InRecord]]
 """Called by each poll with the room left in the batch: the records that came."""

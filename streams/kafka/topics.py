@@ -58,8 +58,15 @@ def topic_partitions(settings: Settings, topic: str) -> int:
 
 
 def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
-    """``{partition: (low, high)}`` offsets of ``topic``."""
-    consumer = make_consumer(settings, "streamscore-watermarks", logger=LIBRDKAFKA_LOG)
+    """``{partition: (low, high)}`` offsets of ``topic``: the high watermark, every record
+    appended, not the last stable offset (a read_committed client's "high", which stays
+    behind a transaction until the coordinator has written its markers, after the commit)."""
+    consumer = make_consumer(
+        settings,
+        "streamscore-watermarks",
+        logger=LIBRDKAFKA_LOG,
+        **{"isolation.level": "read_uncommitted"},
+    )
     try:
         meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic]
         return {
@@ -91,15 +98,14 @@ def scan_topic(
     settings: Settings, topic: str, take: Callable[[Message], None], deadline_s: float = 60.0
 ) -> int:
     """Hand every committed record of ``topic`` up to its current end to ``take``, a
-    fetch at a time, without joining a group or keeping them; how many there were."""
+    fetch at a time, without joining a group or keeping them; how many there were.
+
+    The end is the high watermark, and the read is read_committed: a transaction that is
+    committed but whose markers are not written yet is waited for, not skipped (an open
+    one, until it ends or ``deadline_s`` passes: BrokerError)."""
+    ends = {p: high for p, (low, high) in watermarks(settings, topic).items() if high > low}
     consumer = make_consumer(settings, "streamscore-reader")
     try:
-        parts = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic].partitions
-        ends = {}
-        for p in parts:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), TIMEOUT_S)
-            if high > low:
-                ends[p] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
         n, deadline = 0, time.monotonic() + deadline_s
         while ends and time.monotonic() < deadline:

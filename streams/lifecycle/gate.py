@@ -137,26 +137,27 @@ def gate_evidence(
     if not len(y) == len(a) == len(b):
         raise ValueError(f"paired arrays differ in length: {len(y)}, {len(a)}, {len(b)}")
     n, positives = len(y), int((y == 1).sum())
-    nan = float("nan")
     both = 0 < positives < n
-    auc_a = roc_auc(y, a) if both else nan
-    auc_b = roc_auc(y, b) if both else nan
-    ci_low = ci_high = nan
+    auc_a, auc_b = (roc_auc(y, a), roc_auc(y, b)) if both else (_NAN, _NAN)
+    ci_low = ci_high = _NAN
     if n < min_labels:
         reason = f"too few labels both versions scored: {n} < {min_labels}"
     elif not both:
         reason = f"the {n} labels are all of one class"
     else:
-        diffs = bootstrap_diffs(y, a, b, resamples, seed)
-        tail = (1 - confidence) / 2
-        ci_low, ci_high = (float(q) for q in np.quantile(diffs, [tail, 1 - tail]))
-        reason = (
-            f"lower bound {ci_low:+.4f} > margin {margin}"
-            if ci_low > margin
-            else f"lower bound {ci_low:+.4f} is not above margin {margin}"
-        )
+        ci_low, ci_high = _interval(bootstrap_diffs(y, a, b, resamples, seed), confidence)
+        above = "> margin" if ci_low > margin else "is not above margin"
+        reason = f"lower bound {ci_low:+.4f} {above} {margin}"
     passed = n >= min_labels and both and ci_low > margin
-    return GateEvidence(
-        n, positives, auc_a, auc_b, auc_b - auc_a, ci_low, ci_high,
-        confidence, resamples, margin, passed, reason,
-    )  # fmt: skip
+    verdict = (ci_low, ci_high, confidence, resamples, margin, passed, reason)
+    return GateEvidence(n, positives, auc_a, auc_b, auc_b - auc_a, *verdict)
+
+
+_NAN = float("nan")
+
+
+def _interval(diffs: Matrix, confidence: float) -> tuple[float, float]:
+    """The percentile interval of ``diffs`` at ``confidence``."""
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(diffs, [tail, 1 - tail])
+    return float(low), float(high)

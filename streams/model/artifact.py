@@ -124,26 +124,14 @@ def load_model(
     version = version or current_version(model_dir)
     base = model_dir / version
     manifest = read_manifest(base / "manifest.json")
-    model_path = base / manifest["model_file"]
-    try:
-        blob = model_path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {model_path}: {exc}") from exc
-    if hashlib.sha256(blob).hexdigest() != manifest["model_sha256"]:
-        raise ModelError(f"model file {model_path} does not match the manifest's sha256")
+    blob = _model_bytes(base / manifest["model_file"], manifest)
     _check_features(manifest, version)
     levels = {f["name"]: f.get("levels", []) for f in manifest["features"] if "levels" in f}
     assembler = FeatureAssembler(levels)
     if manifest.get("model_kind", "lightgbm") == LINEAR_KIND:
         linear = LinearPredictor.from_json(blob)
         return Model(version, None, manifest, assembler, linear=linear)
-    try:
-        booster = lgb.Booster(model_str=blob.decode("utf-8"))
-    except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
-        raise ModelError(f"LightGBM cannot load {model_path}: {exc}") from exc
-    in_model = list(booster.feature_name())
-    if in_model != [f.name for f in FEATURES]:
-        raise ModelError(f"model {version}: model file features {in_model} differ from manifest")
+    booster = _booster(blob, base / manifest["model_file"], version)
     compiled = None
     if compiled_dir is not None:
         try:
@@ -158,6 +146,29 @@ def load_model(
                 extra={"version": version, "error": str(exc)},
             )
     return Model(version, booster, manifest, assembler, compiled)
+
+
+def _model_bytes(path: Path, manifest: dict[str, Any]) -> bytes:
+    """The model file's bytes, if they are the ones the manifest's sha256 names."""
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"cannot read model file {path}: {exc}") from exc
+    if hashlib.sha256(blob).hexdigest() != manifest["model_sha256"]:
+        raise ModelError(f"model file {path} does not match the manifest's sha256")
+    return blob
+
+
+def _booster(blob: bytes, path: Path, version: str) -> lgb.Booster:
+    """LightGBM's booster of a model file, its features checked against the code's."""
+    try:
+        booster = lgb.Booster(model_str=blob.decode("utf-8"))
+    except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
+        raise ModelError(f"LightGBM cannot load {path}: {exc}") from exc
+    in_model = list(booster.feature_name())
+    if in_model != [f.name for f in FEATURES]:
+        raise ModelError(f"model {version}: model file features {in_model} differ from manifest")
+    return booster
 
 
 def read_check_sample(base: Path) -> Matrix:

@@ -107,8 +107,11 @@ def logistic(learning_rate: float, l2: float = 0.0) -> RiverModel:
     lr = linear_model.LogisticRegression(optimizer=optim.SGD(learning_rate), l2=l2)
     union = compose.TransformerUnion(scaled, onehot)
     # the union holds copies of its parts: the scaler is found in it
-    scaler = next(p.steps["StandardScaler"] for p in union.transformers.values()
-                  if "StandardScaler" in p.steps)  # fmt: skip
+    scaler = next(
+        p.steps["StandardScaler"]
+        for p in union.transformers.values()
+        if "StandardScaler" in p.steps
+    )
     return RiverModel("logistic", union | lr, {"scaler": scaler, "lr": lr})
 
 
@@ -156,8 +159,13 @@ class OnlineConfig:
         cls, s: Settings, levels: Mapping[str, Sequence[str]] | None = None
     ) -> OnlineConfig:
         """The config ``s`` asks for (levels: the contract's unless given)."""
-        return cls(s.online_learning_rate, s.online_window, s.online_publish_labels,
-                   s.online_min_labels, levels or CONTRACT_LEVELS)  # fmt: skip
+        return cls(
+            s.online_learning_rate,
+            s.online_window,
+            s.online_publish_labels,
+            s.online_min_labels,
+            levels or CONTRACT_LEVELS,
+        )
 
 
 @dataclass(frozen=True)
@@ -230,14 +238,21 @@ class OnlineLearner:
             "event_time_min": int(t.min() if self.min_time is None else self.min_time),
             "event_time_max": int(t.max()),
             "holdout_start_time": int(t.min()),
-            "params": {"model": "river logistic regression", "learner": "online",
-                       "learning_rate": self.config.learning_rate, "window": self.config.window},
-        }  # fmt: skip
+            "params": {
+                "model": "river logistic regression",
+                "learner": "online",
+                "learning_rate": self.config.learning_rate,
+                "window": self.config.window,
+            },
+        }
         reference = {"features": feature_reference(X, levels), "score": histogram_bins(fitted)}
         manifest = build_manifest(version, levels, training, metrics, reference)
         libraries = {k: v for k, v in manifest["libraries"].items() if k != "lightgbm"}
-        manifest |= {"model_kind": KIND, "model_file": MODEL_JSON,
-                     "libraries": {**libraries, "river": installed("river")}}  # fmt: skip
+        manifest |= {
+            "model_kind": KIND,
+            "model_file": MODEL_JSON,
+            "libraries": {**libraries, "river": installed("river")},
+        }
         return predictor.to_json(), manifest
 
     def due(self) -> bool:

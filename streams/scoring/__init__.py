@@ -5,6 +5,10 @@ records out); :mod:`~streams.scoring.scorer` is the process loop around it (poll
 score, produce, commit through :mod:`streams.kafka.batch`, drift, metrics, model
 reloads). Imports everything below it: monitoring, model, kafka, ops, contract.
 
-- :mod:`~streams.scoring.score_records`: the ``scores`` record, encoded per batch;
-- :mod:`~streams.scoring.reload`: new model versions loaded in the background;
+- :mod:`~streams.scoring.score_records`: the ``scores`` and ``scores.shadow`` records,
+  encoded per batch;
+- :mod:`~streams.scoring.challengers`: shadows, the canary's accounts, its guard (pure);
+- :mod:`~streams.scoring.reload`: new model versions (champion, challengers, fallback)
+  loaded in the background;
+- :mod:`~streams.scoring.scorer_io`: what the loop needs of its Kafka I/O;
 """

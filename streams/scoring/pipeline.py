@@ -110,6 +110,15 @@ def merge_results(results: Sequence[BatchResult]) -> BatchResult:
     return out
 
 
+def _count(result: BatchResult, decisions: list[str], versions: str | list[str]) -> None:
+    """A batch's decisions, and how many each version decided."""
+    result.decisions.update(decisions)
+    if isinstance(versions, str):
+        result.decided_by[versions] += len(decisions)
+    else:
+        result.decided_by.update(versions)
+
+
 class ScoringPipeline:
     """Scores micro-batches with a model (or the fallback rules when it is None), and
     with its challengers (:mod:`streams.scoring.challengers`): shadows, and a canary that
@@ -210,11 +219,7 @@ class ScoringPipeline:
         result.scores, result.features, result.scored = scores, X, len(ok)
         result.origins, result.event_times = origins, event_times(rows)
         result.fallback = len(ok) if used_fallback else 0
-        result.decisions.update(decisions)
-        if isinstance(chosen.versions, str):
-            result.decided_by[chosen.versions] += len(ok)
-        else:
-            result.decided_by.update(chosen.versions)
+        _count(result, decisions, chosen.versions)
         return t3  # building score records counts as "records"
 
     def _choose(self, rows: list[Row], X: Matrix, scores: Matrix, fallback: str | None) -> Chosen:

@@ -59,6 +59,7 @@ class ModelReloader:
         self._next_check = time.monotonic() + self.interval_s
         self._loading: Future[ModelSet] | None = None
         self._loading_version: str | None = None
+        self._from: tuple[object, ...] = ()  # the state the load started from
 
     @property
     def loading(self) -> bool:
@@ -85,7 +86,7 @@ class ModelReloader:
         state = (wanted, tuple((c.version, c.role, c.fraction) for c in challengers))
         if state != current.state:
             log.info("model loading", extra={"version": wanted, "in_use": current.state[0]})
-            self._loading_version = wanted
+            self._loading_version, self._from = wanted, current.state
             self._loading = self._start(lambda: self.load_set(current, wanted, challengers))
         return None
 
@@ -125,11 +126,13 @@ class ModelReloader:
     def _collect(self, future: Future[ModelSet]) -> ModelSet | None:
         self._loading = None
         try:
-            return future.result()
+            models = future.result()
         except ModelError as exc:
             extra = {"error": str(exc), "version": self._loading_version}
             log.warning("model not (re)loaded", extra=extra)
             return None
+        # the same as in use (a challenger failed again): no swap, a canary keeps its guard
+        return None if models.state == self._from else models
 
 
 def wanted_challengers(model_dir: Path, most: int, champion: str) -> list[Challenger]:
