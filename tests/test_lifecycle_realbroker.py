@@ -294,3 +294,44 @@ def test_a_concept_alert_brings_a_retrained_shadow_never_a_champion(
         probe += 1
         assert probe < 60, "the scorer never loaded v2 as a shadow"
         _wait_scored(settings, 30_000 + 200 * probe)
+
+
+def test_a_canary_decides_for_its_accounts_in_the_scorers_transactions(
+    settings: Settings, running: None
+) -> None:
+    from streams.scoring.challengers import account_draw
+
+    shutil.copytree(settings.model_dir / "v1", settings.model_dir / "v2")
+    manifest_path = settings.model_dir / "v2" / "manifest.json"
+    manifest = orjson.loads(manifest_path.read_bytes())
+    manifest_path.write_bytes(orjson.dumps({**manifest, "model_version": "v2"}))
+    done = _cli(settings, "models", "canary", "v2", "--fraction", "0.3", "--reason", "try")
+    assert done.returncode == 0, done.stderr
+    ids: list[str] = []
+    probe = 0
+    while not any(s["role"] == "champion" for s in _shadow(settings)):  # the canary is on
+        ids += _send(settings, _phase(80 + probe, 200, T0 + probe * HOUR_MS, False))
+        probe += 1
+        assert probe < 60, "the scorer never loaded v2 as the canary"
+        _wait_scored(settings, len(ids))
+    last = _send(settings, _phase(90, 5_000, T0 + 100 * HOUR_MS, False))
+    ids += last
+    _wait_scored(settings, len(ids))
+    on = {s["event_id"] for s in _shadow(settings) if s["role"] == "champion"}
+    scores = [orjson.loads(r.value) for r in read_topic(settings, settings.topic_scores)]
+    assert Counter(s["event_id"] for s in scores) == Counter(ids)  # each event once
+    shadow = {(s["event_id"], s["model_version"]): s for s in _shadow(settings)}
+    decided = Counter()
+    last_ids = set(last)
+    for s in (s for s in scores if s["event_id"] in last_ids):  # the canary on throughout
+        expected = "v2" if account_draw(s["account_id"], "v2") < 0.3 else "v1"
+        assert s["model_version"] == expected
+        other = shadow[(s["event_id"], "v1" if expected == "v2" else "v2")]
+        assert other["role"] == ("champion" if expected == "v2" else "shadow")
+        assert other["deciding_version"] == expected and other["score"] == s["score"]
+        decided[expected] += 1
+    assert 0.2 < decided["v2"] / 5_000 < 0.4 and on
+    # v2 is v1 under another name: the same decisions, so the guard holds
+    alerts = [orjson.loads(r.value) for r in read_topic(settings, settings.topic_drift_alerts)]
+    assert not [a for a in alerts if a["signal"] == "canary_guard"]
+    assert read_challengers(settings.model_dir)[0].role == "canary"
