@@ -64,10 +64,16 @@ def _cmd_train(_settings: Settings, args: argparse.Namespace) -> int:
 def _cmd_broker(_settings: Settings, args: argparse.Namespace) -> int:
     from streams.dev.realbroker import main as broker_main
 
-    timeout = args.start_timeout
-    if args.action == "fetch" or timeout is None:
-        return broker_main([args.action])
-    return broker_main(["run", "--start-timeout", str(timeout)])
+    if args.action == "fetch":
+        return broker_main(["fetch"])
+    flags = {
+        "--start-timeout": args.start_timeout,
+        "--data-dir": args.data_dir,
+        "--port": args.port,
+    }
+    return broker_main(
+        ["run", *(str(x) for f, v in flags.items() if v is not None for x in (f, v))]
+    )
 
 
 def _cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
@@ -237,6 +243,8 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--start-timeout", type=float, default=None, help="run: seconds to wait for it (default 90)"
     )
+    p.add_argument("--data-dir", default=None, help="run: keep its data and address here")
+    p.add_argument("--port", type=int, default=None, help="run: the client port (default: free)")
     p.set_defaults(handler=_cmd_broker)
 
     add_retrain_command(sub, parent)

@@ -147,3 +147,32 @@ def test_cluster_ids_never_start_with_a_dash() -> None:
     ids = [_cluster_id() for _ in range(2000)]
     assert not any(i.startswith("-") for i in ids)
     assert all(len(i) == 22 for i in ids)
+
+
+@pytest.mark.realbroker
+def test_a_broker_with_a_home_restarts_on_its_data_and_address(tmp_path: Path) -> None:
+    home = tmp_path / "kafka"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    broker = RealBroker(home=home, port=port)
+    try:
+        bootstrap = broker.start()
+        assert bootstrap == f"127.0.0.1:{port}"
+        topic = _name("kept")
+        broker.create_topics([topic], partitions=2)
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+        for i in range(50):
+            producer.produce(topic, key=f"k{i}", value=f"before-{i}")
+        assert producer.flush(_DEADLINE_S) == 0
+        del producer
+        for kill in (True, False):  # SIGKILL, then SIGTERM: the same data, the same address
+            assert broker.restart(kill=kill) == bootstrap
+            got = _consume(bootstrap, topic, 50)
+            assert sorted(v for _, v, _ in got) == sorted(f"before-{i}" for i in range(50))
+        assert (home / "data" / "meta.properties").is_file()
+    finally:
+        broker.stop()
+    assert (home / "data").is_dir()  # a home is kept
+    with pytest.raises(BrokerError, match="not 1"):
+        RealBroker(home=home, port=1).start()  # a home keeps its port

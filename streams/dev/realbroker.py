@@ -5,6 +5,12 @@ Unlike :mod:`streams.kafka.embedded` it has real CreateTopics, transactions and
 From a shell: ``python -m streams.dev.realbroker run`` prints ``bootstrap=<host:port>``
 and serves until SIGINT/SIGTERM.
 
+By default each start is a new broker (a temporary directory and free ports, removed on
+stop). With ``home`` (``--data-dir``) the broker keeps its data, its ports (``port``,
+``--port``, or the ones its first start picked, in ``<home>/ports``) and its cluster id
+there, so it can be stopped, killed and started again on the same data and address:
+:meth:`RealBroker.restart`, or a new process with the same flags.
+
 >>> with RealBroker() as broker:  # doctest: +SKIP
 ...     broker.create_topics(["events"], partitions=3)
 ...     print(broker.bootstrap)
@@ -124,9 +130,17 @@ class RealBroker:
     >>> broker.stop()  # doctest: +SKIP
     """
 
-    def __init__(self, libs_dir: Path | None = None, start_timeout_s: float = 90.0) -> None:
+    def __init__(
+        self,
+        libs_dir: Path | None = None,
+        start_timeout_s: float = 90.0,
+        home: Path | None = None,
+        port: int | None = None,
+    ) -> None:
         self._libs_dir = libs_dir
         self._start_timeout_s = start_timeout_s
+        self._home = home  # kept across stops; None: a temporary directory per start
+        self._wanted_port = port
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: Path | None = None
         self._port = 0
@@ -140,7 +154,7 @@ class RealBroker:
 
     @property
     def data_dir(self) -> Path:
-        """The broker's ``log.dirs`` (removed by :meth:`stop`)."""
+        """The broker's ``log.dirs`` (removed by :meth:`stop` unless it has a home)."""
         if self._tmp is None:
             raise BrokerError("real broker is not started")
         return self._tmp / "data"
@@ -162,7 +176,11 @@ class RealBroker:
             return self.bootstrap
         libs = fetch_jars(self._libs_dir)
         deadline = time.monotonic() + self._start_timeout_s
-        self._tmp = Path(tempfile.mkdtemp(prefix="streamscore-kafka-"))
+        if self._home is not None:
+            self._home.mkdir(parents=True, exist_ok=True)
+            self._tmp = self._home
+        else:
+            self._tmp = Path(tempfile.mkdtemp(prefix="streamscore-kafka-"))
         atexit.register(self.stop)
         try:
             self._launch(libs)
@@ -174,7 +192,7 @@ class RealBroker:
 
     def _launch(self, libs: Path) -> None:
         assert self._tmp is not None
-        self._port, cport = _two_free_ports()
+        self._port, cport = self._ports()
         props, log4j = self._tmp / "server.properties", self._tmp / "log4j2.properties"
         data = self._tmp / "data"
         server = (_FILES / "server.properties").read_text()
@@ -185,14 +203,32 @@ class RealBroker:
         java_home = os.environ.get("JAVA_HOME")
         exe = str(Path(java_home) / "bin" / "java") if java_home else "java"
         java = [exe, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
-        cluster_id = _cluster_id()
-        fmt = ["kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id]
-        _run([*java, *fmt, "-c", str(props)], "formatting Kafka storage", timeout_s=120.0)
+        if not (data / "meta.properties").is_file():  # a new broker; else its own data again
+            fmt = ["kafka.tools.StorageTool", "format", "--standalone", "-t", _cluster_id()]
+            _run([*java, *fmt, "-c", str(props)], "formatting Kafka storage", timeout_s=120.0)
         cmd = [*java, *_JVM_HEAP, "kafka.Kafka", str(props)]
-        with open(self._tmp / "broker.out", "wb") as out:  # the child keeps its own fd
+        with open(self._tmp / "broker.out", "ab") as out:  # the child keeps its own fd
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
             )
+
+    def _ports(self) -> tuple[int, int]:
+        """The client and controller ports: a home's (its controller is recorded in the
+        metadata with its address), else ``port`` or a free one, and a free one."""
+        assert self._tmp is not None
+        saved = self._tmp / "ports"
+        if self._home is not None and saved.is_file():
+            port, cport = (int(p) for p in saved.read_text().split())
+            if self._wanted_port not in (None, port):
+                raise BrokerError(
+                    f"{self._home} is a broker on port {port}, not {self._wanted_port}"
+                )
+            return port, cport
+        free, cport = _two_free_ports()
+        port = self._wanted_port or free
+        if self._home is not None:
+            saved.write_text(f"{port} {cport}\n")
+        return port, cport
 
     def _await_ready(self, deadline: float) -> None:
         """Poll until a probe message is acknowledged, the JVM dies, or the deadline."""
@@ -225,20 +261,29 @@ class RealBroker:
 
         ensure_topics(Settings(bootstrap_servers=self.bootstrap), list(names), partitions)
 
-    def stop(self) -> None:
-        """SIGTERM the JVM, SIGKILL it after 30 s, remove the temp dir. Idempotent."""
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM the JVM (SIGKILL after 30 s; at once with ``kill``), remove the temp dir
+        (a home stays). Idempotent."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
                 proc.wait(_STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        if self._tmp is not None:
+        if self._tmp is not None and self._home is None:
             shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        self._tmp = None
         atexit.unregister(self.stop)
+
+    def restart(self, kill: bool = False) -> str:
+        """Stop (SIGTERM, or SIGKILL with ``kill``) and start again on the same data and
+        address; needs a home. Returns :attr:`bootstrap`, unchanged."""
+        if self._home is None:
+            raise BrokerError("a broker restarts on its data only with a home (data_dir)")
+        self.stop(kill=kill)
+        return self.start()
 
     def __enter__(self) -> RealBroker:
         self.start()
@@ -274,12 +319,17 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("fetch", help="fetch the Kafka jars into the cache and print the libs dir")
     run = sub.add_parser("run", help="run a broker and print bootstrap=<host:port>")
     run.add_argument("--start-timeout", type=float, default=90.0, help="seconds (default 90)")
+    run.add_argument(
+        "--data-dir", type=Path, default=None, help="keep data, ports and cluster id here"
+    )
+    run.add_argument("--port", type=int, default=None, help="the client port (default: free)")
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
             print(fetch_jars(), flush=True)
             return 0
-        return _serve(RealBroker(start_timeout_s=args.start_timeout))
+        broker = RealBroker(start_timeout_s=args.start_timeout, home=args.data_dir, port=args.port)
+        return _serve(broker)
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
