@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from streams.config import Settings
-from streams.errors import StreamscoreError
+from streams.errors import CommitWedged, StreamscoreError
 from streams.ops.logs import configure
 
 log = logging.getLogger("streams.cli")
 
 Handler = Callable[[Settings, argparse.Namespace], int]
+
+EXIT_WEDGED = 3
+"""The scorer's exit code when a transaction's commit never returned (restart it)."""
 
 
 def _settings_parser() -> argparse.ArgumentParser:
@@ -114,11 +118,21 @@ def _cmd_score(settings: Settings, args: argparse.Namespace) -> int:
         install_stop_signals(stop)
         try:
             stats = scorer.run(stop)
+        except CommitWedged as exc:
+            _exit_now(exc)
         finally:
             if server is not None:
                 server.stop()
     log.info("scorer stopped", extra={"consumed": stats.consumed, "scored": stats.scored})
     return 0
+
+
+def _exit_now(exc: CommitWedged) -> NoReturn:
+    """End the process at once: the thread blocked in librdkafka cannot be joined. The
+    next instance's ``init_transactions`` fences this one and aborts its transaction."""
+    log.critical("exiting: %s", exc)
+    sys.stderr.flush()
+    os._exit(EXIT_WEDGED)
 
 
 def _cmd_lag(settings: Settings, args: argparse.Namespace) -> int:

@@ -22,3 +22,9 @@ class BrokerError(StreamscoreError):
 
 class ModelError(StreamscoreError):
     """A model artifact or its manifest is missing, unreadable or inconsistent."""
+
+
+class CommitWedged(BrokerError):
+    """A transaction's commit never returned (librdkafka can block in
+    ``send_offsets_to_transaction`` past its timeout after the group coordinator's broker
+    went away). The process must end: the blocked call cannot be interrupted."""

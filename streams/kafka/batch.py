@@ -44,6 +44,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -57,7 +58,7 @@ from confluent_kafka.admin import AdminClient
 
 from streams.config import Settings
 from streams.contract.records import InRecord, OutRecord
-from streams.errors import BrokerError
+from streams.errors import BrokerError, CommitWedged
 from streams.kafka.clients import (
     DeliveryTracker,
     flush,
@@ -119,6 +120,10 @@ class BatchIO:
         overlap = overlap_commit and self.exactly_once
         self._committer = ThreadPoolExecutor(1, "committer") if overlap else None
         self._in_flight: Future[dict[str, float]] | None = None
+        # the broker aborts a transaction after its timeout; a commit still not back then,
+        # and past the client's own call timeout, never will be (librdkafka #5456)
+        self._settle_limit_s = settings.transaction_timeout_ms / 1000 + _TX_TIMEOUT_S
+        self.wedged = False
         self._revoked = False
         self.consumer: Consumer = make_consumer(settings, group_id)
         extra: dict[str, object] = {}
@@ -260,7 +265,12 @@ class BatchIO:
             return {}
         t0 = time.perf_counter()
         try:
-            seconds = in_flight.result()
+            seconds = in_flight.result(timeout=self._settle_limit_s)
+        except FutureTimeout as exc:
+            self.wedged = True
+            raise CommitWedged(
+                f"a transaction's commit has not returned in {self._settle_limit_s:g} s"
+            ) from exc
         except KafkaException as exc:
             self._on_transaction_error(exc)
         return {**seconds, "commit_wait": time.perf_counter() - t0}
@@ -359,8 +369,8 @@ class BatchIO:
     def close(self) -> None:
         """Leave the group and flush; call once the last batch is settled."""
         try:
-            if self._committer is not None:
-                self._committer.shutdown(wait=True)
+            if self._committer is not None:  # a wedged commit is never waited for
+                self._committer.shutdown(wait=not self.wedged, cancel_futures=self.wedged)
             self.consumer.close()
         finally:
             self.producer.flush(10)
