@@ -1,8 +1,8 @@
 """The broker killed under a running scorer and started again on its data (issue 26,
-part 2, first scenario): the scorer resumes by itself, or, if librdkafka left its
-transaction's commit blocked (librdkafka #5456), exits with EXIT_WEDGED within its
-limit and a restarted scorer (as an orchestrator would start it) takes over. Either way
-no event is lost and none is scored twice (read_committed)."""
+part 2, first scenario): the scorer resumes by itself, or ends (EXIT_WEDGED when
+librdkafka left its transaction's commit blocked, librdkafka #5456; 1 on a fatal
+transactional error) and a restarted scorer, as an orchestrator starts it, takes over.
+It never hangs, no event is lost and none is scored twice (read_committed)."""
 
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ def test_a_broker_killed_mid_stream_loses_and_doubles_nothing(broker: RealBroker
         wait_for(
             lambda: resumed() or scorer.poll() is not None, 120, "the scorer to resume or exit"
         )
-        if scorer.poll() is not None:
-            assert scorer.returncode == EXIT_WEDGED
+        if scorer.poll() is not None:  # ended, wedged (EXIT_WEDGED) or on a fatal error (1)
+            assert scorer.returncode in (EXIT_WEDGED, 1), scorer.returncode
             scorer, restarts = _scorer(settings), 1  # what an orchestrator does
         writer.join(120)
         assert not writer.is_alive()
@@ -75,6 +75,8 @@ def test_a_broker_killed_mid_stream_loses_and_doubles_nothing(broker: RealBroker
     finally:
         scorer.terminate()
         scorer.wait(60)
+        if writer.is_alive():  # its deliveries end before the broker does (no stray logs)
+            writer.join(150)
     scores = read_topic(settings, settings.topic_scores)
     got = Counter(orjson.loads(r.value or b"")["event_id"] for r in scores)
     want = Counter(orjson.loads(r.value)["event_id"] for r in events if r.valid)
