@@ -137,3 +137,19 @@ def test_a_bug_in_loading_is_raised_in_the_scorers_thread(v1: Model, tmp_path: P
     reloader = ModelReloader(_settings(tmp_path, "v2"), broken)
     with pytest.raises(KeyError, match="model_file"):
         wait_for(lambda: reloader.poll(ModelSet(v1)) is not None, 30, "the load to finish")
+
+
+def test_an_empty_current_pointer_is_refused_and_the_model_kept(v1: Model, tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def load(version: str) -> Model:
+        calls.append(version)
+        return dataclasses.replace(v1, version=version)
+
+    reloader = ModelReloader(_settings(tmp_path, "v1"), load)
+    (tmp_path / "CURRENT").write_text("")  # as a reader sees a file being rewritten in place
+    t0 = time.monotonic()
+    wait_for(
+        lambda: reloader.poll(ModelSet(v1)) is None and time.monotonic() > t0 + 0.2, 30, "polls"
+    )
+    assert calls == [] and not reloader.loading

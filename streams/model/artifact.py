@@ -76,9 +76,12 @@ def current_version(model_dir: Path) -> str:
     """The version named by ``<model_dir>/CURRENT``."""
     pointer = model_dir / CURRENT_POINTER
     try:
-        return pointer.read_text(encoding="utf-8").strip()
+        version = pointer.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ModelError(f"no model pointer at {pointer}: {exc}") from exc
+    if not version:  # e.g. read while an editor rewrites it (the registry writes it atomically)
+        raise ModelError(f"the model pointer {pointer} is empty")
+    return version
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
