@@ -23,7 +23,6 @@ Writes ``bench/results/shadow.json`` and regenerates ``BENCHMARKS.md``.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import tempfile
 from functools import partial
@@ -38,6 +37,7 @@ from bench.throughput import ROOT, prefill, run_streamscore
 from streams.dev.generator import GeneratorConfig, generate
 from streams.dev.local import fresh_settings
 from streams.dev.messy import MessySpec
+from streams.dev.models import copy_version
 
 SHADOWS = ("s1", "s2", "s3", "s4")
 
@@ -45,13 +45,8 @@ SHADOWS = ("s1", "s2", "s3", "s4")
 def model_dir(into: Path) -> Path:
     """``models/`` with v1 the champion and copies of it named as challengers, all listed
     in CHALLENGERS (the scorer takes the first ``challengers_max``)."""
-    shutil.copytree(ROOT / "models" / "v1", into / "v1")
-    for name in SHADOWS:
-        shutil.copytree(ROOT / "models" / "v1", into / name)
-        manifest = orjson.loads((into / name / "manifest.json").read_bytes())
-        (into / name / "manifest.json").write_bytes(
-            orjson.dumps({**manifest, "model_version": name})
-        )
+    for name in ("v1", *SHADOWS):
+        copy_version(into, name)
     (into / "CURRENT").write_text("v1\n")
     (into / "CHALLENGERS").write_text("".join(f"{n} shadow\n" for n in SHADOWS))
     return into

@@ -5,7 +5,6 @@ guard stops it, and the reloader loads what models/CHALLENGERS names."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import threading
 from collections import Counter
 from pathlib import Path
@@ -21,6 +20,7 @@ from streams.contract.records import InRecord, Origin, OutRecord
 from streams.contract.schemas import validator
 from streams.dev.generator import GeneratorConfig, generate
 from streams.dev.memory_io import MemoryIO
+from streams.dev.models import copy_version
 from streams.dev.training import TrainConfig, train
 from streams.errors import ModelError
 from streams.model.artifact import Model, load_model
@@ -210,10 +210,7 @@ def test_the_guard_holds_a_canary_that_decides_like_the_champion(v1: Model) -> N
 
 def _model_dir(tmp_path: Path, *versions: str) -> Path:
     for v in versions:
-        shutil.copytree(MODELS / "v1", tmp_path / v)
-        manifest = orjson.loads((tmp_path / v / "manifest.json").read_bytes())
-        manifest["model_version"] = v
-        (tmp_path / v / "manifest.json").write_bytes(orjson.dumps(manifest))
+        copy_version(tmp_path, v)
     (tmp_path / "CURRENT").write_text(versions[0] + "\n")
     return tmp_path
 

@@ -125,11 +125,12 @@ def test_paired_scores_from_deciding_and_shadow_scores() -> None:
     }
     shadow = ShadowScores(rows, {"v1", "v2"})
     for value in (
-        b'{"event_id": "e1", "model_version": "v2", "score": 0.9}',
-        b'{"event_id": "e2", "model_version": "v1", "score": 0.4}',
-        b'{"event_id": "e4", "model_version": "v2", "score": 0.8}',
-        b'{"event_id": "e9", "model_version": "v2", "score": 0.8}',  # not labelled
-        b'{"event_id": "e1", "model_version": "v3", "score": 0.8}',  # another version
+        b'{"event_id": "e1", "model_version": "v2", "event_time": 1, "score": 0.9}',
+        b'{"event_id": "e2", "model_version": "v1", "event_time": 1, "score": 0.4}',
+        b'{"event_id": "e4", "model_version": "v2", "event_time": 1, "score": 0.8}',
+        b'{"event_id": "e9", "model_version": "v2", "event_time": 1, "score": 0.8}',  # not labelled
+        # another version:
+        b'{"event_id": "e1", "model_version": "v3", "event_time": 1, "score": 0.8}',
         b"{",
         b'{"event_id": "e1"}',
     ):

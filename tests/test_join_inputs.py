@@ -11,11 +11,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.contract.join_inputs import parse_feedback, parse_score
+from streams.contract.join_inputs import parse_feedback, parse_score, parse_shadow
 from streams.contract.validation import Problem, parse_with_schema
 from streams.feedback.entries import fast_score, stored_score
 from streams.feedback.examples import feedback_record, score_record, shadow_record
-from streams.feedback.shadow import parse_shadow
 from streams.model.features import FEATURE_NAMES
 
 T0 = 1_767_225_600_000

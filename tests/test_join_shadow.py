@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 
 from streams.config import Settings
 from streams.contract.dead_letters import H_REASON
+from streams.contract.join_inputs import ShadowIn, parse_shadow
 from streams.contract.partitioner import partition_for
 from streams.contract.records import InRecord, Origin, OutRecord, header
 from streams.contract.schemas import validator
 from streams.feedback.app import input_topics, processor_for, snapshot
 from streams.feedback.examples import feedback_record, score_record, shadow_record
 from streams.feedback.join import DAY_MS, Join, JoinConfig
-from streams.feedback.shadow import ShadowIn, parse_shadow
 
 T0 = 1_767_225_600_000
 PARTITIONS = 6

@@ -25,6 +25,7 @@ from helpers import child_env, isolated_settings, wait_for
 from streams.config import Settings
 from streams.contract.schemas import validator
 from streams.dev.generator import DriftSpec, FeedbackSpec, GeneratorConfig, Record, generate
+from streams.dev.models import copy_version
 from streams.dev.produce import write_records
 from streams.dev.realbroker import RealBroker
 from streams.kafka import committed_total, read_topic
@@ -301,10 +302,7 @@ def test_a_canary_decides_for_its_accounts_in_the_scorers_transactions(
 ) -> None:
     from streams.scoring.challengers import account_draw
 
-    shutil.copytree(settings.model_dir / "v1", settings.model_dir / "v2")
-    manifest_path = settings.model_dir / "v2" / "manifest.json"
-    manifest = orjson.loads(manifest_path.read_bytes())
-    manifest_path.write_bytes(orjson.dumps({**manifest, "model_version": "v2"}))
+    copy_version(settings.model_dir, "v2")  # v1 under another name
     done = _cli(settings, "models", "canary", "v2", "--fraction", "0.3", "--reason", "try")
     assert done.returncode == 0, done.stderr
     ids: list[str] = []

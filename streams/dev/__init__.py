@@ -8,6 +8,7 @@ without them. The CLI (:mod:`streams.cli`) offers them as commands.
 - :mod:`~streams.dev.produce`: ``streamscore produce``;
 - :mod:`~streams.dev.demo`: ``streamscore demo`` on the embedded broker;
 - :mod:`~streams.dev.training`: ``streamscore train`` on generated data;
+- :mod:`~streams.dev.models`: copies of the shipped model under other names;
 - :mod:`~streams.dev.realbroker`: a single-node Apache Kafka from Maven jars;
 - :mod:`~streams.dev.memory_io`: the scorer's Kafka I/O in memory, for tests and benchmarks;
 - :mod:`~streams.dev.local`: fresh settings, child-process environments, waiting with a deadline.

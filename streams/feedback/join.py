@@ -52,6 +52,7 @@ from typing import Any
 
 import orjson
 
+from streams.contract.join_inputs import ShadowIn
 from streams.contract.records import OutRecord
 from streams.feedback.cache import EntryCache
 from streams.feedback.entries import (
@@ -68,7 +69,7 @@ from streams.feedback.entries import (
     stored_score,
 )
 from streams.feedback.join_config import DAY_MS, FirstLabel, JoinConfig, JoinCounts, ShadowLabel
-from streams.feedback.shadow import ShadowIn, add_shadow
+from streams.feedback.shadow import add_shadow
 from streams.feedback.store import JoinStore
 
 __all__ = ["DAY_MS", "FirstLabel", "Join", "JoinConfig", "JoinCounts", "ShadowLabel"]

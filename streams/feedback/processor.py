@@ -40,13 +40,12 @@ from typing import Literal, NamedTuple, cast
 import orjson
 
 from streams.contract.dead_letters import dead_letter
-from streams.contract.join_inputs import parse_feedback, parse_score
+from streams.contract.join_inputs import ShadowIn, parse_feedback, parse_score, parse_shadow
 from streams.contract.partitioner import partition_for
 from streams.contract.records import InRecord, Origin, OutRecord
 from streams.contract.validation import Problem
 from streams.feedback.entries import ScoreIn, State, fast_score
 from streams.feedback.join import Join
-from streams.feedback.shadow import ShadowIn, parse_shadow
 from streams.feedback.store import Change
 from streams.model.features import FEATURE_NAMES
 from streams.monitoring.estimate import PerformanceEstimator

@@ -8,55 +8,19 @@ gives it the event's label, whichever comes first, so every version's online qua
 and AUC estimate see the same labels as the deciding one. No ``labelled`` record is
 made of a shadow score: ``labelled`` stays one record per event and label.
 
-Only the fields the join uses are decoded and checked (~1 µs, msgspec); a record that
-fails goes through the exact JSON Schema (``schemas/score_shadow.schema.json``) for its
-reason code.
-
->>> parse_shadow(b'{"event_id": "e1", "event_time": 5, "model_version": "v2", "score": 0.25}')
-ShadowIn(event_id='e1', event_time=5, model_version='v2', score=0.25)
->>> parse_shadow(b'{"event_id": "e1", "score": 0.25}').reason
-'missing_field'
+Records are parsed by :func:`streams.contract.join_inputs.parse_shadow` (the gate's
+evidence reads them with it too).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-import msgspec
-
-from streams.contract.validation import DEFAULT_MAX_BYTES, Problem, parse_with_schema
+from streams.contract.join_inputs import ShadowIn
 from streams.feedback.entries import Entry, Shadow
 
-SCHEMA = "score_shadow"
 Added = Literal["new", "replay", "copy"]
 """What a shadow score was to its entry: new, read again at its offset, or another copy."""
-
-
-class ShadowIn(msgspec.Struct):
-    """The fields of a ``scores.shadow`` record the join uses, with the schema's bounds."""
-
-    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    event_time: int
-    model_version: str
-    score: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
-
-
-_DECODER = msgspec.json.Decoder(ShadowIn)
-
-
-def parse_shadow(raw: bytes | None) -> ShadowIn | Problem:
-    """A ``scores.shadow`` record's fields, or the Problem that dead-letters it."""
-    if raw is not None and len(raw) <= DEFAULT_MAX_BYTES:
-        try:
-            return _DECODER.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            pass  # the exact path names the reason
-    obj = parse_with_schema(raw, SCHEMA)
-    if isinstance(obj, Problem):
-        return obj
-    # JSON Schema's integer takes 1.0 too: the join computes with an int
-    time_ms, score = int(obj["event_time"]), float(obj["score"])
-    return ShadowIn(obj["event_id"], time_ms, obj["model_version"], score)
 
 
 def add_shadow(entry: Entry, shadow: ShadowIn, offset: int) -> Added:

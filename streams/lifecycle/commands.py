@@ -44,21 +44,16 @@ def _record(
     settings: Settings, action: str, version: str, args: argparse.Namespace, **extra: Any
 ) -> None:
     from streams.model import history as hist
-    from streams.model import registry as reg
 
-    manifest = reg.manifest_of(settings.model_dir, version) or {}
-    entry = hist.history_entry(
+    hist.record_change(
+        settings.model_dir,
         action,
         version,
         actor=settings.actor or hist.default_actor(),
-        previous=extra.pop("previous", reg.champion(settings.model_dir)),
         reason=getattr(args, "reason", None),
         forced=bool(getattr(args, "force", False)),
-        metrics=manifest.get("metrics"),
-        evidence=extra.pop("evidence", None),
         **extra,
     )
-    hist.append_history(settings.model_dir, entry)
 
 
 def _retired(model_dir: Path) -> set[str]:

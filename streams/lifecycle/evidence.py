@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
-import orjson
 
 from streams.config import Settings
+from streams.contract.join_inputs import parse_shadow
+from streams.contract.validation import Problem
 from streams.kafka import read_topic, scan_topic
 from streams.kafka.runtime import connect, require_topics
 from streams.lifecycle.gate import GateEvidence, gate_evidence
@@ -40,16 +41,11 @@ class ShadowScores:
 
     def add(self, value: bytes | None) -> None:
         """One record's value; a later record of the same event and version wins."""
-        try:
-            doc = orjson.loads(value or b"")
-            event_id, version, score = doc["event_id"], doc["model_version"], doc["score"]
-        except (orjson.JSONDecodeError, TypeError, KeyError):
+        shadow = parse_shadow(value)
+        if isinstance(shadow, Problem):
             self.skipped += 1
-            return
-        if not isinstance(score, int | float) or isinstance(score, bool):
-            self.skipped += 1
-        elif event_id in self._events and version in self._versions:
-            self.scores.setdefault(event_id, {})[version] = float(score)
+        elif shadow.event_id in self._events and shadow.model_version in self._versions:
+            self.scores.setdefault(shadow.event_id, {})[shadow.model_version] = shadow.score
 
     def take(self, msg: Message) -> None:
         """:func:`streams.kafka.scan_topic`'s callback."""

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from streams.errors import ModelError
-from streams.model.registry import manifest_of
+from streams.model.registry import champion, manifest_of
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +148,32 @@ def retired_versions(entries: Iterable[Mapping[str, Any]]) -> set[str]:
         elif e["action"] in ("promote", "rollback", "shadow", "canary"):
             retired.discard(e["version"])
     return retired
+
+
+def record_change(
+    model_dir: Path,
+    action: str,
+    version: str,
+    *,
+    actor: str,
+    reason: str | None,
+    forced: bool = False,
+    evidence: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> None:
+    """Append the entry of one registry change: who, why, whether forced, the champion
+    before it (``previous``, default: the current one), the version's manifest metrics
+    and the evidence."""
+    manifest = manifest_of(model_dir, version) or {}
+    entry = history_entry(
+        action,
+        version,
+        actor=actor,
+        previous=extra.pop("previous", champion(model_dir)),
+        reason=reason,
+        forced=forced,
+        metrics=manifest.get("metrics"),
+        evidence=evidence,
+        **extra,
+    )
+    append_history(model_dir, entry)

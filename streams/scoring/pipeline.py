@@ -198,8 +198,8 @@ class ScoringPipeline:
         used_fallback = fallback_version is not None
         t3 = time.perf_counter()
         result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
-        origins = [batch[i].origin for i in ok]
-        chosen = self._choose(rows, X, scores, fallback_version)
+        origins, times = [batch[i].origin for i in ok], event_times(rows)
+        chosen = self._choose((rows, times), X, scores, fallback_version)
         decisions = decide(chosen.scores, cfg.review_threshold, cfg.decline_threshold)
         encoded = encode_scores(
             rows,
@@ -217,22 +217,25 @@ class ScoringPipeline:
         if chosen.others:
             self._shadow_records(rows, origins, chosen, result, now_ms)
         result.scores, result.features, result.scored = scores, X, len(ok)
-        result.origins, result.event_times = origins, event_times(rows)
+        result.origins, result.event_times = origins, times
         result.fallback = len(ok) if used_fallback else 0
         _count(result, decisions, chosen.versions)
         return t3  # building score records counts as "records"
 
-    def _choose(self, rows: list[Row], X: Matrix, scores: Matrix, fallback: str | None) -> Chosen:
-        """The deciding score and version of each event: the champion's (or the fallback's),
-        or the canary's for its accounts; with the challengers' scores."""
+    def _choose(
+        self, batch: tuple[list[Row], list[int]], X: Matrix, scores: Matrix, fallback: str | None
+    ) -> Chosen:
+        """The deciding score and version of each event (``batch``: rows and event times):
+        the champion's (or the fallback's), or the canary's for its accounts; with the
+        challengers' scores."""
         if fallback is not None:
             return Chosen(scores, fallback)
         if not self.challengers:
             return Chosen(scores, self._version)
+        rows, times = batch
         accounts = [row[_ACCOUNT_ID] for row in rows]
         champion = (self._version, scores)
-        by_row = (accounts, event_times(rows))
-        return self.challengers.choose(by_row, X, champion, self.config.review_threshold)
+        return self.challengers.choose((accounts, times), X, champion, self.config.review_threshold)
 
     def _shadow_records(
         self,

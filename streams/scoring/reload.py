@@ -29,11 +29,9 @@ from pathlib import Path
 from streams.config import Settings
 from streams.errors import ModelError
 from streams.model.artifact import Model, current_version, load_model
-from streams.model.history import append_history, history_entry
+from streams.model.history import record_change
 from streams.model.registry import (
     Challenger,
-    champion,
-    manifest_of,
     read_challengers,
     write_challengers,
 )
@@ -210,15 +208,6 @@ def stop_canary(settings: Settings, version: str, evidence: dict[str, float | in
     if demoted != now:
         write_challengers(model_dir, demoted)
     actor = settings.actor or f"scorer:{settings.scorer_instance_id}"
-    manifest = manifest_of(model_dir, version) or {}
-    entry = history_entry(
-        "canary_stopped",
-        version,
-        actor=actor,
-        previous=champion(model_dir),
-        reason="canary guard",
-        forced=False,
-        metrics=manifest.get("metrics"),
-        evidence=evidence,
+    record_change(
+        model_dir, "canary_stopped", version, actor=actor, reason="canary guard", evidence=evidence
     )
-    append_history(model_dir, entry)
