@@ -107,6 +107,14 @@ class Settings(BaseSettings):
         default_factory=socket.gethostname,
         description="stable per scorer process: its transactional.id is <group>-<instance id>",
     )
+    static_membership: bool = Field(
+        True,
+        description="join the group as a static member (group.instance.id, KIP-345): a "
+        "process restarted within session_timeout_ms gets its partitions back, no rebalance",
+    )
+    broker_wait_s: float = Field(
+        0, ge=0, description="at start, wait this long for an unreachable broker (0: fail at once)"
+    )
     transaction_timeout_ms: int = Field(
         60_000, ge=1_000, description="how long a dead scorer's open transaction blocks readers"
     )
@@ -146,6 +154,10 @@ class Settings(BaseSettings):
         "rocksdb://", description="faust table store: rocksdb:// (persistent) or memory://"
     )
     joiner_data_dir: Path = Field(Path("var/joiner"), description="where rocksdb keeps state")
+    joiner_instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="stable per joiner process: its static group member id (static_membership)",
+    )
     joiner_rocksdb_write_buffer_mb: int = Field(
         1, ge=1, description="RocksDB memtable size per partition (faust's default: 64, x3)"
     )

@@ -20,6 +20,11 @@ class BrokerError(StreamscoreError):
     """A Kafka broker could not be started, reached or used."""
 
 
+class AuthError(BrokerError):
+    """The broker refused the credentials, or the principal lacks an ACL the command needs:
+    retrying cannot help, so the command stops with what to fix."""
+
+
 class ModelError(StreamscoreError):
     """A model artifact or its manifest is missing, unreadable or inconsistent."""
 
