@@ -112,6 +112,9 @@ class Settings(BaseSettings):
         description="join the group as a static member (group.instance.id, KIP-345): a "
         "process restarted within session_timeout_ms gets its partitions back, no rebalance",
     )
+    delivery_backoff_max_s: float = Field(
+        5.0, gt=0, description="the longest wait between two failed deliveries of a batch"
+    )
     broker_wait_s: float = Field(
         0, ge=0, description="at start, wait this long for an unreachable broker (0: fail at once)"
     )

@@ -45,6 +45,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import NoReturn
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -114,21 +115,25 @@ class BatchIO:
         topic: str,
         transactional_id: str | None,
         overlap_commit: bool = False,
+        consumer_extra: dict[str, object] | None = None,
     ) -> None:
         self.exactly_once = transactional_id is not None
-        # one committer thread: commits stay in order, one transaction at a time
-        overlap = overlap_commit and self.exactly_once
-        self._committer = ThreadPoolExecutor(1, "committer") if overlap else None
+        self._overlap = overlap_commit and self.exactly_once
+        # one committer thread: commits stay in order, one transaction at a time; without
+        # overlap it delivers too, so that a delivery that never returns is bounded as well
+        self._committer = ThreadPoolExecutor(1, "committer")
         self._in_flight: Future[dict[str, float]] | None = None
         # the broker aborts a transaction after its timeout; a commit still not back then,
         # and past the client's own call timeout, never will be (librdkafka #5456)
         self._settle_limit_s = settings.transaction_timeout_ms / 1000 + _TX_TIMEOUT_S
         self.wedged = False
         self._revoked = False
-        self.consumer: Consumer = make_consumer(settings, group_id)
-        extra: dict[str, object] = {}
+        self.consumer: Consumer = make_consumer(settings, group_id, **(consumer_extra or {}))
+        # a deleted output topic is an outage to wait out, not one to re-create with the
+        # broker's default partitions and configs
+        extra: dict[str, object] = {"allow.auto.create.topics": False}
         if transactional_id:
-            extra = {
+            extra |= {
                 "transactional.id": transactional_id,
                 "transaction.timeout.ms": settings.transaction_timeout_ms,
                 # After a commit the broker answers CONCURRENT_TRANSACTIONS until the
@@ -137,6 +142,7 @@ class BatchIO:
                 "retry.backoff.ms": settings.transaction_retry_backoff_ms,
                 "retry.backoff.max.ms": settings.transaction_retry_backoff_ms,
             }
+        self._settings, self._producer_conf = settings, extra
         self.producer = make_producer(settings, **extra)
         self.assigned: set[tuple[str, int]] = set()
         # readiness asks from the HTTP thread: its own handle, never the busy consumer's
@@ -239,9 +245,9 @@ class BatchIO:
         settles the batch before, if the caller did not.
         """
         self.settle()
-        if self._committer is None or not batch:
+        if not self._overlap or not batch:
             done: Future[dict[str, float]] = Future()
-            done.set_result(self.deliver(outputs, batch))
+            done.set_result(self._bounded(self._committer.submit(self.deliver, outputs, batch)))
             self._in_flight = done
             return
         t0 = time.perf_counter()
@@ -250,6 +256,8 @@ class BatchIO:
             self._produce_all(outputs, None)  # no callbacks: see _deliver_transactional
         except KafkaException as exc:
             self._on_transaction_error(exc)
+        except BrokerError as exc:  # a record refused at once (e.g. its topic is gone)
+            self._abort(str(exc))
         produced = time.perf_counter() - t0
         offsets, group = next_offsets(batch), self.consumer.consumer_group_metadata()
         self._in_flight = self._committer.submit(self._commit_offsets, offsets, group, produced)
@@ -264,8 +272,14 @@ class BatchIO:
         if in_flight is None:
             return {}
         t0 = time.perf_counter()
+        seconds = self._bounded(in_flight)
+        return {**seconds, "commit_wait": time.perf_counter() - t0}
+
+    def _bounded(self, delivery: Future[dict[str, float]]) -> dict[str, float]:
+        """``delivery``'s result, waited for at most ``transaction_timeout_ms`` + 30 s
+        (then :class:`CommitWedged`); a transactional error aborts and rewinds."""
         try:
-            seconds = in_flight.result(timeout=self._settle_limit_s)
+            return delivery.result(timeout=self._settle_limit_s)
         except FutureTimeout as exc:
             self.wedged = True
             raise CommitWedged(
@@ -273,7 +287,7 @@ class BatchIO:
             ) from exc
         except KafkaException as exc:
             self._on_transaction_error(exc)
-        return {**seconds, "commit_wait": time.perf_counter() - t0}
+            raise  # not reached: _on_transaction_error always raises
 
     def _commit_offsets(
         self, offsets: list[TopicPartition], group: object, produced: float
@@ -313,8 +327,13 @@ class BatchIO:
     ) -> dict[str, float]:
         t0 = time.perf_counter()
         tracker = DeliveryTracker()
-        self._produce_all(outputs, tracker)
-        flush(self.producer, tracker)  # raises unless every record is confirmed
+        try:
+            self._produce_all(outputs, tracker)
+            flush(self.producer, tracker)  # raises unless every record is confirmed
+        except BrokerError as exc:  # nothing committed: the batch comes again
+            log.warning("delivery failed; rewinding", extra={"error": str(exc)})
+            self._rewind()
+            raise BatchAborted(str(exc)) from exc
         t1 = time.perf_counter()
         self.consumer.commit(offsets=next_offsets(batch), asynchronous=False)
         return {"produce": t1 - t0, "commit": time.perf_counter() - t1}
@@ -335,6 +354,8 @@ class BatchIO:
             self._commit_transaction()  # flushes: every output is confirmed by the commit
         except KafkaException as exc:
             self._on_transaction_error(exc)
+        except BrokerError as exc:  # a record refused at once (e.g. its topic is gone)
+            self._abort(str(exc))
         return {"produce": t1 - t0, "commit": time.perf_counter() - t1}
 
     def _commit_transaction(self) -> None:
@@ -352,12 +373,31 @@ class BatchIO:
     def _on_transaction_error(self, exc: KafkaException) -> None:
         err: KafkaError = exc.args[0]
         if err.txn_requires_abort():
-            log.warning("transaction aborted; rewinding", extra={"error": str(err)})
-            self.producer.abort_transaction(_TX_TIMEOUT_S)
-            self._rewind()
-            raise BatchAborted(str(err)) from exc
+            self._abort(str(err))
         # fatal (e.g. fenced by a newer instance with the same transactional id)
         raise BrokerError(f"transactional producer failed: {err}") from exc
+
+    def _abort(self, reason: str) -> NoReturn:
+        """Abort the open transaction, rewind, raise :class:`BatchAborted`."""
+        log.warning("transaction aborted; rewinding", extra={"error": reason})
+        try:
+            self.producer.abort_transaction(_TX_TIMEOUT_S)
+        except KafkaException as exc:
+            err: KafkaError = exc.args[0]
+            # a transaction whose records timed out on a deleted topic cannot be aborted
+            # (Kafka 4.1, librdkafka 2.16): a new producer's init_transactions aborts it
+            if err.code() != KafkaError.INVALID_TXN_STATE:
+                raise BrokerError(f"transactional producer failed: {err}") from exc
+            self._replace_producer(str(err))
+        self._rewind()
+        raise BatchAborted(reason)
+
+    def _replace_producer(self, reason: str) -> None:
+        """A new transactional producer with the same id: it fences the old one."""
+        log.warning("transactional producer replaced", extra={"error": reason})
+        old, self.producer = self.producer, make_producer(self._settings, **self._producer_conf)
+        old.purge()
+        self.producer.init_transactions(_TX_TIMEOUT_S)
 
     def _rewind(self) -> None:
         """Seek every assigned partition back to its committed offset."""
@@ -369,8 +409,8 @@ class BatchIO:
     def close(self) -> None:
         """Leave the group and flush; call once the last batch is settled."""
         try:
-            if self._committer is not None:  # a wedged commit is never waited for
-                self._committer.shutdown(wait=not self.wedged, cancel_futures=self.wedged)
+            # a wedged commit is never waited for
+            self._committer.shutdown(wait=not self.wedged, cancel_futures=self.wedged)
             self.consumer.close()
         finally:
             self.producer.flush(10)

@@ -134,6 +134,11 @@ class ScorerMetrics:
             "Batches whose transaction was aborted and re-processed",
             registry=registry,
         )
+        self.delivery_failures = Gauge(
+            "streamscore_delivery_failures",
+            "Batches aborted in a row, not delivered yet (0: outputs are committing)",
+            registry=registry,
+        )
         self.batch_size = Histogram(
             "streamscore_batch_size",
             "Records per micro-batch",

@@ -54,12 +54,15 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
 
 
 def scorer_io(settings: Settings, exactly_once: bool) -> BatchIO:
-    """The scorer's consumer and producer; transactional (exactly-once) if asked."""
-    tx_id = f"{settings.scorer_group_id}-{settings.scorer_instance_id}" if exactly_once else None
+    """The scorer's consumer and producer; transactional (exactly-once) if asked, a static
+    group member (KIP-345) if ``static_membership``: both ids are <group>-<instance id>."""
+    member = f"{settings.scorer_group_id}-{settings.scorer_instance_id}"
+    static: dict[str, object] = {"group.instance.id": member} if settings.static_membership else {}
     return BatchIO(
         settings,
         settings.scorer_group_id,
         settings.topic_events,
-        tx_id,
+        member if exactly_once else None,
         overlap_commit=settings.overlap_commit,
+        consumer_extra=static,
     )

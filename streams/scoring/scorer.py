@@ -40,6 +40,9 @@ Scored = tuple[list[InRecord], BatchResult]
 
 # settle() waited at least this long: records may have come in meanwhile
 _TOP_UP_AFTER_S = 0.001
+# the wait after the second abort in a row, doubled at each next one (the first is retried
+# at once: a rebalance aborts a transaction now and then)
+_BACKOFF_FIRST_S = 0.1
 
 
 @dataclass
@@ -90,11 +93,14 @@ class Scorer:
         # the batch settled last, until _account_settled: (inputs, result, seconds)
         self._settled: tuple[list[InRecord], BatchResult, dict[str, float]] | None = None
         self._poll_step_s = settings.commit_poll_ms / 1000 if settings.overlap_commit else 0.0
+        self._failures = 0  # batches aborted in a row
+        self._stop = threading.Event()  # run()'s: a backoff ends early on SIGTERM
         self._announce_model()
 
     def run(self, stop: threading.Event) -> ScorerStats:
         """Process batches until ``stop`` is set; the batch in hand always completes."""
         collector = Collector(self.settings.gc_interval_s)
+        self._stop = stop
         try:
             while not stop.is_set():
                 self._cycle()
@@ -185,11 +191,13 @@ class Scorer:
         return [self._score(owned)] if owned else []
 
     def checks(self) -> dict[str, bool]:
-        """Readiness: partitions assigned, broker reachable, model loaded."""
+        """Readiness: partitions assigned, broker reachable, model loaded, outputs committing
+        (false from an aborted batch until a batch is delivered)."""
         return {
             "partitions_assigned": bool(self.io.assigned),
             "broker_reachable": self.io.broker_reachable(),
             "model_loaded": self.pipeline.model is not None,
+            "outputs_committing": self._failures == 0,
         }
 
     @property
@@ -270,6 +278,10 @@ class Scorer:
             return None
         if sent is not None:
             self._settled = (*sent, seconds)
+            if self._failures:
+                log.info("delivering again", extra={"aborted_in_a_row": self._failures})
+                self._failures = 0
+                self.metrics.delivery_failures.set(0)
         return seconds.get("commit_wait", 0.0)
 
     def _account_settled(self) -> None:
@@ -279,8 +291,19 @@ class Scorer:
             self._settled = None
 
     def _aborted(self) -> None:
+        """A batch was aborted and rewound; from the second in a row, back off (doubling,
+        up to ``delivery_backoff_max_s``) before it is polled again."""
         self.stats.aborted += 1
         self.metrics.batches_aborted.inc()
+        self._failures += 1
+        self.metrics.delivery_failures.set(self._failures)
+        if self._failures > 1:
+            wait_s = min(
+                _BACKOFF_FIRST_S * 2 ** (self._failures - 2), self.settings.delivery_backoff_max_s
+            )
+            extra = {"aborted_in_a_row": self._failures, "retry_in_s": round(wait_s, 3)}
+            log.warning("outputs not delivered; retrying", extra=extra)
+            self._stop.wait(wait_s)
 
     def _watch_drift(self, result: BatchResult) -> None:
         """Feed the batch's valid events to the drift monitor; alerts join the batch's outputs."""
