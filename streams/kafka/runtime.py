@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ def connect(settings: Settings, create_topics: bool = True) -> Iterator[Runtime]
     without it, a missing topic is a start-up error with a clear message.
     """
     if not settings.is_embedded:
+        await_broker(settings)
         if create_topics:
             ensure_topics(settings, settings.all_topics())
         yield Runtime(settings, None)
@@ -56,6 +58,27 @@ def connect(settings: Settings, create_topics: bool = True) -> Iterator[Runtime]
         yield Runtime(resolved, broker)
     finally:
         broker.stop()
+
+
+_PROBE_TIMEOUT_S = 5.0  # one metadata request to a broker that does not answer
+_RETRY_S = 0.5
+
+
+def await_broker(settings: Settings) -> None:
+    """Return once the broker answers; BrokerError (the address, the client's error) when
+    it did not within ``broker_wait_s`` (0: one try of a few seconds)."""
+    deadline = time.monotonic() + settings.broker_wait_s
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            topic_partitions(settings, settings.topic_events, _PROBE_TIMEOUT_S)
+            return
+        except BrokerError as exc:
+            if left <= 0:
+                waited = f" (waited {settings.broker_wait_s:g} s: broker_wait_s)"
+                raise BrokerError(f"{exc}{waited if settings.broker_wait_s else ''}") from exc
+            log.info("waiting for the broker", extra={"seconds_left": round(left, 1)})
+            time.sleep(min(_RETRY_S, left))  # a refused connection fails at once
 
 
 def require_topics(settings: Settings, topics: list[str]) -> dict[str, int]:

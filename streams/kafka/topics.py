@@ -45,11 +45,11 @@ def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | N
         time.sleep(0.1)  # polling metadata, bounded by the deadline
 
 
-def topic_partitions(settings: Settings, topic: str) -> int:
+def topic_partitions(settings: Settings, topic: str, timeout_s: float = TIMEOUT_S) -> int:
     """Partition count of ``topic``; 0 if it does not exist."""
     admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
     try:
-        meta = admin.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+        meta = admin.list_topics(topic, timeout=timeout_s).topics.get(topic)
     except KafkaException as exc:
         raise BrokerError(f"broker unreachable at {settings.bootstrap_servers}: {exc}") from exc
     if meta is None or meta.error is not None:
