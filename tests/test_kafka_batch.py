@@ -3,6 +3,7 @@ and the batch-observed latency histogram."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from streams.config import Settings
 from streams.contract.records import InRecord, OutRecord
+from streams.errors import CommitWedged
 from streams.kafka import end_total, make_producer, read_topic
 from streams.kafka.batch import BatchIO
 from streams.kafka.clients import DeliveryTracker, flush, produce_many
@@ -160,4 +162,25 @@ def test_poll_more_adds_what_arrived_to_the_batch(settings: Settings) -> None:
             batch = io.poll_more(batch, 100)  # never waits: polled until they are fetched
         assert sorted(r.value for r in batch) == sorted(first + later)
     finally:
+        io.close()
+
+
+def test_every_wait_for_a_commit_in_flight_ends_at_its_deadline(settings: Settings) -> None:
+    # the scorer's waits during a commit (wait_commit, a revoke) and settle() share the
+    # bound: a commit blocked for good in librdkafka ends the process, whichever waits
+    io = BatchIO(settings, "g-wedged", "in", transactional_id=None)
+    blocked = threading.Event()
+    try:
+        io._settle_limit_s = 0.2  # the bound is transaction_timeout_ms + 30 s in service
+        io._in_flight = io._submit(blocked.wait)
+        with pytest.raises(CommitWedged):
+            for _ in range(20_000):  # 1 ms steps, as commit_poll_ms does
+                assert io.committing()
+                io.wait_commit(0.001)
+        assert io.wedged
+        io._in_flight = io._submit(blocked.wait)
+        with pytest.raises(CommitWedged):
+            io.settle()
+    finally:
+        blocked.set()
         io.close()

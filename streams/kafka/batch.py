@@ -44,8 +44,7 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -123,6 +122,7 @@ class BatchIO:
         # overlap it delivers too, so that a delivery that never returns is bounded as well
         self._committer = ThreadPoolExecutor(1, "committer")
         self._in_flight: Future[dict[str, float]] | None = None
+        self._deadline = 0.0  # monotonic time past which the delivery in flight is wedged
         # the broker aborts a transaction after its timeout; a commit still not back then,
         # and past the client's own call timeout, never will be (librdkafka #5456)
         self._settle_limit_s = settings.transaction_timeout_ms / 1000 + _TX_TIMEOUT_S
@@ -159,7 +159,7 @@ class BatchIO:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         in_flight = self._in_flight  # a batch sent, its outcome not yet settled
         if in_flight is not None:
-            wait([in_flight])  # its outcome is taken by settle(), after the poll
+            self._await(in_flight)  # its outcome is taken by settle(), after the poll
         self._revoked = True
         self.assigned -= {(tp.topic, tp.partition) for tp in partitions}
         parts = [tp.partition for tp in partitions]
@@ -222,7 +222,7 @@ class BatchIO:
         """Wait up to ``timeout_s`` for the commit in flight to end; its outcome is
         still taken by :meth:`settle`."""
         if self._in_flight is not None:
-            wait([self._in_flight], timeout_s)
+            self._await(self._in_flight, timeout_s)
 
     def deliver(self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]) -> dict[str, float]:
         """Produce ``outputs`` and commit ``batch``'s offsets, in the documented order.
@@ -247,7 +247,7 @@ class BatchIO:
         self.settle()
         if not self._overlap or not batch:
             done: Future[dict[str, float]] = Future()
-            done.set_result(self._bounded(self._committer.submit(self.deliver, outputs, batch)))
+            done.set_result(self._bounded(self._submit(self.deliver, outputs, batch)))
             self._in_flight = done
             return
         t0 = time.perf_counter()
@@ -260,7 +260,7 @@ class BatchIO:
             self._abort(str(exc))
         produced = time.perf_counter() - t0
         offsets, group = next_offsets(batch), self.consumer.consumer_group_metadata()
-        self._in_flight = self._committer.submit(self._commit_offsets, offsets, group, produced)
+        self._in_flight = self._submit(self._commit_offsets, offsets, group, produced)
 
     def settle(self) -> dict[str, float]:
         """Wait for the batch in flight; its stage seconds ({} if none was in flight).
@@ -275,16 +275,28 @@ class BatchIO:
         seconds = self._bounded(in_flight)
         return {**seconds, "commit_wait": time.perf_counter() - t0}
 
-    def _bounded(self, delivery: Future[dict[str, float]]) -> dict[str, float]:
-        """``delivery``'s result, waited for at most ``transaction_timeout_ms`` + 30 s
-        (then :class:`CommitWedged`); a transactional error aborts and rewinds."""
-        try:
-            return delivery.result(timeout=self._settle_limit_s)
-        except FutureTimeout as exc:
+    def _submit(self, *call: Any) -> Future[dict[str, float]]:
+        """Run ``call`` in the committer thread; it is wedged if not back by the deadline."""
+        self._deadline = time.monotonic() + self._settle_limit_s
+        return self._committer.submit(*call)
+
+    def _await(self, delivery: Future[dict[str, float]], timeout_s: float | None = None) -> None:
+        """Wait for ``delivery`` up to ``timeout_s`` (None: its deadline). Every wait for a
+        delivery goes through here: past its deadline, :class:`CommitWedged`."""
+        left = self._deadline - time.monotonic()
+        wait([delivery], left if timeout_s is None else max(min(timeout_s, left), 0.0))
+        if not delivery.done() and time.monotonic() >= self._deadline:
             self.wedged = True
             raise CommitWedged(
                 f"a transaction's commit has not returned in {self._settle_limit_s:g} s"
-            ) from exc
+            )
+
+    def _bounded(self, delivery: Future[dict[str, float]]) -> dict[str, float]:
+        """``delivery``'s result, waited for until its deadline (then
+        :class:`CommitWedged`); a transactional error aborts and rewinds."""
+        self._await(delivery)
+        try:
+            return delivery.result(timeout=0)
         except KafkaException as exc:
             self._on_transaction_error(exc)
             raise  # not reached: _on_transaction_error always raises
