@@ -11,6 +11,9 @@ stop). With ``home`` (``--data-dir``) the broker keeps its data, its ports (``po
 there, so it can be stopped, killed and started again on the same data and address:
 :meth:`RealBroker.restart`, or a new process with the same flags.
 
+With ``security`` (``--sasl-ssl``) its one client listener is SASL_SSL (SCRAM-SHA-512) with
+ACLs: :mod:`streams.dev.broker_security`, docs/security.md.
+
 >>> with RealBroker() as broker:  # doctest: +SKIP
 ...     broker.create_topics(["events"], partitions=3)
 ...     print(broker.bootstrap)
@@ -35,8 +38,17 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from streams.config import Settings
+from streams.dev.broker_security import (
+    PASSWORD_FILE,
+    BrokerSecurity,
+    CertFiles,
+    client_settings,
+    make_certificates,
+    server_properties,
+)
 from streams.errors import BrokerError
-from streams.kafka.clients import Probe
+from streams.kafka.clients import Acl, Probe, create_acls
 
 KAFKA_VERSION = "4.1.1"
 CACHE_MARKER = ".streamscore-complete"
@@ -136,6 +148,7 @@ class RealBroker:
         start_timeout_s: float = 90.0,
         home: Path | None = None,
         port: int | None = None,
+        security: BrokerSecurity | None = None,
     ) -> None:
         self._libs_dir = libs_dir
         self._start_timeout_s = start_timeout_s
@@ -144,6 +157,8 @@ class RealBroker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: Path | None = None
         self._port = 0
+        self._security = security  # None: one PLAINTEXT listener, no ACLs
+        self._certs: CertFiles | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -196,7 +211,15 @@ class RealBroker:
         props, log4j = self._tmp / "server.properties", self._tmp / "log4j2.properties"
         data = self._tmp / "data"
         server = (_FILES / "server.properties").read_text()
-        props.write_text(server.format(port=self._port, cport=cport, data=data))
+        server = server.format(port=self._port, cport=cport, data=data)
+        scram: list[str] = []
+        if self._security is not None:
+            self._certs = make_certificates(self._tmp / "tls")
+            server += server_properties(self._security, self._port, cport, self._certs)
+            scram = self._security.scram_args()
+            self._security.save_admin_password(self._tmp / "tls")
+        props.write_text(server)
+        props.chmod(0o600)  # it may hold the admin's password
         log4j.write_text(
             (_FILES / "log4j2.properties").read_text().format(log=self._tmp / "server.log")
         )
@@ -205,7 +228,8 @@ class RealBroker:
         java = [exe, f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
         if not (data / "meta.properties").is_file():  # a new broker; else its own data again
             fmt = ["kafka.tools.StorageTool", "format", "--standalone", "-t", _cluster_id()]
-            _run([*java, *fmt, "-c", str(props)], "formatting Kafka storage", timeout_s=120.0)
+            fmt += ["-c", str(props), *scram]
+            _run([*java, *fmt], "formatting Kafka storage", timeout_s=120.0)
         cmd = [*java, *_JVM_HEAP, "kafka.Kafka", str(props)]
         with open(self._tmp / "broker.out", "ab") as out:  # the child keeps its own fd
             self._proc = subprocess.Popen(
@@ -232,7 +256,8 @@ class RealBroker:
 
     def _await_ready(self, deadline: float) -> None:
         """Poll until a probe message is acknowledged, the JVM dies, or the deadline."""
-        probe = Probe(self.bootstrap, _PROBE_TOPIC)
+        admin = self.admin_settings() if self._security is not None else None
+        probe = Probe(self.bootstrap, _PROBE_TOPIC, admin)
         try:
             while not probe.poll(0.2):
                 if self._proc is None or self._proc.poll() is not None:
@@ -256,10 +281,35 @@ class RealBroker:
 
     def create_topics(self, names: Iterable[str], partitions: int = 1) -> None:
         """Create topics with ``partitions`` partitions each (existing ones are kept)."""
-        from streams.config import Settings
         from streams.kafka import ensure_topics
 
-        ensure_topics(Settings(bootstrap_servers=self.bootstrap), list(names), partitions)
+        ensure_topics(self.admin_settings(), list(names), partitions)
+
+    @property
+    def secured(self) -> bool:
+        """Whether the broker runs with SASL_SSL and ACLs."""
+        return self._security is not None
+
+    @property
+    def ca_location(self) -> Path:
+        """The CA certificate (PEM) clients of a secured broker trust."""
+        if self._certs is None:
+            raise BrokerError("the broker is not started with security")
+        return self._certs.ca
+
+    def client_settings(self, username: str, password: str, **overrides: object) -> Settings:
+        """Settings of a client as ``username`` (a secured broker), ``overrides`` merged."""
+        return client_settings(self.bootstrap, self.ca_location, username, password, **overrides)
+
+    def admin_settings(self) -> Settings:
+        """Settings of a client with every right: the admin's, or no security at all."""
+        if self._security is None:
+            return Settings(bootstrap_servers=self.bootstrap)
+        return self.client_settings(self._security.admin_user, self._security.admin_password)
+
+    def grant(self, acls: Iterable[Acl]) -> None:
+        """Create ALLOW ACLs, as the admin (a secured broker)."""
+        create_acls(self.admin_settings(), acls)
 
     def stop(self, kill: bool = False) -> None:
         """SIGTERM the JVM (SIGKILL after 30 s; at once with ``kill``), remove the temp dir
@@ -299,6 +349,9 @@ def _serve(broker: RealBroker) -> int:
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         print(f"bootstrap={broker.start()}", flush=True)
+        if broker.secured:
+            print(f"ca={broker.ca_location}", flush=True)
+            print(f"admin_password_file={broker.ca_location.parent / PASSWORD_FILE}", flush=True)
         while not stop.wait(0.5):
             if not broker.running:
                 print(f"Kafka broker exited\n{broker.log_tail()}", file=sys.stderr, flush=True)
@@ -323,12 +376,22 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", type=Path, default=None, help="keep data, ports and cluster id here"
     )
     run.add_argument("--port", type=int, default=None, help="the client port (default: free)")
+    run.add_argument(
+        "--sasl-ssl", action="store_true", help="SASL_SSL (SCRAM-SHA-512) and ACLs; an admin user"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "fetch":
             print(fetch_jars(), flush=True)
             return 0
-        broker = RealBroker(start_timeout_s=args.start_timeout, home=args.data_dir, port=args.port)
+        tls = args.data_dir / "tls" if args.data_dir is not None else None
+        security = BrokerSecurity.load_or_new(tls) if args.sasl_ssl else None
+        broker = RealBroker(
+            start_timeout_s=args.start_timeout,
+            home=args.data_dir,
+            port=args.port,
+            security=security,
+        )
         return _serve(broker)
     except BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

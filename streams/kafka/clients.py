@@ -10,6 +10,8 @@ Everything here is thin I/O. Client configs come from
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,11 +23,12 @@ from confluent_kafka import (
     Message,
     Producer,
 )
+from confluent_kafka.admin import AdminClient
 
 from streams.config import Settings
 from streams.contract.records import Headers, Origin, OutRecord
-from streams.errors import BrokerError
-from streams.kafka.config import librdkafka_config
+from streams.errors import AuthError, BrokerError
+from streams.kafka.config import auth_error, librdkafka_config
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +42,39 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 
 
+class RepeatFilter(logging.Filter):
+    """Passes a line at most once per ``every_s`` (its ``(after N ms in state X)`` timing
+    ignored): librdkafka logs every failed reconnect, a few a second against a broker
+    that refuses the credentials. The next line passed says how many were held back."""
+
+    _TIMING = re.compile(r" \(after \d+ms in state \w+[^)]*\)")
+    _MAX_KEYS = 1_000
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self._seen: dict[str, tuple[float, int]] = {}  # line -> (passed at, held back since)
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key, now = self._TIMING.sub("", record.getMessage()), time.monotonic()
+        with self._lock:
+            passed_at, held = self._seen.get(key, (-self.every_s, 0))
+            if now - passed_at < self.every_s:
+                self._seen[key] = (passed_at, held + 1)
+                return False
+            if len(self._seen) >= self._MAX_KEYS:
+                self._seen.clear()
+            self._seen[key] = (now, 0)
+        if held:
+            record.repeated = held
+        return True
+
+
 # librdkafka's own log lines (connection errors ...) go through Python logging, as JSON.
 LIBRDKAFKA_LOG = logging.getLogger("streams.librdkafka")
 LIBRDKAFKA_LOG.setLevel(logging.WARNING)
+LIBRDKAFKA_LOG.addFilter(RepeatFilter())
 # a probe of a starting broker: every refused connection is expected, none is logged
 _SILENT = logging.getLogger("streams.librdkafka.probe")
 _SILENT.setLevel(logging.CRITICAL + 1)
@@ -80,12 +113,16 @@ class DeliveryTracker:
     sent: int = 0
     delivered: int = 0
     errors: list[str] = field(default_factory=list)
+    denied: AuthError | None = None
+    """The first delivery an ACL refused (no delivery of it can succeed)."""
 
-    def __call__(self, err: KafkaError | None, _msg: Message) -> None:
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self.delivered += 1
-        else:
-            self.errors.append(str(err))
+            return
+        self.errors.append(str(err))
+        if self.denied is None:
+            self.denied = auth_error(err, where=f"writing to {msg.topic()}")
 
     @property
     def pending(self) -> int:
@@ -160,14 +197,34 @@ _QUEUE_FULL = KafkaError(KafkaError._QUEUE_FULL)
 
 
 def flush(producer: Producer, tracker: DeliveryTracker, timeout_s: float = 60.0) -> None:
-    """Wait until every produce is confirmed; raise BrokerError on a failed delivery."""
+    """Wait until every produce is confirmed; raise BrokerError on a failed delivery
+    (AuthError at the first one an ACL refused)."""
     deadline = time.monotonic() + timeout_s
-    while tracker.pending > 0 and time.monotonic() < deadline:
+    while tracker.pending > 0 and time.monotonic() < deadline and tracker.denied is None:
         producer.flush(min(1.0, max(deadline - time.monotonic(), 0.0)))
+    if tracker.denied is not None:
+        raise tracker.denied
     if tracker.errors:
         raise BrokerError(f"{len(tracker.errors)} deliveries failed, first: {tracker.errors[0]}")
     if tracker.pending:
         raise BrokerError(f"{tracker.pending} deliveries unconfirmed after {timeout_s:.0f}s")
+
+
+def partitions_of(
+    client: Consumer | Producer | AdminClient, settings: Settings, topic: str, timeout_s: float
+) -> list[int]:
+    """The partitions of ``topic`` ([] if it does not exist) from ``client``'s metadata;
+    AuthError if the principal may not describe it (then it looks missing otherwise).
+    KafkaException when the broker does not answer within ``timeout_s``."""
+    meta = client.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    if meta is None:
+        return []
+    if meta.error is not None:
+        denied = auth_error(meta.error, settings, f"describing {topic}")
+        if denied is not None:
+            raise denied
+        return []
+    return sorted(meta.partitions)
 
 
 def origin_of(msg: Message) -> Origin:
@@ -189,19 +246,21 @@ def publish(settings: Settings, records: Iterable[OutRecord]) -> int:
 
 
 class Probe:
-    """Sends a record to ``topic`` of a broker with no security until one is acknowledged:
-    the broker is up and takes writes (a starting local broker, before any Settings).
+    """Sends a record to ``topic`` until one is acknowledged: the broker is up and takes
+    writes (a starting local broker). ``settings`` None: a broker with no security at
+    ``bootstrap``.
 
     >>> probe = Probe("127.0.0.1:9092", "__streamscore_probe")  # doctest: +SKIP
     >>> while not probe.poll(0.2): ...                          # doctest: +SKIP
     """
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, settings: Settings | None = None) -> None:
         self.topic = topic
+        conf = {"bootstrap.servers": bootstrap, "message.timeout.ms": 5000}
+        if settings is not None:
+            conf = librdkafka_config(settings, **conf)
         # silent: refused connections are expected until the broker listens
-        self._producer = Producer(
-            {"bootstrap.servers": bootstrap, "message.timeout.ms": 5000}, logger=_SILENT
-        )
+        self._producer = Producer(conf, logger=_SILENT)
         # one entry per delivery report; never compare KafkaError objects to None with
         # ==/in: in confluent-kafka 2.16.1 that leaves a stray TypeError pending
         self._acked: list[bool] = []
@@ -222,3 +281,47 @@ class Probe:
         """Drop what is still queued."""
         self._producer.purge()
         self._producer.flush(0)
+
+
+@dataclass(frozen=True)
+class Acl:
+    """An ALLOW ACL: ``principal`` (``User:<name>``) may ``operation`` (``READ``, ``WRITE``,
+    ``DESCRIBE``, ``CREATE``, ``IDEMPOTENT_WRITE`` ...) on a resource (``TOPIC``, ``GROUP``,
+    ``TRANSACTIONAL_ID``, or ``BROKER`` named ``kafka-cluster``: the cluster) named ``name``,
+    or on every one whose name starts with it (``prefixed``)."""
+
+    principal: str
+    resource: str
+    name: str
+    operation: str
+    prefixed: bool = False
+
+    def render(self) -> str:
+        """One line, as docs/security.md lists them."""
+        pattern = "prefixed" if self.prefixed else "literal"
+        return f"{self.principal} {self.operation} {self.resource} {self.name} ({pattern})"
+
+
+def create_acls(settings: Settings, acls: Iterable[Acl]) -> None:
+    """Create ``acls`` (settings of a principal allowed to alter the cluster: a super user)."""
+    from confluent_kafka.admin._acl import AclBinding, AclOperation, AclPermissionType
+    from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
+
+    bindings = [
+        AclBinding(
+            ResourceType[a.resource],
+            a.name,
+            ResourcePatternType.PREFIXED if a.prefixed else ResourcePatternType.LITERAL,
+            a.principal,
+            "*",
+            AclOperation[a.operation],
+            AclPermissionType.ALLOW,
+        )
+        for a in dict.fromkeys(acls)  # once each: the client refuses duplicates
+    ]
+    admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
+    for binding, fut in admin.create_acls(bindings, request_timeout=TIMEOUT_S).items():
+        try:
+            fut.result(timeout=TIMEOUT_S)
+        except Exception as exc:  # KafkaException, or a timeout of the future
+            raise BrokerError(f"cannot create ACL {binding}: {exc}") from exc

@@ -11,10 +11,22 @@ apply to every client streamscore builds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from confluent_kafka import KafkaError
+
 from streams.config import Settings
-from streams.errors import ConfigError
+from streams.errors import AuthError, ConfigError
+
+_ACL_DOC = "docs/security.md"
+_DENIED = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED: "a topic",
+    KafkaError.GROUP_AUTHORIZATION_FAILED: "a consumer group",
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: "a transactional id",
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED: "the cluster",
+}
+"""librdkafka's authorization errors: what the principal may not use."""
 
 
 def _require_resolved(settings: Settings) -> str:
@@ -31,10 +43,13 @@ def librdkafka_config(settings: Settings, **extra: Any) -> dict[str, Any]:
     """Map settings to a confluent-kafka (librdkafka) config dict, security included.
 
     ``extra`` entries (librdkafka names, e.g. ``{"group.id": ...}``) are merged last.
+    Its ``error_cb`` raises :class:`AuthError` out of the client's ``poll``, ``consume``
+    or ``flush`` when the broker refuses the credentials.
     """
     conf: dict[str, Any] = {
         "bootstrap.servers": _require_resolved(settings),
         "security.protocol": settings.security_protocol,
+        "error_cb": raise_auth_errors(settings),
     }
     if settings.sasl_mechanism:
         conf["sasl.mechanism"] = settings.sasl_mechanism
@@ -96,3 +111,43 @@ def faust_config(settings: Settings, *, topic_allow_declare: bool = True) -> dic
     elif context is not None:
         kwargs["broker_credentials"] = faust.SSLCredentials(context)
     return kwargs
+
+
+def auth_error(
+    err: KafkaError, settings: Settings | None = None, where: str = ""
+) -> AuthError | None:
+    """The one-line :class:`AuthError` for ``err`` if the broker refused the credentials
+    or an ACL (``where``: what was being done, e.g. ``writing to scores``); else None."""
+    at = f"the broker at {settings.bootstrap_servers}" if settings is not None else "the broker"
+    principal = "the principal"
+    if settings is not None and settings.sasl_username:
+        principal = f"User:{settings.sasl_username}"
+    if err.code() == KafkaError._AUTHENTICATION:
+        if settings is None:
+            return AuthError(f"{at} refused the credentials ({err.str()}): check them")
+        return AuthError(
+            f"{at} refused the credentials of {settings.sasl_username!r} "
+            f"({settings.sasl_mechanism}, {settings.security_protocol}): check sasl_username "
+            "and sasl_password (STREAMSCORE_SASL_USERNAME, STREAMSCORE_SASL_PASSWORD) and "
+            "sasl_mechanism"
+        )
+    what = _DENIED.get(err.code())
+    if what is None:
+        return None
+    doing = f" {where}" if where else ""
+    return AuthError(
+        f"{at} denied {principal} access to {what}{doing} ({err.name()}): "
+        f"grant it the ACLs {_ACL_DOC} lists for this command"
+    )
+
+
+def raise_auth_errors(settings: Settings) -> Callable[[KafkaError], None]:
+    """A librdkafka ``error_cb``: an authentication or authorization failure raises
+    :class:`AuthError` (retrying cannot help); other errors are librdkafka's to retry."""
+
+    def error_cb(err: KafkaError) -> None:
+        exc = auth_error(err, settings)
+        if exc is not None:
+            raise exc
+
+    return error_cb
