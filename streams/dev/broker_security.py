@@ -227,6 +227,7 @@ def processor_acls(settings: Settings, principal: str) -> dict[str, list[Acl]]:
             acl("TRANSACTIONAL_ID", f"{s.scorer_group_id}-", "WRITE", prefixed=True),
         ],
         "join": [
+            acl("TOPIC", s.topic_events, "DESCRIBE"),  # the start-up probe reads its metadata
             *(acl("TOPIC", t, "READ") for t in (s.topic_scores, s.topic_feedback)),
             acl("TOPIC", s.topic_scores_shadow, "READ"),
             *(acl("TOPIC", t, "WRITE") for t in [*joins_out, s.topic_drift_alerts]),

@@ -134,9 +134,9 @@ def auth_error(
     what = _DENIED.get(err.code())
     if what is None:
         return None
-    doing = f" {where}" if where else ""
+    doing = f", {where}" if where else ""
     return AuthError(
-        f"{at} denied {principal} access to {what}{doing} ({err.name()}): "
+        f"{at} denied {principal} access to {what} ({err.name()}{doing}): "
         f"grant it the ACLs {_ACL_DOC} lists for this command"
     )
 
