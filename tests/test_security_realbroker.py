@@ -62,6 +62,7 @@ class Secure:
 @pytest.fixture(scope="module")
 def secure() -> Iterator[Secure]:
     users = {"app": APP_PASSWORD, "noacl": NOACL_PASSWORD}
+    users |= {name: NOACL_PASSWORD for name, _, _ in PARTIAL}
     with RealBroker(security=BrokerSecurity(users=users)) as broker:
         admin = broker.admin_settings()
         login = {
@@ -80,6 +81,9 @@ def secure() -> Iterator[Secure]:
             update={"sasl_username": "app", "sasl_password": SecretStr(APP_PASSWORD)}
         )
         broker.grant(a for acls in processor_acls(admin, "User:app").values() for a in acls)
+        for name, command, without in PARTIAL:  # the command's ACLs but one kind
+            acls = processor_acls(admin, f"User:{name}")[command]
+            broker.grant(a for a in acls if a.resource != without)
         outputs: list[str] = []
         yield Secure(broker, admin, app, outputs)
         leaks = [s for s in SECRETS for text in outputs if s in text]
@@ -221,6 +225,14 @@ def _assert_fails_fast(results: list[tuple[int, str, float]], expected: str) -> 
         assert auth_lines <= MAX_AUTH_LINES, out
 
 
+PARTIAL = [
+    ("scorer-no-txn", "score", "TRANSACTIONAL_ID"),
+    ("scorer-no-group", "score", "GROUP"),
+    ("joiner-no-group", "join", "GROUP"),
+]
+"""Principals holding a command's ACLs but those of one kind of resource."""
+MISSING = {"TRANSACTIONAL_ID": "a transactional id", "GROUP": "a consumer group"}
+
 COMMANDS = [["score"], ["join"], ["lag"], ["dlq", "replay"], ["produce", "--count", "10"]]
 
 
@@ -284,3 +296,13 @@ def test_invalid_settings_are_reported_without_the_values_given() -> None:
     )
     assert proc.returncode == 2 and "needs sasl_mechanism" in proc.stderr, proc.stderr
     assert APP_PASSWORD not in proc.stdout + proc.stderr
+
+
+def test_a_missing_acl_is_named_and_fails_fast(secure: Secure, tmp_path: Path) -> None:
+    results = []
+    for name, command, without in PARTIAL:  # one at a time: each its own principal
+        login = {"sasl_username": name, "sasl_password": SecretStr(NOACL_PASSWORD)}
+        results += _cli_all(secure, [[command]], joiner_data_dir=tmp_path / name, **login)
+        _assert_fails_fast(
+            results[-1:], rf"^streamscore: .* denied User:{name} access to {MISSING[without]} "
+        )

@@ -118,15 +118,12 @@ def auth_error(
 ) -> AuthError | None:
     """The one-line :class:`AuthError` for ``err`` if the broker refused the credentials
     or an ACL (``where``: what was being done, e.g. ``writing to scores``); else None."""
-    at = f"the broker at {settings.bootstrap_servers}" if settings is not None else "the broker"
-    principal = "the principal"
-    if settings is not None and settings.sasl_username:
-        principal = f"User:{settings.sasl_username}"
     if err.code() == KafkaError._AUTHENTICATION:
         if settings is None:
-            return AuthError(f"{at} refused the credentials ({err.str()}): check them")
+            return AuthError(f"the broker refused the credentials ({err.str()}): check them")
         return AuthError(
-            f"{at} refused the credentials of {settings.sasl_username!r} "
+            f"the broker at {settings.bootstrap_servers} refused the credentials of "
+            f"{settings.sasl_username!r} "
             f"({settings.sasl_mechanism}, {settings.security_protocol}): check sasl_username "
             "and sasl_password (STREAMSCORE_SASL_USERNAME, STREAMSCORE_SASL_PASSWORD) and "
             "sasl_mechanism"
@@ -134,10 +131,17 @@ def auth_error(
     what = _DENIED.get(err.code())
     if what is None:
         return None
-    doing = f", {where}" if where else ""
+    return denied(settings, f"access to {what} ({err.name()}{', ' + where if where else ''})")
+
+
+def denied(settings: Settings | None, what: str) -> AuthError:
+    """The one-line :class:`AuthError` of a missing ACL: the broker denied ``what``."""
+    at = f"the broker at {settings.bootstrap_servers}" if settings is not None else "the broker"
+    principal = "the principal"
+    if settings is not None and settings.sasl_username:
+        principal = f"User:{settings.sasl_username}"
     return AuthError(
-        f"{at} denied {principal} access to {what} ({err.name()}{doing}): "
-        f"grant it the ACLs {_ACL_DOC} lists for this command"
+        f"{at} denied {principal} {what}: grant it the ACLs {_ACL_DOC} lists for this command"
     )
 
 
