@@ -27,7 +27,7 @@ from helpers import child_env, wait_for
 from pydantic import SecretStr
 
 from streams.config import Settings
-from streams.dev.broker_security import BrokerSecurity, processor_acls
+from streams.dev.broker_security import BrokerSecurity, make_certificates, processor_acls
 from streams.dev.local import fresh_settings
 from streams.dev.realbroker import RealBroker
 from streams.kafka import end_total, read_topic
@@ -242,6 +242,14 @@ def test_a_wrong_password_fails_fast_with_one_clear_line(secure: Secure, tmp_pat
     _assert_fails_fast(
         results, r"^streamscore: the broker at .* refused the credentials of 'app'.*sasl_password"
     )
+
+
+def test_an_untrusted_broker_certificate_fails_fast_with_one_clear_line(
+    secure: Secure, tmp_path: Path
+) -> None:
+    other_ca = make_certificates(tmp_path / "other").ca  # a CA that did not sign the broker's
+    results = _cli_all(secure, [["score"], ["join"]], ssl_ca_location=other_ca)
+    _assert_fails_fast(results, r"^streamscore: the broker at .* check ssl_ca_location")
 
 
 def test_a_principal_without_acls_fails_fast_with_one_clear_line(

@@ -27,6 +27,9 @@ _DENIED = {
     KafkaError.CLUSTER_AUTHORIZATION_FAILED: "the cluster",
 }
 """librdkafka's authorization errors: what the principal may not use."""
+_UNTRUSTED = "certificate verify failed"
+"""In librdkafka's _SSL error when the broker's certificate is not trusted (or names
+another host): a setting to fix, not a broken connection to retry."""
 
 
 def _require_resolved(settings: Settings) -> str:
@@ -117,7 +120,8 @@ def auth_error(
     err: KafkaError, settings: Settings | None = None, where: str = ""
 ) -> AuthError | None:
     """The one-line :class:`AuthError` for ``err`` if the broker refused the credentials
-    or an ACL (``where``: what was being done, e.g. ``writing to scores``); else None."""
+    or an ACL, or its certificate is not trusted (``where``: what was being done, e.g.
+    ``writing to scores``); else None."""
     if err.code() == KafkaError._AUTHENTICATION:
         if settings is None:
             return AuthError(f"the broker refused the credentials ({err.str()}): check them")
@@ -127,6 +131,13 @@ def auth_error(
             f"({settings.sasl_mechanism}, {settings.security_protocol}): check sasl_username "
             "and sasl_password (STREAMSCORE_SASL_USERNAME, STREAMSCORE_SASL_PASSWORD) and "
             "sasl_mechanism"
+        )
+    if err.code() == KafkaError._SSL and _UNTRUSTED in err.str():
+        at = f" at {settings.bootstrap_servers}" if settings is not None else ""
+        return AuthError(
+            f"the broker{at} sent a certificate its CA does not vouch for: check "
+            "ssl_ca_location (STREAMSCORE_SSL_CA_LOCATION: the CA that signed the brokers' "
+            "certificates) and that the address is one the certificate names"
         )
     what = _DENIED.get(err.code())
     if what is None:
