@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from streams.config import Settings
 from streams.errors import CommitWedged, StreamscoreError
-from streams.ops.logs import configure
+from streams.ops.logs import configure, secret_values
 
 log = logging.getLogger("streams.cli")
 
@@ -75,8 +75,9 @@ def _cmd_broker(_settings: Settings, args: argparse.Namespace) -> int:
         "--data-dir": args.data_dir,
         "--port": args.port,
     }
+    secured = ["--sasl-ssl"] if args.sasl_ssl else []
     return broker_main(
-        ["run", *(str(x) for f, v in flags.items() if v is not None for x in (f, v))]
+        ["run", *secured, *(str(x) for f, v in flags.items() if v is not None for x in (f, v))]
     )
 
 
@@ -259,6 +260,9 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--data-dir", default=None, help="run: keep its data and address here")
     p.add_argument("--port", type=int, default=None, help="run: the client port (default: free)")
+    p.add_argument(
+        "--sasl-ssl", action="store_true", help="run: SASL_SSL (SCRAM-SHA-512) and ACLs only"
+    )
     p.set_defaults(handler=_cmd_broker)
 
     add_retrain_command(sub, parent)
@@ -294,15 +298,23 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _describe(exc: ValidationError) -> str:
+    """One line per invalid setting, without the values given (they may be secrets)."""
+    return "\n".join(
+        f"  {'.'.join(str(part) for part in err['loc']) or 'settings'}: {err['msg']}"
+        for err in exc.errors(include_url=False, include_input=False)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; exit codes: 0 ok, 2 bad usage or settings, 1 a StreamscoreError."""
     args = parser().parse_args(argv)
     try:
         settings = build_settings(args)
     except ValidationError as exc:
-        print(f"streamscore: invalid settings:\n{exc}", file=sys.stderr)
+        print(f"streamscore: invalid settings:\n{_describe(exc)}", file=sys.stderr)
         return 2
-    configure(settings.log_level)
+    configure(settings.log_level, secret_values(settings))
     handler: Handler = args.handler
     try:
         return handler(settings, args)

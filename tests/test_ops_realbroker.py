@@ -104,7 +104,8 @@ def test_readiness_follows_the_model(settings: Settings, tmp_path: Path) -> None
         (tmp_path / "CURRENT").write_text("v1\n")
         wait_for(lambda: _get(url + "/readyz")[0] == 200, 30, "the model to be picked up")
         assert json.loads(_get(url + "/readyz")[1]) == {
-            "partitions_assigned": True, "broker_reachable": True, "model_loaded": True
+            "partitions_assigned": True, "broker_reachable": True, "model_loaded": True,
+            "outputs_committing": True,
         }  # fmt: skip
         # the metric is set just after the model goes in: wait for it to change
         wait_for(lambda: predictor("fallback-rules", "rules") is None, 30, "the model info")

@@ -80,6 +80,16 @@ def input_topics(settings: Settings) -> list[str]:
     return topics
 
 
+def output_topics(settings: Settings) -> list[str]:
+    """The topics the joiner writes (besides its own, ``<joiner_group_id>-...``)."""
+    return [
+        settings.topic_labelled,
+        settings.topic_feedback_unmatched,
+        settings.topic_feedback_dlq,
+        settings.topic_drift_alerts,
+    ]
+
+
 def rocksdb_options(settings: Settings) -> dict[str, int]:
     """RocksDB memory per partition DB: faust's defaults allow ~2.7 GB per partition
     (three 64 MB memtables and a 2 GB block cache), and RSS would grow with the state
@@ -258,6 +268,7 @@ def publish_online(learner: OnlineLearner, model_dir: Path) -> None:
 
 def run_joiner(settings: Settings) -> int:
     """``streamscore join``: check inputs, then run the faust worker until SIGTERM/SIGINT."""
+    from streams.kafka.clients import check_access
     from streams.kafka.runtime import connect, require_topics
     from streams.ops.http import ObservabilityServer
     from streams.ops.lag import LagCollector
@@ -266,6 +277,8 @@ def run_joiner(settings: Settings) -> int:
     with connect(settings) as rt:
         inputs = input_topics(settings)
         partitions = check_copartitioned(require_topics(rt.settings, inputs))
+        if not rt.on_embedded:  # aiokafka waits for a group it may not join, saying nothing
+            check_access(rt.settings, settings.joiner_group_id, inputs, output_topics(settings))
         if rt.embedded is not None:  # faust may not declare topics there: make its changelog
             rt.embedded.create_topics([changelog_topic(settings)])
         registry = process_registry()

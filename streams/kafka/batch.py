@@ -68,7 +68,7 @@ from streams.kafka.clients import (
     produce,
     produce_many,
 )
-from streams.kafka.config import librdkafka_config
+from streams.kafka.config import auth_error, librdkafka_config
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ class BatchIO:
         self._admin = AdminClient(librdkafka_config(settings, logger=log))
         if self.exactly_once:
             # fences an older instance with the same id and aborts its open transaction
-            self.producer.init_transactions(_TX_TIMEOUT_S)
+            self._init_transactions()
         self.consumer.subscribe([topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -187,6 +187,9 @@ class BatchIO:
         for msg in messages:
             err = msg.error()
             if err is not None:
+                denied = auth_error(err, self._settings, "consuming")
+                if denied is not None:  # a topic or group ACL missing: no retry helps
+                    raise denied
                 if err.fatal():
                     raise BrokerError(f"fatal consumer error: {err}")
                 log.warning("consumer error", extra={"error": str(err)})
@@ -384,6 +387,9 @@ class BatchIO:
 
     def _on_transaction_error(self, exc: KafkaException) -> None:
         err: KafkaError = exc.args[0]
+        denied = auth_error(err, self._settings, "in a transaction")
+        if denied is not None:  # e.g. an output topic's WRITE ACL missing
+            raise denied from exc
         if err.txn_requires_abort():
             self._abort(str(err))
         # fatal (e.g. fenced by a newer instance with the same transactional id)
@@ -409,7 +415,17 @@ class BatchIO:
         log.warning("transactional producer replaced", extra={"error": reason})
         old, self.producer = self.producer, make_producer(self._settings, **self._producer_conf)
         old.purge()
-        self.producer.init_transactions(_TX_TIMEOUT_S)
+        self._init_transactions()
+
+    def _init_transactions(self) -> None:
+        """``init_transactions``; AuthError if the transactional id is not allowed."""
+        try:
+            self.producer.init_transactions(_TX_TIMEOUT_S)
+        except KafkaException as exc:
+            denied = auth_error(exc.args[0], self._settings, "initialising its transactions")
+            if denied is not None:
+                raise denied from exc
+            raise
 
     def _rewind(self) -> None:
         """Seek every assigned partition back to its committed offset."""

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 
 from streams.config import Settings
 from streams.errors import BrokerError
-from streams.kafka.clients import LIBRDKAFKA_LOG, TIMEOUT_S, make_consumer
+from streams.kafka.clients import LIBRDKAFKA_LOG, TIMEOUT_S, make_consumer, partitions_of
 from streams.kafka.config import librdkafka_config
 
 _COORDINATOR_MOVING = {
@@ -48,8 +48,8 @@ def group_offsets(
     try:
         tps = []
         for topic in topics:
-            meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic]
-            tps += [TopicPartition(topic, p) for p in sorted(meta.partitions)]
+            parts = partitions_of(consumer, settings, topic, TIMEOUT_S)
+            tps += [TopicPartition(topic, p) for p in parts]
         committed = committed_offsets(consumer, tps)
         out = []
         for tp in committed:

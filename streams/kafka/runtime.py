@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from streams.config import Settings
-from streams.errors import BrokerError
+from streams.errors import AuthError, BrokerError
 from streams.kafka import ensure_topics, topic_partitions
 from streams.kafka.embedded import EmbeddedBroker
 
@@ -73,6 +73,8 @@ def await_broker(settings: Settings) -> None:
         try:
             topic_partitions(settings, settings.topic_events, _PROBE_TIMEOUT_S)
             return
+        except AuthError:
+            raise  # credentials or ACLs: waiting cannot help
         except BrokerError as exc:
             if left <= 0:
                 waited = f" (waited {settings.broker_wait_s:g} s: broker_wait_s)"

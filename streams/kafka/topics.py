@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 
@@ -16,26 +17,40 @@ from confluent_kafka.cimpl import NewTopic
 from streams.config import Settings
 from streams.contract.records import InRecord, headers_of
 from streams.errors import BrokerError
-from streams.kafka.clients import LIBRDKAFKA_LOG, TIMEOUT_S, make_consumer, origin_of
+from streams.kafka.clients import (
+    LIBRDKAFKA_LOG,
+    TIMEOUT_S,
+    make_consumer,
+    origin_of,
+    partitions_of,
+)
 from streams.kafka.config import librdkafka_config
+
+log = logging.getLogger(__name__)
 
 
 def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | None = None) -> None:
-    """Create missing topics on a real broker and wait until metadata shows them all.
+    """Create the topics the principal cannot see yet, and wait until metadata shows them.
 
-    (On the embedded broker see EmbeddedBroker.create_topics.)
+    A topic it may not create (no CREATE ACL: it may exist, unseen) is skipped with a
+    warning: a command that uses it fails there, naming it. (On the embedded broker see
+    EmbeddedBroker.create_topics.)
     """
-    names = list(topics)
+    admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
+    names = [t for t in topics if t not in _visible(admin, settings)]
     if not names:
         return
-    admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
     wanted = [NewTopic(t, partitions or settings.topic_partitions, 1) for t in names]
     futures = admin.create_topics(wanted, operation_timeout=TIMEOUT_S)
     for name, fut in futures.items():
         try:
             fut.result(timeout=TIMEOUT_S)
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            code = exc.args[0].code()
+            if code == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                log.warning("topic not created: no CREATE ACL", extra={"topic": name})
+                names.remove(name)
+            elif code != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BrokerError(f"cannot create topic {name!r}: {exc}") from exc
     # creation is acknowledged by the controller before every broker's metadata has it
     deadline = time.monotonic() + TIMEOUT_S
@@ -45,16 +60,24 @@ def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | N
         time.sleep(0.1)  # polling metadata, bounded by the deadline
 
 
+def _visible(admin: AdminClient, settings: Settings) -> set[str]:
+    """The topics the principal may describe."""
+    try:
+        return set(admin.list_topics(timeout=TIMEOUT_S).topics)
+    except KafkaException as exc:
+        admin.poll(0)  # serves error_cb: refused credentials raise AuthError
+        raise BrokerError(f"broker unreachable at {settings.bootstrap_servers}: {exc}") from exc
+
+
 def topic_partitions(settings: Settings, topic: str, timeout_s: float = TIMEOUT_S) -> int:
-    """Partition count of ``topic``; 0 if it does not exist."""
+    """Partition count of ``topic``; 0 if it does not exist (AuthError if the principal
+    may not describe it, or the broker refused its credentials)."""
     admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
     try:
-        meta = admin.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        return len(partitions_of(admin, settings, topic, timeout_s))
     except KafkaException as exc:
+        admin.poll(0)  # serves error_cb: refused credentials raise AuthError
         raise BrokerError(f"broker unreachable at {settings.bootstrap_servers}: {exc}") from exc
-    if meta is None or meta.error is not None:
-        return 0
-    return len(meta.partitions)
 
 
 def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
@@ -68,10 +91,9 @@ def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
         **{"isolation.level": "read_uncommitted"},
     )
     try:
-        meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics[topic]
         return {
             p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=TIMEOUT_S)
-            for p in sorted(meta.partitions)
+            for p in partitions_of(consumer, settings, topic, TIMEOUT_S)
         }
     finally:
         consumer.close()
