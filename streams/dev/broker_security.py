@@ -23,7 +23,7 @@ from typing import Any
 
 from streams.config import Settings
 from streams.errors import BrokerError
-from streams.kafka.clients import Acl
+from streams.kafka.acls import Acl
 
 MECHANISM = "SCRAM-SHA-512"
 LISTENER = "SASL_SSL"

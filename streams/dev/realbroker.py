@@ -48,7 +48,8 @@ from streams.dev.broker_security import (
     server_properties,
 )
 from streams.errors import BrokerError
-from streams.kafka.clients import Acl, Probe, create_acls
+from streams.kafka.acls import Acl, create_acls
+from streams.kafka.clients import Probe
 
 KAFKA_VERSION = "4.1.1"
 CACHE_MARKER = ".streamscore-complete"

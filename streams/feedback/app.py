@@ -268,7 +268,7 @@ def publish_online(learner: OnlineLearner, model_dir: Path) -> None:
 
 def run_joiner(settings: Settings) -> int:
     """``streamscore join``: check inputs, then run the faust worker until SIGTERM/SIGINT."""
-    from streams.kafka.clients import check_access
+    from streams.kafka.acls import check_access
     from streams.kafka.runtime import connect, require_topics
     from streams.ops.http import ObservabilityServer
     from streams.ops.lag import LagCollector

@@ -4,6 +4,7 @@ and, with :mod:`streams.feedback.app`, the only code that touches faust's transp
 
 - :mod:`~streams.kafka.config`: settings → librdkafka's and faust/aiokafka's configs;
 - :mod:`~streams.kafka.clients`: producer and consumer factories, delivery tracking;
+- :mod:`~streams.kafka.acls`: ACLs to grant, and what a principal may do;
 - :mod:`~streams.kafka.topics`: create topics, read watermarks and records;
 - :mod:`~streams.kafka.groups`: committed offsets of a consumer group;
 - :mod:`~streams.kafka.batch`: the scorer's micro-batch consume → produce → commit,
