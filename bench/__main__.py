@@ -33,6 +33,8 @@ COMMANDS: dict[str, list[str]] = {
     "lifecycle": [],  # concept change -> alert -> retrained shadow -> gate
     "cbpe": [],  # in memory, no broker: the AUC estimate against realised AUC
     "online": [],  # in memory, no broker: River challengers around a concept change
+    "restart_pause": [],  # a scorer SIGKILLed and restarted: static membership on and off
+    "chaos": ["--minutes", "15"],  # process kills and broker restarts; nothing lost
 }
 
 

@@ -252,7 +252,11 @@ def run(args: argparse.Namespace, home: Path) -> dict[str, object]:
     exits = Counter[int]()
     for p in sup.processors:
         exits.update(p.exits)
+    flags = [f"--minutes {args.minutes:g}", f"--scorers {args.scorers}", f"--seed {args.seed}",
+             f"--rate {args.rate:g}", f"--kill-every {args.kill_every:g}",
+             f"--broker-restarts {args.broker_restarts}"]  # fmt: skip
     return {
+        "command": "python -m bench.chaos " + " ".join(flags),
         "minutes": args.minutes,
         "seed": args.seed,
         "rate": args.rate,
@@ -294,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     _print(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    if args.out == RESULTS / "chaos.json":
+        from bench.report import write_report
+
+        write_report()
     outcome = result["outcome"]
     assert isinstance(outcome, dict)
     return 1 if outcome["lost"] or outcome["duplicated"] else 0

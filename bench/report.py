@@ -14,6 +14,7 @@ from bench.harness import RESULTS, ROOT
 from bench.report_joiner import joiner, recovery, system
 from bench.report_lifecycle import joiner_shadow, lifecycle, shadow
 from bench.report_online import online
+from bench.report_reliability import chaos, restart_pause
 from bench.report_table import heading as _heading
 from bench.report_table import table as _table
 
@@ -306,6 +307,8 @@ def write_report() -> None:
         ("joiner_shadow", joiner_shadow),
         ("lifecycle", lifecycle),
         ("online", online),
+        ("restart_pause", restart_pause),
+        ("chaos", chaos),
     ]
     for name, render in sections:
         result = _load(name)

@@ -126,10 +126,14 @@ def main() -> None:
                 runs.append(_round(b.bootstrap, static, args))
                 print(orjson.dumps(runs[-1], option=orjson.OPT_NON_STR_KEYS).decode(), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    result = {"config": vars(args) | {"bootstrap": None}, "runs": runs}
+    command = f"python -m bench.restart_pause --rounds {args.rounds} --scorers {args.scorers}"
+    result = {"command": command, "config": vars(args) | {"bootstrap": None}, "runs": runs}
     (RESULTS / "restart_pause.json").write_bytes(
         orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     )
+    from bench.report import write_report
+
+    write_report()
 
 
 if __name__ == "__main__":

@@ -261,3 +261,19 @@ def test_latency_limit_copies_each_event_timestamp_in_order() -> None:
         ("scores", b"k", {"event_timestamp": 1005}),
         ("scores", b"k", {"event_timestamp": 1002}),
     ]
+
+
+def test_the_chaos_section_shows_faults_and_every_count() -> None:
+    from bench.report_reliability import chaos
+
+    outcome = {"events_sent": 27_000, "scored": 26_069, "dead_lettered": 931,
+               "labels_expected": 8_479, "labelled": 11_966, "lost": 0, "duplicated": 0,
+               "labelled_reemitted": 3_487}  # fmt: skip
+    result = {"command": "python -m bench.chaos", "scorers": 3, "joiners": 2, "rate": 300.0,
+              "minutes": 15, "kills_total": 5, "kills": {"mid-stream": 4, "during recovery": 1},
+              "broker_restarts_total": 1, "broker_restarts": {"sigterm": 1},
+              "exits": {"3": 2}, "outcome": outcome}  # fmt: skip
+    text = "\n".join(chaos(result))
+    assert "| process kills | 5 | mid-stream: 4, during recovery: 1 |" in text
+    assert "| exits restarted | 2 | exit 3: 2 |" in text
+    assert "| 27,000 | 26,069 | 931 | 8,479 | 11,966 | 0 | 0 | 3,487 |" in text

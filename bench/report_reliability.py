@@ -1,0 +1,62 @@
+"""BENCHMARKS.md sections of the reliability benchmarks: the chaos soak and the pause a
+scorer's restart causes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report_table import heading, table
+
+
+def chaos(result: dict[str, Any]) -> list[str]:
+    """Faults injected and what came out."""
+    lines = heading(
+        "Chaos: process kills and broker restarts under a steady stream",
+        result,
+        f"{result['scorers']} scorers and {result['joiners']} joiners on a real broker of "
+        f"their own, {result['rate']:,.0f} events/s (5% invalid) with labels for ~30%, "
+        f"{result['minutes']} minutes; processors SIGKILLed on a seeded schedule and "
+        "restarted at once by a supervisor (which also restarts any that exits), the "
+        "broker restarted on its data (SIGTERM and SIGKILL in turn). Then every output read "
+        "back read_committed. *lost* and *duplicated* must be 0; *re-emitted*: byte-identical "
+        "second `labelled` records, the joiner's documented at-least-once.",
+    )
+    o = result["outcome"]
+    faults = [
+        ["process kills", result["kills_total"], _pairs(result["kills"])],
+        ["broker restarts", result["broker_restarts_total"], _pairs(result["broker_restarts"])],
+        ["exits restarted", sum(result["exits"].values()), _pairs(result["exits"], "exit ")],
+    ]
+    lines += [*table(["fault", "count", "of which"], faults), ""]
+    names = ["events_sent", "scored", "dead_lettered", "labels_expected", "labelled",
+             "lost", "duplicated", "labelled_reemitted"]  # fmt: skip
+    return lines + table(names, [[f"{o[n]:,}" for n in names]])
+
+
+def restart_pause(result: dict[str, Any]) -> list[str]:
+    """The pause one scorer's SIGKILL and immediate restart causes, static or not."""
+    cfg = result["config"]
+    lines = heading(
+        "A scorer restarted: static membership on and off",
+        result,
+        f"{cfg['scorers']} scorers, {cfg['partitions']} partitions, {cfg['rate']:,.0f} "
+        "events/s exactly-once; one scorer SIGKILLed and started again at once. *gap*: the "
+        "longest time between two commits on a partition; *caught up*: from the kill until "
+        "the backlog at the kill is scored. Seconds.",
+    )
+    rows = [
+        [
+            "on" if r["static_membership"] else "off",
+            r["max_gap_s"],
+            r["max_gap_other_scorers_s"],
+            r["caught_up_s"],
+        ]
+        for r in result["runs"]
+    ]
+    header = ["static membership", "gap, killed scorer's partitions", "gap, others'",
+              "caught up"]  # fmt: skip
+    return lines + table(header, rows)
+
+
+def _pairs(counts: dict[str, int], prefix: str = "") -> str:
+    return ", ".join(f"{prefix}{k}: {v}" for k, v in counts.items()) or "-"
