@@ -203,6 +203,8 @@ def test_settings_load_from_the_configmap_and_secret() -> None:
     scorer_env = {e["name"]: e for e in _container("Deployment")["env"]}
     field = scorer_env["STREAMSCORE_SCORER_INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
     assert field == "metadata.name"
+    # pod names change at every rollout: no static membership for a Deployment's pods
+    assert scorer_env["STREAMSCORE_STATIC_MEMBERSHIP"]["value"] == "false"
     for kind in ("Deployment", "StatefulSet"):
         refs = _container(kind)["envFrom"]
         assert {"configMapRef": {"name": "streamscore"}} in refs
