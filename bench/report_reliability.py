@@ -41,20 +41,21 @@ def restart_pause(result: dict[str, Any]) -> list[str]:
         result,
         f"{cfg['scorers']} scorers, {cfg['partitions']} partitions, {cfg['rate']:,.0f} "
         "events/s exactly-once; one scorer SIGKILLed and started again at once. *gap*: the "
-        "longest time between two commits on a partition; *caught up*: from the kill until "
+        "longest time between two commits on a partition (*others'*: those of the scorers "
+        "not killed, known with static membership only); *caught up*: from the kill until "
         "the backlog at the kill is scored. Seconds.",
     )
     rows = [
         [
             "on" if r["static_membership"] else "off",
-            r["max_gap_s"],
-            r["max_gap_other_scorers_s"],
+            *("-" if r[k] is None else r[k] for k in ("max_gap_s", "max_gap_other_scorers_s")),
+            min(r["gap_per_partition_s"].values()),
             r["caught_up_s"],
         ]
         for r in result["runs"]
     ]
-    header = ["static membership", "gap, killed scorer's partitions", "gap, others'",
-              "caught up"]  # fmt: skip
+    header = ["static membership", "longest gap", "longest gap, others' partitions",
+              "shortest longest gap of a partition", "caught up"]  # fmt: skip
     return lines + table(header, rows)
 
 
