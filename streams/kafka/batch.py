@@ -390,7 +390,9 @@ class BatchIO:
         denied = auth_error(err, self._settings, "in a transaction")
         if denied is not None:  # e.g. an output topic's WRITE ACL missing
             raise denied from exc
-        if err.txn_requires_abort():
+        # abortable, and retriable ones too (CONCURRENT_TRANSACTIONS after an abort, a
+        # timeout): the batch comes again, with backoff; abort itself fails if it cannot
+        if not err.fatal():
             self._abort(str(err))
         # fatal (e.g. fenced by a newer instance with the same transactional id)
         raise BrokerError(f"transactional producer failed: {err}") from exc
@@ -403,8 +405,9 @@ class BatchIO:
         except KafkaException as exc:
             err: KafkaError = exc.args[0]
             # a transaction whose records timed out on a deleted topic cannot be aborted
-            # (Kafka 4.1, librdkafka 2.16): a new producer's init_transactions aborts it
-            if err.code() != KafkaError.INVALID_TXN_STATE:
+            # (Kafka 4.1, librdkafka 2.16), nor one whose abort timed out: a new
+            # producer's init_transactions aborts it (a fenced one is fatal: raised)
+            if err.code() != KafkaError.INVALID_TXN_STATE and not err.retriable():
                 raise BrokerError(f"transactional producer failed: {err}") from exc
             self._replace_producer(str(err))
         self._rewind()

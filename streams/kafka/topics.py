@@ -72,7 +72,10 @@ def _visible(admin: AdminClient, settings: Settings) -> set[str]:
 def topic_partitions(settings: Settings, topic: str, timeout_s: float = TIMEOUT_S) -> int:
     """Partition count of ``topic``; 0 if it does not exist (AuthError if the principal
     may not describe it, or the broker refused its credentials)."""
-    admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
+    # asking an admin (producer) handle about a topic by name makes a broker with
+    # auto.create.topics.enable create it: a deleted DLQ would come back with defaults
+    conf = librdkafka_config(settings, logger=LIBRDKAFKA_LOG, **{"allow.auto.create.topics": False})
+    admin = AdminClient(conf)
     try:
         return len(partitions_of(admin, settings, topic, timeout_s))
     except KafkaException as exc:
