@@ -45,11 +45,19 @@ class ModelReloader:
 
     ``load`` turns a version into a checked :class:`~streams.model.artifact.Model` or raises
     :class:`~streams.errors.ModelError`; any other exception is a bug and is raised
-    by :meth:`poll`, in the scorer's thread.
+    by :meth:`poll`, in the scorer's thread. ``refused`` is called at each check whose
+    champion is not (re)loaded (``models/`` emptied, ``CURRENT`` naming a missing version,
+    a corrupted file), as the log line ``model not (re)loaded``: e.g. a counter's ``inc``.
     """
 
-    def __init__(self, settings: Settings, load: Callable[[str], Model]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        load: Callable[[str], Model],
+        refused: Callable[[], object] = lambda: None,
+    ) -> None:
         self.interval_s = settings.model_reload_s
+        self._refused = refused
         self._pinned = settings.model_version
         self._model_dir = settings.model_dir
         self._max = settings.challengers_max
@@ -80,6 +88,7 @@ class ModelReloader:
         except ModelError as exc:
             in_use = current.state[0]
             log.warning("model not (re)loaded", extra={"error": str(exc), "in_use": in_use})
+            self._refused()
             return None
         state = (wanted, tuple((c.version, c.role, c.fraction) for c in challengers))
         if state != current.state:
@@ -128,6 +137,7 @@ class ModelReloader:
         except ModelError as exc:
             extra = {"error": str(exc), "version": self._loading_version}
             log.warning("model not (re)loaded", extra=extra)
+            self._refused()
             return None
         # the same as in use (a challenger failed again): no swap, a canary keeps its guard
         return None if models.state == self._from else models
