@@ -236,6 +236,9 @@ def _hand(event: dict[str, Any], limits: _Limits) -> list[bytes | None]:
         _dump(event, "account_id", b'"\\u0000"'),
         _dump(event, "account_id", b'"\\ud800"'),
         _dump(event, "account_id", b'"a\x01b"'),
+        raw[:-1] + b',"\\u0061mount":999}',  # a duplicate written with an escape
+        _dump(event, "extra", b'{"amount":1,"event_id":"x"}'),  # an extra object's own keys
+        _dump(event, "extra", b'[{"amount":1},{"amount":2}]'),
         _dump(event, "event_id", b'"' + b"e" * 65 + b'"'),
     ]
 

@@ -117,3 +117,26 @@ def test_interleaved_with_valid_events_in_small_batches(pipeline: ScoringPipelin
 def test_any_seed(pipeline: ScoringPipeline, seed: int, count: int) -> None:
     batch = as_batch(hostile(seed, count))
     check_outputs(batch, pipeline.process(batch, now_ms=1).records)
+
+
+def test_a_key_written_with_an_escape_is_still_a_duplicate(pipeline: ScoringPipeline) -> None:
+    base = next(r.value for r in generate(GeneratorConfig(seed=2, count=5)) if r.topic == "events")
+    twice = base[:-1] + b',"\\u0061mount":999}'  # "amount" again: parsers disagree on which wins
+    problem = parse_event(twice)
+    assert isinstance(problem, Problem) and (problem.reason, problem.field) == (
+        "duplicate_key",
+        "amount",
+    )
+    out = pipeline.process(as_batch([(None, twice, None)]), now_ms=1).records[0]
+    assert out.topic == "events.dlq"
+
+
+def test_an_extra_objects_keys_are_not_the_events(pipeline: ScoringPipeline) -> None:
+    base = next(r.value for r in generate(GeneratorConfig(seed=2, count=5)) if r.topic == "events")
+    for extra in (b'{"amount":1,"event_id":"x"}', b'[{"amount":1},{"amount":2}]'):
+        raw = base[:-1] + b',"meta":' + extra + b"}"
+        out = pipeline.process(as_batch([(None, raw, None)]), now_ms=1).records[0]
+        assert out.topic == "scores", parse_event(raw)
+        assert orjson.loads(out.value or b"")["event_id"] == orjson.loads(base)["event_id"]
+    still = base[:-1] + b',"meta":{"a":[1]},"amount":1}'  # nested, and a real duplicate
+    assert parse_event(still) == Problem("duplicate_key", "amount", "field appears more than once")

@@ -32,6 +32,7 @@ Problem(reason='empty_payload', field=None, message='payload is empty')
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -174,13 +175,31 @@ def keys_written_once(raw: bytes, keys: int) -> bool:
     return raw.count(b'":') == keys and not _QUOTE_SPACE.search(raw)
 
 
-def _duplicate_contract_key(raw: bytes, keys: int) -> str | None:
+def _duplicate_contract_key(raw: bytes, keys: int, nested: bool) -> str | None:
     if keys_written_once(raw, keys):
         return None  # the cheap proof; otherwise look by name
     seen: set[bytes] = set()
     for name in _CONTRACT_KEY.findall(raw):
-        if name in seen:
-            return str(name.decode())
+        if name in seen:  # nested: the name may be an extra field's own key, not a duplicate
+            return _top_level_duplicate(raw, name.decode()) if nested else name.decode()
+        seen.add(name)
+    # a key written with escapes ("\u0061mount") is "amount" too, and the regex misses it
+    return _top_level_duplicate(raw, None) if b"\\u" in raw else None
+
+
+def _top_level_duplicate(raw: bytes, cautious: str | None) -> str | None:
+    """The first contract field the top-level object writes twice, keys decoded (``raw``:
+    valid JSON, nested no deeper than the limit); a nested object's keys are its own.
+    ``cautious``: the answer should the stdlib parser fail where orjson did not."""
+    objects: list[list[tuple[str, Any]]] = []
+    try:  # the stdlib parser sees every key written; the top-level object comes last
+        json.loads(raw, object_pairs_hook=objects.append)
+    except (ValueError, RecursionError):
+        return cautious
+    seen: set[str] = set()
+    for name, _ in objects[-1]:
+        if name in FIELDS and name in seen:
+            return name
         seen.add(name)
     return None
 
@@ -214,7 +233,7 @@ def parse_event(
     )
     if nested and _depth_exceeds(obj, max_depth):
         return Problem("too_deep", None, f"nesting deeper than {max_depth}")
-    duplicate = _duplicate_contract_key(raw, -1 if nested else len(obj))
+    duplicate = _duplicate_contract_key(raw, -1 if nested else len(obj), nested)
     if duplicate is not None:
         return Problem("duplicate_key", duplicate, "field appears more than once")
     problem = check_event(obj)
