@@ -245,7 +245,9 @@ def _hand(event: dict[str, Any], limits: _Limits) -> list[bytes | None]:
 
 def _keys(rng: random.Random, event: dict[str, Any]) -> bytes | None:
     own = str(event.get("account_id", "k")).encode("utf-8", "surrogatepass")
-    return rng.choice((None, None, b"", own, own, b"\x00\xff" * 4, b"k" * 10_000, b"\xed\xa0\x80"))
+    if rng.random() < 0.02:
+        return b"k" * 10_000
+    return rng.choice((None, None, b"", own, own, b"\x00\xff" * 4, b"\xed\xa0\x80"))
 
 
 def _headers(rng: random.Random) -> JunkHeaders | None:
