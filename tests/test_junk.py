@@ -140,3 +140,15 @@ def test_an_extra_objects_keys_are_not_the_events(pipeline: ScoringPipeline) -> 
         assert orjson.loads(out.value or b"")["event_id"] == orjson.loads(base)["event_id"]
     still = base[:-1] + b',"meta":{"a":[1]},"amount":1}'  # nested, and a real duplicate
     assert parse_event(still) == Problem("duplicate_key", "amount", "field appears more than once")
+
+
+def test_interleave_puts_mix_hostile_records_after_each_valid_one() -> None:
+    from bench.junk_throughput import interleave
+
+    valid: list[Hostile] = [(None, b"v%d" % i, None) for i in range(30)]
+    junk: list[Hostile] = [(None, b"j%d" % i, None) for i in range(30)]
+    values = [v for _, v, _ in interleave(iter(valid), junk, 0.1)]
+    assert values[:11] == [b"v%d" % i for i in range(10)] + [b"j0"]
+    assert len(values) == 33 and values.count(b"j2") == 1
+    ones = [v for _, v, _ in interleave(iter(valid), junk, 1.0)]
+    assert ones[:4] == [b"v0", b"j0", b"v1", b"j1"] and len(ones) == 60
