@@ -153,14 +153,18 @@ def _documents() -> list[tuple[str, dict[str, Any]]]:
     return docs
 
 
-def _one(kind: str) -> dict[str, Any]:
-    (doc,) = [d for _, d in _documents() if d["kind"] == kind]
+def _one(kind: str, name: str | None = None) -> dict[str, Any]:
+    docs = [d for _, d in _documents() if d["kind"] == kind]
+    (doc,) = [d for d in docs if name in (None, d["metadata"]["name"])]
     return doc
 
 
-def _container(kind: str) -> dict[str, Any]:
-    (container,) = _one(kind)["spec"]["template"]["spec"]["containers"]
+def _container(kind: str, name: str | None = None) -> dict[str, Any]:
+    (container,) = _one(kind, name)["spec"]["template"]["spec"]["containers"]
     return container
+
+
+WORKLOADS = [("StatefulSet", "scorer"), ("StatefulSet", "joiner")]
 
 
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
@@ -196,17 +200,17 @@ def test_kustomization_lists_every_manifest() -> None:
 
 def test_settings_load_from_the_configmap_and_secret() -> None:
     env = {**_one("ConfigMap")["data"], **_one("Secret")["stringData"]}
-    env["STREAMSCORE_SCORER_INSTANCE_ID"] = "scorer-7d9f8-abcde"  # the downward API's pod name
+    env["STREAMSCORE_SCORER_INSTANCE_ID"] = "scorer-0"  # the downward API's pod name
     # extra="forbid": a key that is no setting fails here, and so does a bad value
     settings = Settings(**{k.removeprefix("STREAMSCORE_").lower(): v for k, v in env.items()})
     assert settings.security_protocol == "SASL_SSL" and settings.sasl_username
-    scorer_env = {e["name"]: e for e in _container("Deployment")["env"]}
+    scorer_env = {e["name"]: e for e in _container("StatefulSet", "scorer")["env"]}
     field = scorer_env["STREAMSCORE_SCORER_INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
     assert field == "metadata.name"
-    # pod names change at every rollout: no static membership for a Deployment's pods
-    assert scorer_env["STREAMSCORE_STATIC_MEMBERSHIP"]["value"] == "false"
-    for kind in ("Deployment", "StatefulSet"):
-        refs = _container(kind)["envFrom"]
+    # a StatefulSet's pod names are stable: static members (tests/test_deploy.py)
+    assert scorer_env["STREAMSCORE_STATIC_MEMBERSHIP"]["value"] == "true"
+    for kind, name in WORKLOADS:
+        refs = _container(kind, name)["envFrom"]
         assert {"configMapRef": {"name": "streamscore"}} in refs
         assert {"secretRef": {"name": "streamscore"}} in refs
 
@@ -214,14 +218,16 @@ def test_settings_load_from_the_configmap_and_secret() -> None:
 def test_keda_scales_the_scorer_on_its_lag_within_the_partitions() -> None:
     config = _one("ConfigMap")["data"]
     scaled = _one("ScaledObject")["spec"]
-    deployment = _one("Deployment")["spec"]
+    scorers = _one("StatefulSet", "scorer")["spec"]
     partitions = int(config["STREAMSCORE_TOPIC_PARTITIONS"])
     # partitions bound parallelism: no more scorers than partitions, rollouts included
-    surge = deployment["strategy"]["rollingUpdate"]["maxSurge"]
-    assert scaled["maxReplicaCount"] + surge <= partitions
+    # (a StatefulSet's rolling update replaces a pod in place: no surge pod)
+    assert scorers["updateStrategy"]["type"] == "RollingUpdate"
+    assert scaled["maxReplicaCount"] <= partitions
     assert 1 <= scaled["minReplicaCount"] <= scaled["maxReplicaCount"]
-    assert "replicas" not in deployment  # KEDA owns it; `kubectl apply` must not reset it
-    assert scaled["scaleTargetRef"]["name"] == _one("Deployment")["metadata"]["name"]
+    assert "replicas" not in scorers  # KEDA owns it; `kubectl apply` must not reset it
+    target = scaled["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("StatefulSet", "scorer")
     (trigger,) = scaled["triggers"]
     meta = trigger["metadata"]
     assert meta["bootstrapServers"] == config["STREAMSCORE_BOOTSTRAP_SERVERS"]
@@ -247,23 +253,23 @@ def test_keda_scales_the_scorer_on_its_lag_within_the_partitions() -> None:
 def test_probes_ports_services_and_state_volume_resolve() -> None:
     config = _one("ConfigMap")["data"]
     port = int(config["STREAMSCORE_METRICS_PORT"])
-    for kind in ("Deployment", "StatefulSet"):
-        template = _one(kind)["spec"]["template"]
-        container = _container(kind)
+    for kind, name in WORKLOADS:
+        template = _one(kind, name)["spec"]["template"]
+        container = _container(kind, name)
         assert {"name": "metrics", "containerPort": port} in container["ports"]
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
         assert template["metadata"]["annotations"]["prometheus.io/port"] == str(port)
         assert template["spec"]["terminationGracePeriodSeconds"] >= 30
         labels = template["metadata"]["labels"]
-        assert _one(kind)["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert _one(kind, name)["spec"]["selector"]["matchLabels"].items() <= labels.items()
         services = [
             d
             for _, d in _documents()
             if d["kind"] == "Service" and d["spec"]["selector"].items() <= labels.items()
         ]
         assert services and all(s["spec"]["ports"][0]["targetPort"] == "metrics" for s in services)
-    joiner = _one("StatefulSet")["spec"]
+    joiner = _one("StatefulSet", "joiner")["spec"]
     (governing,) = [
         d
         for _, d in _documents()
@@ -271,7 +277,7 @@ def test_probes_ports_services_and_state_volume_resolve() -> None:
     ]
     assert governing["spec"]["clusterIP"] == "None"  # headless
     (claim,) = joiner["volumeClaimTemplates"]
-    (mount,) = _container("StatefulSet")["volumeMounts"]
+    (mount,) = _container("StatefulSet", "joiner")["volumeMounts"]
     assert mount == {"name": claim["metadata"]["name"], "mountPath": "/var/lib/streamscore"}
     assert config["STREAMSCORE_JOINER_DATA_DIR"] == mount["mountPath"]
     assert config["STREAMSCORE_JOINER_STORE"] == "rocksdb://"
@@ -280,10 +286,10 @@ def test_probes_ports_services_and_state_volume_resolve() -> None:
 
 
 def test_resources_are_quantities_and_requests_fit_the_limits() -> None:
-    for kind in ("Deployment", "StatefulSet"):
-        resources = _container(kind)["resources"]
+    for kind, name in WORKLOADS:
+        resources = _container(kind, name)["resources"]
         for what in ("cpu", "memory"):
             request, limit = resources["requests"][what], resources["limits"][what]
             assert 0 < _quantity(request) <= _quantity(limit), (kind, what)
-    (claim,) = _one("StatefulSet")["spec"]["volumeClaimTemplates"]
+    (claim,) = _one("StatefulSet", "joiner")["spec"]["volumeClaimTemplates"]
     assert _quantity(claim["spec"]["resources"]["requests"]["storage"]) == 2**30  # 1Gi
