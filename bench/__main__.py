@@ -34,8 +34,8 @@ COMMANDS: dict[str, list[str]] = {
     "cbpe": [],  # in memory, no broker: the AUC estimate against realised AUC
     "online": [],  # in memory, no broker: River challengers around a concept change
     "restart_pause": [],  # a scorer SIGKILLed and restarted: static membership on and off
-    "chaos": ["--minutes", "15"],
-    "junk_throughput": ["--hostile", "100000", "--mix", "1", "--mix", "0.1"],  # process kills and broker restarts; nothing lost
+    "chaos": ["--minutes", "15"],  # process kills and broker restarts; nothing lost
+    "junk_throughput": ["--hostile", "100000", "--mix", "1", "--mix", "0.1"],  # hostile input
 }
 
 

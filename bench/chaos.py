@@ -176,7 +176,7 @@ class Schedule:
             return
         sup.kill(self.rng.choice(procs), "mid-stream")
         if r > 0.8:  # a second one while the group rebalances after the first
-            time.sleep(self.rng.uniform(0.2, 1.0))
+            time.sleep(self.rng.uniform(0.2, 1.0))  # the schedule's chosen point in it
             sup.kill(self.rng.choice(procs), "during a rebalance")
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import urllib.error
+import urllib.request
 from typing import Any
+
+import orjson
 
 from streams.config import Settings
 from streams.contract.records import Headers, InRecord, header
@@ -14,7 +19,9 @@ __all__ = [
     "KCAT_HEADERS",
     "check_dead_letter",
     "child_env",
+    "free_port",
     "isolated_settings",
+    "readyz",
     "wait_for",
 ]
 
@@ -84,3 +91,21 @@ def check_dead_letter(dead: InRecord, original: Headers, timestamp_ms: int, writ
     assert [k for k, _ in headers[len(original) :]] == ERROR_HEADERS
     assert dead.origin.timestamp_ms == timestamp_ms
     assert int(header(headers, "__streamscore.errors.time") or -1) in written
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` now (for a child's metrics port or a broker to come)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def readyz(port: int) -> dict[str, bool]:
+    """A processor's readiness checks on ``port`` ({} while it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as r:
+            return dict(orjson.loads(r.read()))
+    except urllib.error.HTTPError as exc:  # 503: not ready, the checks in the body
+        return dict(orjson.loads(exc.read()))
+    except OSError:
+        return {}

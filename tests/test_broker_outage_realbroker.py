@@ -6,18 +6,15 @@ doubled."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
-from helpers import child_env, isolated_settings, wait_for
+from helpers import child_env, free_port, isolated_settings, readyz, wait_for
 
 from streams.cli import EXIT_WEDGED
 from streams.config import Settings
@@ -32,12 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _score(settings: Settings, log: Path, *flags: str, **extra: object) -> subprocess.Popen[bytes]:
     with log.open("ab") as err:  # the child keeps its own descriptor
         return subprocess.Popen(
@@ -48,18 +39,8 @@ def _score(settings: Settings, log: Path, *flags: str, **extra: object) -> subpr
         )
 
 
-def _readyz(port: int) -> dict[str, bool]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as r:
-            return dict(orjson.loads(r.read()))
-    except urllib.error.HTTPError as exc:  # 503: not ready, the checks in the body
-        return dict(orjson.loads(exc.read()))
-    except OSError:
-        return {}
-
-
 def test_an_unreachable_broker_fails_fast_or_is_waited_for(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     settings = Settings(bootstrap_servers=f"127.0.0.1:{port}", metrics_port=0, model_dir=MODELS)
     failed_log, waiting_log = tmp_path / "failed.log", tmp_path / "waiting.log"
     failed = _score(settings, failed_log)  # broker_wait_s 0: one try
@@ -90,7 +71,7 @@ def test_an_unreachable_broker_fails_fast_or_is_waited_for(tmp_path: Path) -> No
 def test_a_broker_outage_turns_readiness_false_and_the_scorer_resumes(
     tmp_path: Path, kill: bool
 ) -> None:
-    metrics_port = _free_port()
+    metrics_port = free_port()
     with RealBroker(home=tmp_path / "kafka") as broker:
         settings = isolated_settings(
             broker.bootstrap, topic_partitions=3, transaction_timeout_ms=10_000
@@ -104,11 +85,11 @@ def test_a_broker_outage_turns_readiness_false_and_the_scorer_resumes(
         try:
             writer.start()
             wait_for(lambda: scored() > 1_000, 90, "some commits")
-            assert _readyz(metrics_port).get("broker_reachable") is True
+            assert readyz(metrics_port).get("broker_reachable") is True
             broker.stop(kill=kill)
             wait_for(
                 lambda: (
-                    _readyz(metrics_port).get("broker_reachable") is False
+                    readyz(metrics_port).get("broker_reachable") is False
                     or scorer.poll() is not None
                 ),
                 60,
@@ -128,7 +109,7 @@ def test_a_broker_outage_turns_readiness_false_and_the_scorer_resumes(
             writer.join(150)
             assert not writer.is_alive()
             wait_for(lambda: scored() >= len(events), 180, "every event scored")
-            wait_for(lambda: all(_readyz(metrics_port).values()), 60, "ready again")
+            wait_for(lambda: all(readyz(metrics_port).values()), 60, "ready again")
         finally:
             scorer.terminate()
             scorer.wait(60)

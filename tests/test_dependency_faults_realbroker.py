@@ -6,7 +6,6 @@ never exits, and recovers by itself when the fault clears; nothing lost or doubl
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -18,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
-from helpers import child_env, isolated_settings, wait_for
+from helpers import child_env, free_port, isolated_settings, readyz, wait_for
 
 from streams.config import Settings
 from streams.dev.generator import GeneratorConfig, MessySpec, Record, generate
@@ -34,17 +33,11 @@ pytestmark = pytest.mark.realbroker
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Scorer:
     """``python -m streams score`` with its metrics port and its log."""
 
     def __init__(self, settings: Settings, log: Path) -> None:
-        self.port, self.log = _free_port(), log
+        self.port, self.log = free_port(), log
         with log.open("ab") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streams", "score"],
@@ -63,7 +56,7 @@ class Scorer:
             return b"{}"
 
     def ready(self) -> dict[str, bool]:
-        return dict(orjson.loads(self.get("/readyz") or b"{}"))
+        return readyz(self.port)
 
     def metric(self, name: str) -> float:
         for line in self.get("/metrics").decode().splitlines():

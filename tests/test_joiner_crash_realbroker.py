@@ -17,10 +17,11 @@ import orjson
 import pytest
 from helpers import child_env, isolated_settings, wait_for
 
+from bench.chaos_check import labelled_found
 from streams.config import Settings
 from streams.dev.realbroker import RealBroker
 from streams.feedback.examples import feedback_record, score_record
-from streams.kafka import end_total, make_producer, read_topic
+from streams.kafka import end_total, make_producer
 
 pytestmark = pytest.mark.realbroker
 
@@ -94,14 +95,6 @@ def _expected(sent: list[tuple[str, bytes, bytes]]) -> set[tuple[str, str]]:
             for topic, key, v in sent if topic == "feedback" and key in scored}  # fmt: skip
 
 
-def _labelled(settings: Settings) -> dict[tuple[str, str], list[bytes]]:
-    out: dict[tuple[str, str], list[bytes]] = {}
-    for rec in read_topic(settings, settings.topic_labelled):
-        value = orjson.loads(rec.value or b"{}")
-        out.setdefault((value["event_id"], value["feedback_id"]), []).append(rec.value or b"")
-    return out
-
-
 def test_repeated_sigkills_under_live_feedback_lose_no_labelled_record(
     real_broker: RealBroker, tmp_path: Path
 ) -> None:
@@ -133,13 +126,13 @@ def test_repeated_sigkills_under_live_feedback_lose_no_labelled_record(
             nonlocal found
             if end_total(s, s.topic_labelled) < len(expected):
                 return False
-            found = _labelled(s)
+            found = labelled_found(s)
             return expected <= set(found)
 
         try:
             wait_for(complete, 120, "every label after the last restart")
         except AssertionError:
-            lost = sorted(expected - set(_labelled(s)))
+            lost = sorted(expected - set(labelled_found(s)))
             raise AssertionError(f"{len(lost)} labelled records lost, e.g. {lost[:3]}") from None
     finally:
         joiner.send_signal(signal.SIGTERM)
@@ -182,13 +175,13 @@ def test_two_joiners_joining_and_leaving_under_load_lose_and_change_nothing(
         feeder.stop.set()
         feeder.join(60)
         truth = _truth(feeder.sent)
-        wait_for(lambda: set(truth) <= set(_labelled(s)), 120, "every label")
+        wait_for(lambda: set(truth) <= set(labelled_found(s)), 120, "every label")
     finally:
         for proc in (a, b):
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
-    found = _labelled(s)
+    found = labelled_found(s)
     assert set(found) == set(truth)  # nothing lost, nothing made up
     for key, values in found.items():
         records = [orjson.loads(v) for v in values]

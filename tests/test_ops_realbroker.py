@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import TopicPartition
-from helpers import child_env, isolated_settings, wait_for
+from helpers import child_env, free_port, isolated_settings, wait_for
 
 from streams.config import Settings
 from streams.dev.generator import GeneratorConfig, generate
@@ -38,12 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture()
 def settings(real_broker: RealBroker) -> Settings:
     return isolated_settings(real_broker.bootstrap, topic_partitions=3, scorer_instance_id="ops")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _produce(settings: Settings, count: int, seed: int) -> None:
@@ -122,7 +116,7 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[list[str]], str]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(targets: list[str]) -> str:
-        port = _free_port()
+        port = free_port()
         config = tmp_path / "prometheus.yml"
         config.write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
@@ -159,7 +153,7 @@ def _query(base: str, expr: str) -> float | None:
 def test_prometheus_sees_lag_rise_while_paused_and_fall_after(
     settings: Settings, prometheus: Callable[[list[str]], str]
 ) -> None:
-    scorer_port, lag_port = _free_port(), _free_port()
+    scorer_port, lag_port = free_port(), free_port()
     scorer = subprocess.Popen([sys.executable, "-m", "streams", "score"], cwd=ROOT,
                               env=child_env(settings, metrics_port=scorer_port))  # fmt: skip
     exporter = subprocess.Popen(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from helpers import child_env, wait_for
+from helpers import child_env, free_port, wait_for
 from pydantic import SecretStr
 
 from streams.config import Settings
@@ -138,12 +138,6 @@ def _stop(proc: subprocess.Popen[bytes], log: Path, secure: Secure) -> int:
     return code
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((BIND, 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> str:
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:
@@ -160,7 +154,7 @@ def _refused(host: str, port: int) -> bool:
 def test_pipeline_and_commands_work_with_the_documented_acls(
     secure: Secure, tmp_path: Path
 ) -> None:
-    s, port = secure.admin, _free_port()
+    s, port = secure.admin, free_port(BIND)
     scorer = _start(secure, "score", tmp_path / "score.log", metrics_port=port, metrics_host=BIND)
     joiner = _start(secure, "join", tmp_path / "join.log", joiner_data_dir=tmp_path / "joiner")
     try:
