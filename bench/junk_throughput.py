@@ -122,6 +122,7 @@ def run_mix(bootstrap: str, mix: float, args: argparse.Namespace) -> dict[str, A
     ids, dead = expected(args.seed, valid, junk)
     runs: dict[str, list[float]] = {"clean": [], "junk": []}
     cpu: dict[str, list[float]] = {"clean": [], "junk": []}
+    broker_cpu: dict[str, list[float]] = {"clean": [], "junk": []}
     checks = []
     for r in range(args.rounds):  # interleaved: a slow spell of the machine hits both
         for kind, s, records in (("clean", clean_s, valid), ("junk", junk_s, total)):
@@ -129,6 +130,7 @@ def run_mix(bootstrap: str, mix: float, args: argparse.Namespace) -> dict[str, A
             out, seconds = drain(bootstrap, s.topic_events, records, f"junk-{kind}-r{r}")
             runs[kind].append(seconds)
             cpu[kind].append(LAST_CPU.get("process", math.nan) * records / valid)
+            broker_cpu[kind].append(LAST_CPU.get("broker", math.nan) * records / valid)
             print({"mix": mix, "run": kind, "round": r, "valid_per_s": valid / seconds}, flush=True)
             if kind == "junk":
                 checks.append(outputs(out, ids, dead))
@@ -144,6 +146,7 @@ def run_mix(bootstrap: str, mix: float, args: argparse.Namespace) -> dict[str, A
         "junk_records_per_s": total / mixed,
         "rounds_ratio": [c / j for c, j in zip(runs["clean"], runs["junk"], strict=True)],
         "cpu_us_per_valid_event": {k: statistics.median(v) for k, v in cpu.items()},
+        "broker_cpu_us_per_valid_event": {k: statistics.median(v) for k, v in broker_cpu.items()},
         "dead_letters": checks[-1]["dead_letters"],
         "scored": checks[-1]["scored"],
         "lost": max(c["lost"] for c in checks),
@@ -178,6 +181,9 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {"command": command, "target_ratio": 0.8, "rows": rows}
     (RESULTS / "junk_throughput.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    from bench.report import write_report  # the report imports every benchmark's renderer
+
+    write_report()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""BENCHMARKS.md sections of the reliability benchmarks: the chaos soak and the pause a
-scorer's restart causes."""
+"""BENCHMARKS.md sections of the reliability benchmarks: the chaos soak, the pause a
+scorer's restart causes, and throughput with hostile input flowing."""
 
 from __future__ import annotations
 
@@ -61,3 +61,42 @@ def restart_pause(result: dict[str, Any]) -> list[str]:
 
 def _pairs(counts: dict[str, int], prefix: str = "") -> str:
     return ", ".join(f"{prefix}{k}: {v}" for k, v in counts.items()) or "-"
+
+
+def junk_throughput(result: dict[str, Any]) -> list[str]:
+    """Valid events/s with hostile records interleaved, against the same events alone."""
+    lines = heading(
+        "Hostile input at volume: valid-event throughput with junk flowing",
+        result,
+        "A scorer process (exactly-once) drains a topic of valid events, and a topic of the "
+        "same events with hostile records of `bench/junk.py` interleaved (*mix*: hostile "
+        "records per valid event); rounds alternate, medians reported. *ratio*: valid "
+        f"events/s with junk ÷ without (target: at least {result['target_ratio']}). CPU µs "
+        "per valid event, of the scorer and of the broker. *lost* and *duplicated*: every "
+        "record's output read back read_committed against the reference parser.",
+    )
+    rows = [
+        [
+            f"{r['mix']:g}",
+            f"{r['valid_events']:,}",
+            f"{r['hostile_records']:,}",
+            f"{r['clean_valid_per_s']:,.0f}",
+            f"{r['junk_valid_per_s']:,.0f}",
+            f"{r['ratio']:.2f}",
+            ", ".join(f"{x:.2f}" for x in r["rounds_ratio"]),
+            _clean_junk(r["cpu_us_per_valid_event"]),
+            _clean_junk(r.get("broker_cpu_us_per_valid_event", {})),
+            f"{sum(r['dead_letters'].values()):,}",
+            r["lost"],
+            r["duplicated"],
+        ]
+        for r in result["rows"]
+    ]
+    header = ["mix", "valid events", "hostile", "clean valid/s", "with junk valid/s", "ratio",
+              "each round", "scorer CPU µs, clean / junk", "broker CPU µs, clean / junk",
+              "dead letters", "lost", "duplicated"]  # fmt: skip
+    return lines + table(header, rows)
+
+
+def _clean_junk(cpu: dict[str, float]) -> str:
+    return f"{cpu['clean']:.1f} / {cpu['junk']:.1f}" if cpu else "-"

@@ -184,6 +184,8 @@ def test_models_emptied_or_corrupted_keep_the_loaded_model(
             f.write_bytes(b"not a model")
         (models / "CURRENT").write_text("v2\n")
         wait_for(lambda: "model not (re)loaded" in scorer.log.read_text(), 60, "the refusal")
+        refused = "streamscore_model_reloads_refused_total"
+        assert scorer.metric(refused) >= 1
         assert score(82) == {"v1"}
         (models / "CURRENT").write_text("v9\n")  # a version that is not there
         assert score(83) == {"v1"}
@@ -192,7 +194,9 @@ def test_models_emptied_or_corrupted_keep_the_loaded_model(
                 shutil.rmtree(path)
             else:
                 path.unlink()
+        counted = scorer.metric(refused)
         assert score(84) == {"v1"}
+        wait_for(lambda: scorer.metric(refused) > counted, 60, "each check counted")
         assert scorer.ready().get("model_loaded") is True  # it scores with a checked model
         copy_version(models, "v3")
         (models / "CURRENT").write_text("v3\n")

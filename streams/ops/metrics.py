@@ -164,6 +164,12 @@ class ScorerMetrics:
             "1 when a model is loaded, 0 on fallback rules",
             registry=registry,
         )
+        self.reloads_refused = Counter(
+            "streamscore_model_reloads_refused",
+            "Model checks that kept the models in use: models/ emptied, CURRENT naming a "
+            "missing version, a corrupted or mismatched file",
+            registry=registry,
+        )
         self.drift_value = Gauge(
             "streamscore_drift_value",
             "Latest windowed drift measure (psi, kl, missing_rate, unseen_rate, decision_share)",

@@ -47,8 +47,12 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
     config = pipeline_config(settings)
     pipeline = ScoringPipeline(models.champion, config, models.challengers, models.fallback)
     io = scorer_io(settings, exactly_once)
-    reloader = ModelReloader(settings, partial(load, settings)) if settings.model_reload_s else None
     metrics = ScorerMetrics(registry)
+    reloader = (
+        ModelReloader(settings, partial(load, settings), metrics.reloads_refused.inc)
+        if settings.model_reload_s
+        else None
+    )
     drift = drift_monitor(settings, models.champion)
     return Scorer(settings, pipeline, io, metrics, drift, reloader)
 
