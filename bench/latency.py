@@ -26,7 +26,7 @@ this process cannot see. On a freshly started broker the JIT compiler threads us
 40-43%, 10-13% and 2-3.3% of a core in the first three 30 s runs, whose p99 were
 57-62, 19-32 and 17-26 ms; later runs' 10-14 (four sessions). On two cores the compilers
 take CPU the broker and the scorer need. Each run records its broker's JIT share. Writes
-``bench/results/latency.json`` and regenerates ``BENCHMARKS.md``.
+``bench/results/latency.json`` (``--out``: another name) and regenerates ``BENCHMARKS.md``.
 """
 
 from __future__ import annotations
@@ -107,7 +107,14 @@ def valid_among(valid: list[bool], sent: int) -> int:
     return whole * sum(valid) + sum(valid[:rest])
 
 
-PIPELINES = ("streamscore", "limit")
+PIPELINES: dict[str, dict[str, object]] = {
+    "streamscore": {},
+    "limit": {},
+    "streamscore-reasons-off": {"reasons": "off"},
+    "streamscore-reasons-all": {"reasons": "all"},
+}
+"""What ``--pipelines`` can name: the scorer as shipped, the limit, and scorer variants
+(their settings)."""
 
 
 def run_rate(
@@ -122,6 +129,7 @@ def run_rate(
 ) -> dict[str, Any]:
     """One fixed-rate run with its own topics and scorer (or limit) process; ``overrides``:
     more settings of the scorer."""
+    overrides = {**PIPELINES.get(pipeline, {}), **overrides}
     settings = fresh_settings(
         bootstrap, f"latency{rate}", processing_guarantee=guarantee, **overrides
     )
@@ -200,7 +208,11 @@ def main() -> None:
     p.add_argument("--warmup-runs", type=int, default=6, help="at most; 0 for none")
     p.add_argument("--jit-settled", type=float, default=0.03, help="share of a core")
     p.add_argument("--bootstrap", default=None, help="use this broker instead of starting one")
+    p.add_argument("--pipelines", default="streamscore,limit", help=f"of {', '.join(PIPELINES)}")
+    p.add_argument("--out", default="latency", help="writes bench/results/<out>.json")
     args = p.parse_args()
+    if not set(args.pipelines.split(",")) <= set(PIPELINES):
+        p.error(f"--pipelines: each one of {', '.join(PIPELINES)}")
     if args.seconds <= WARMUP_S or 0 < args.warmup_seconds <= WARMUP_S:
         p.error(f"--seconds and --warmup-seconds must exceed the {WARMUP_S:g} s not counted")
     config = GeneratorConfig(seed=11, count=50_000, messy=MessySpec(0.05))
@@ -213,7 +225,7 @@ def main() -> None:
             warmup = warm_up(run, kafka.pid, args.warmup_runs, args.jit_settled)
         for rate in (int(r) for r in args.rates.split(",")):
             for guarantee in args.guarantees.split(","):
-                for pipeline in PIPELINES:
+                for pipeline in args.pipelines.split(","):
                     run = partial(
                         run_rate,
                         kafka.bootstrap,
@@ -228,15 +240,15 @@ def main() -> None:
                     print(orjson.dumps(runs[-1]).decode(), flush=True)
     command = (
         f"python -m bench.latency --rates {args.rates} --seconds {args.seconds:g} "
-        f"--guarantees {args.guarantees} --warmup-seconds {args.warmup_seconds:g} "
+        f"--guarantees {args.guarantees} --pipelines {args.pipelines} "
+        f"--warmup-seconds {args.warmup_seconds:g} "
         f"--warmup-runs {args.warmup_runs} --jit-settled {args.jit_settled:g}"
+        + ("" if args.out == "latency" else f" --out {args.out}")
     )
+    title = "Latency" if args.out == "latency" else f"Latency: {args.pipelines}"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latency.json").write_bytes(
-        orjson.dumps(
-            {"command": command, "warmup": warmup, "runs": runs}, option=orjson.OPT_INDENT_2
-        )
-    )
+    result = {"command": command, "title": title, "warmup": warmup, "runs": runs}
+    (RESULTS / f"{args.out}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     write_report()
 
 

@@ -86,9 +86,9 @@ def _cpu(row: dict[str, Any], key: str) -> str:
 
 
 def latency(result: dict[str, Any]) -> list[str]:
-    """The latency section."""
+    """The latency section (or another, titled in the result, of other pipelines)."""
     lines = _heading(
-        "Latency",
+        result.get("title", "Latency"),
         result,
         "Fixed produce rate; *timestamp* = score's Kafka timestamp minus the event's; "
         "*visible* = received by a read_committed consumer minus the event's timestamp. ms. "
@@ -293,6 +293,7 @@ def write_report() -> None:
     sections = [
         ("throughput", throughput),
         ("latency", latency),
+        ("latency_reasons", latency),
         ("memory", memory),
         ("joiner", joiner),
         ("joiner_recovery", recovery),

@@ -10,6 +10,8 @@ consumer group and times first poll to the last input offset committed:
 - ``streamscore``: the scorer as shipped (micro-batched, exactly-once, the model's trees
   compiled to native code as the default ``predictor=auto`` does where gcc is at hand;
   the benchmark sets ``compiled``, so that a failed build stops it instead of falling back);
+- ``streamscore-reasons-off`` and ``streamscore-reasons-all``: the same with no reason codes,
+  and with reason codes for every score (as shipped: for review and decline decisions);
 - ``streamscore-lightgbm``: the same with ``predictor=lightgbm`` (LightGBM's own predict);
 - ``streamscore-no-overlap``: the same with ``overlap_commit=false`` (one batch at a time);
 - ``naive``: the loop a tutorial would write: one message at a time, ``json.loads``,
@@ -23,7 +25,7 @@ consumer group and times first poll to the last input offset committed:
   makes ``bench/.venv-quix`` on first use: Quix needs an older confluent-kafka).
 
 An unreported scorer run warms the broker up first. The fast pipelines (the
-scorer's three, the passthrough) run ``--rounds`` times, rounds
+scorer's variants, the passthrough) run ``--rounds`` times, rounds
 interleaved so that a slow spell of the machine hits each of them; each is reported by its
 median run. The frameworks write to their own output topics, counted after each run against the
 input offsets they committed. The naive loop is slow, so it runs on the first
@@ -96,7 +98,14 @@ def variant(name: str, **changes: object) -> Callable[[Settings, int], float]:
     )
 
 
-REPEATED = ("streamscore", "streamscore-lightgbm", "streamscore-no-overlap", "passthrough")
+REPEATED = (
+    "streamscore",
+    "streamscore-reasons-off",
+    "streamscore-reasons-all",
+    "streamscore-lightgbm",
+    "streamscore-no-overlap",
+    "passthrough",
+)
 """The fast pipelines: run ``--rounds`` times, interleaved, and reported by their median."""
 
 STAGES: dict[str, dict[str, float]] = {}
@@ -207,6 +216,16 @@ def main() -> None:
         rows = []
         scenarios: list[tuple[str, Callable[[Settings, int], float], int]] = [
             ("streamscore", run_streamscore, args.events),
+            (
+                "streamscore-reasons-off",
+                variant("streamscore-reasons-off", reasons="off"),
+                args.events,
+            ),
+            (
+                "streamscore-reasons-all",
+                variant("streamscore-reasons-all", reasons="all"),
+                args.events,
+            ),
             (
                 "streamscore-lightgbm",
                 variant("streamscore-lightgbm", predictor="lightgbm"),

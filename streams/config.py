@@ -25,6 +25,8 @@ EMBEDDED = "embedded"
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+ReasonsMode = Literal["off", "flagged", "all"]
+"""Which scores carry reason codes: none, review and decline decisions, or every one."""
 
 
 class Settings(BaseSettings):
@@ -126,6 +128,10 @@ class Settings(BaseSettings):
     )
     review_threshold: float = Field(0.2, ge=0, le=1, description="score >= this: review")
     decline_threshold: float = Field(0.6, ge=0, le=1, description="score >= this: decline")
+    reasons: ReasonsMode = Field(
+        "flagged", description="reason codes in scores: review and decline (flagged), all, off"
+    )
+    reasons_top_k: int = Field(3, ge=1, le=64, description="reason codes per explained score")
     max_payload_bytes: int = Field(64 * 1024, ge=1, description="larger events: too_large")
     max_depth: int = Field(16, ge=1, description="deeper nesting in events: too_deep")
 

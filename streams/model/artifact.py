@@ -71,6 +71,16 @@ class Model:
         out: Matrix = np.asarray(self.booster.predict(X, num_threads=1), dtype=np.float64)
         return out
 
+    def contributions(self, X: Matrix) -> Matrix | None:
+        """Per row, each feature's exact contribution to the raw score (TreeSHAP), then the
+        base: ``len(FEATURES) + 1`` columns summing to the margin. None without trees."""
+        if self.booster is None or self.linear is not None:
+            return None
+        out: Matrix = np.asarray(
+            self.booster.predict(X, pred_contrib=True, num_threads=1), dtype=np.float64
+        )
+        return out
+
 
 def current_version(model_dir: Path) -> str:
     """The version named by ``<model_dir>/CURRENT``."""

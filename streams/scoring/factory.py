@@ -30,6 +30,8 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         shadow_topic=settings.topic_scores_shadow,
         review_threshold=settings.review_threshold,
         decline_threshold=settings.decline_threshold,
+        reasons=settings.reasons,
+        reasons_top_k=settings.reasons_top_k,
         canary_guard_margin=settings.canary_guard_margin,
         canary_guard_min_events=settings.canary_guard_min_events,
         max_bytes=settings.max_payload_bytes,

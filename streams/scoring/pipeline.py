@@ -21,10 +21,11 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
-from streams.config import default
+from streams.config import ReasonsMode, default
 from streams.contract.dead_letters import dead_letter
 from streams.contract.decisions import decide
 from streams.contract.events import ROW_INDEX
@@ -34,6 +35,7 @@ from streams.contract.wire import Row, decode_events, event_times
 from streams.model.artifact import Model
 from streams.model.fallback import FALLBACK_VERSION, rule_scores
 from streams.model.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
+from streams.model.reasons import Explained, explain, explained_rows, reason_values
 from streams.scoring.challengers import ChallengerSet, Chosen, GuardTrip, LoadedChallenger
 from streams.scoring.score_records import encode_scores, encode_shadow, feature_values
 
@@ -52,6 +54,8 @@ class PipelineConfig:
     shadow_topic: str = default("topic_scores_shadow")
     review_threshold: float = default("review_threshold")
     decline_threshold: float = default("decline_threshold")
+    reasons: ReasonsMode = default("reasons")  # noqa: RUF009 (a str: immutable)
+    reasons_top_k: int = default("reasons_top_k")
     canary_guard_margin: float = default("canary_guard_margin")
     canary_guard_min_events: int = default("canary_guard_min_events")
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -201,15 +205,21 @@ class ScoringPipeline:
         origins, times = [batch[i].origin for i in ok], event_times(rows)
         chosen = self._choose((rows, times), X, scores, fallback_version)
         decisions = decide(chosen.scores, cfg.review_threshold, cfg.decline_threshold)
+        values = feature_values(X)
+        t4 = time.perf_counter()
+        explained = self._explain(X, (rows, values), decisions, chosen.versions)
+        t3 += time.perf_counter() - t4  # explaining is a stage of its own, not "records"
+        result.seconds["reasons"] = time.perf_counter() - t4
         encoded = encode_scores(
             rows,
-            feature_values(X),
+            values,
             chosen.scores.tolist(),
             decisions,
             chosen.versions,
             used_fallback,
             origins,
             now_ms,
+            explained,
         )
         topic = cfg.scores_topic
         for i, (key, value) in zip(ok, encoded, strict=True):
@@ -221,6 +231,34 @@ class ScoringPipeline:
         result.fallback = len(ok) if used_fallback else 0
         _count(result, decisions, chosen.versions)
         return t3  # building score records counts as "records"
+
+    def _explain(
+        self,
+        X: Matrix,
+        batch: tuple[list[Row], list[tuple[float | int | None, ...]]],
+        decisions: list[str],
+        versions: str | list[str],
+    ) -> list[Explained | None] | None:
+        """The reasons of the scores the ``reasons`` setting selects, each by the model
+        that decided it (none for the rules); None when no score has any."""
+        which = explained_rows(decisions, self.config.reasons)
+        if not which:
+            return None
+        rows, values = batch
+        models = {m.version: m for m in (self.model, self.fallback) if m is not None}
+        models.update((c.version, c.model) for c in self.challengers.loaded)
+        by_version: dict[str, list[int]] = {}
+        for i in which:
+            version = versions if isinstance(versions, str) else versions[i]
+            by_version.setdefault(version, []).append(i)
+        out: list[Explained | None] = [None] * len(rows)
+        for version, picks in by_version.items():
+            model = models.get(version)  # absent: the rules decided, nothing to explain
+            given = [reason_values(values[i], rows[i]) for i in picks]
+            found = explain(model, X[picks], given, self.config.reasons_top_k) if model else None
+            for i, why in zip(picks, found or repeat(None, len(picks)), strict=True):
+                out[i] = why
+        return out
 
     def _choose(
         self, batch: tuple[list[Row], list[int]], X: Matrix, scores: Matrix, fallback: str | None

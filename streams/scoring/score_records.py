@@ -26,6 +26,7 @@ from streams.contract.events import ROW_INDEX
 from streams.contract.records import Origin
 from streams.contract.wire import Row
 from streams.model.features import FEATURE_NAMES, INTEGRAL_INDEX, Matrix
+from streams.model.reasons import Explained, Reason
 
 _EVENT_ID, _EVENT_TIME, _ACCOUNT_ID = (
     ROW_INDEX[n] for n in ("event_id", "event_time", "account_id")
@@ -58,6 +59,8 @@ class ScoreRecord(msgspec.Struct):
     event_timestamp: int | None
     scored_at: int
     source: Source
+    reasons: list[Reason] | msgspec.UnsetType = msgspec.UNSET  # absent: not explained
+    reasons_base: float | msgspec.UnsetType = msgspec.UNSET
 
 
 def feature_values(X: Matrix) -> list[tuple[float | int | None, ...]]:
@@ -110,20 +113,22 @@ def encode_scores(
     fallback: bool,
     origins: Sequence[Origin],
     now_ms: int,
+    explained: Sequence[Explained | None] | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """Key (the event id) and encoded ``scores`` record of each scored event, in order.
 
     ``version``: the deciding model's, one for the batch or one per event (a canary
     decides some). ``origins``: where each event was read (its Kafka timestamp is the
-    score's ``event_timestamp``). One loop over plain lists for the batch: this runs
-    once per scored event.
+    score's ``event_timestamp``). ``explained``: each score's reasons and base, or None.
+    One loop over plain lists for the batch: this runs once per scored event.
     """
     enc, record, feats, source = _ENCODER.encode, ScoreRecord, Features, Source
     versions = repeat(version, len(rows)) if isinstance(version, str) else version
+    whys = repeat(None, len(rows)) if explained is None else explained
     out: list[tuple[bytes, bytes]] = []
     append = out.append
-    for row, x, score, decision, o, ver in zip(
-        rows, features, scores, decisions, origins, versions, strict=True
+    for row, x, score, decision, o, ver, why in zip(
+        rows, features, scores, decisions, origins, versions, whys, strict=True
     ):
         eid = row[_EVENT_ID]
         where = source(o.topic, o.partition, o.offset)
@@ -140,6 +145,8 @@ def encode_scores(
             now_ms,
             where,
         )
+        if why is not None:
+            value.reasons, value.reasons_base = why
         append((eid.encode(), enc(value)))
     return out
 
