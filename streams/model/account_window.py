@@ -1,0 +1,174 @@
+"""One account's sliding windows: what is stored, and the running aggregates over it.
+
+:class:`AccountState` is what an account's store entry (and its changelog record)
+holds: the events of its last day and lateness in event-time order, its running count
+and exact amount sum, its latest event time. :class:`AccountWindows` adds what is
+derived from it and kept up to date as the windows slide, never stored: per window
+its first event and exact sum, and the day's counts per merchant category and country.
+
+Sums are exact: every float is a whole number of units of 2**-1074, so sums of floats
+are kept as Python ints and divided once (int / int is correctly rounded): the same
+as ``math.fsum`` of the window's amounts, whatever the order events came in.
+
+>>> w = AccountWindows.empty()
+>>> w.add(1_000, 10.0, "grocery", "GB", DAY_MS)
+>>> w.add(62_000, 20.0, "travel", None, DAY_MS)
+>>> w.features(63_000, 45.0)  # counts and sums over 1 min, 1 h, 1 day; ...; x the mean
+[1, 2, 2, 20.0, 30.0, 30.0, 2, 1, 1.0, 3.0]
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter
+from typing import Final
+
+import msgspec
+
+MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
+WINDOWS: Final = (MINUTE_MS, HOUR_MS, DAY_MS)
+_UNIT: Final = 1074  # 2**-1074, the smallest float: every float is a whole multiple of it
+_NAN: Final = float("nan")
+
+Categories = Counter[str | None]
+"""How many of a window's events have each level (None: missing)."""
+
+
+def exact(amount: float) -> int:
+    """``amount`` in units of 2**-1074, exactly.
+
+    >>> exact(0.5) == 2 ** 1073
+    True
+    """
+    num, den = amount.as_integer_ratio()
+    return num << (_UNIT - den.bit_length() + 1)
+
+
+class AccountState(msgspec.Struct, array_like=True):
+    """An account's kept events in event-time order, running count, exact amount sum
+    (units of 2**-1074) and latest event time: what is stored."""
+
+    times: list[int]
+    amounts: list[float]
+    merchants: list[str | None]
+    countries: list[str | None]
+    count: int = 0
+    total: int = 0
+    last_time: int = 0
+
+
+class AccountWindows:
+    """An account's state with each window's first index and exact sum, and the day's
+    category counts, for windows ending at the account's latest event time."""
+
+    def __init__(self, state: AccountState) -> None:
+        self.state = state
+        last = state.last_time
+        self.lo = [bisect_right(state.times, last - w) for w in WINDOWS]
+        self.sums = [sum(map(exact, state.amounts[lo:])) for lo in self.lo]
+        day = self.lo[-1]
+        self.merchants = Counter(state.merchants[day:])
+        self.countries = Counter(state.countries[day:])
+
+    @classmethod
+    def empty(cls) -> AccountWindows:
+        """A new account's."""
+        return cls(AccountState([], [], [], []))
+
+    def features(self, t: int, amount: float) -> list[float]:
+        """The velocity features of an event at ``t`` (at most ``lateness`` before the
+        latest) from the events before it; an event in order moves the windows to ``t``."""
+        state = self.state
+        since_last = max(0, t - state.last_time) / 1000
+        if t >= state.last_time:
+            self._slide(t)
+            counts = [len(state.times) - lo for lo in self.lo]
+            sums, merchants, countries = self.sums, self.merchants, self.countries
+        else:
+            counts, sums, merchants, countries = self._earlier(t)
+        mean = state.total / (state.count << _UNIT)
+        return [
+            *counts,
+            *(s / (1 << _UNIT) for s in sums),
+            len(merchants) - (None in merchants),
+            len(countries) - (None in countries),
+            since_last,
+            amount / mean if mean > 0 else _NAN,
+        ]
+
+    def _slide(self, t: int) -> None:
+        """Move every window's start to ``t - window`` (events only leave)."""
+        times, amounts = self.state.times, self.state.amounts
+        for k, w in enumerate(WINDOWS):
+            lo, bound = self.lo[k], t - w
+            while lo < len(times) and times[lo] <= bound:
+                self.sums[k] -= exact(amounts[lo])
+                if w == DAY_MS:
+                    _drop(self.merchants, self.state.merchants[lo])
+                    _drop(self.countries, self.state.countries[lo])
+                lo += 1
+            self.lo[k] = lo
+        self.state.last_time = t
+
+    def _earlier(self, t: int) -> tuple[list[int], list[int], Categories, Categories]:
+        """The windows ending at ``t`` before the latest time: the kept ones, with the
+        events in ``(t - w, latest - w]`` added and those after ``t`` taken out."""
+        s = self.state
+        end = bisect_right(s.times, t)
+        counts, sums = [], []
+        for k, w in enumerate(WINDOWS):
+            lo = bisect_right(s.times, t - w, 0, self.lo[k])
+            counts.append(end - lo)
+            # the kept window, plus what it starts after, less what comes after t
+            more = _exact_sum(s.amounts, lo, self.lo[k]) - _exact_sum(s.amounts, end, len(s.times))
+            sums.append(self.sums[k] + more)
+        day = bisect_right(s.times, t - DAY_MS, 0, self.lo[-1])
+        merchants = _moved(self.merchants, s.merchants, (day, self.lo[-1]), end)
+        countries = _moved(self.countries, s.countries, (day, self.lo[-1]), end)
+        return counts, sums, merchants, countries
+
+    def add(
+        self, t: int, amount: float, merchant: str | None, country: str | None, keep_ms: int
+    ) -> None:
+        """Add an event (after those of the same time), then drop the events no later
+        window can reach (older than ``keep_ms`` before the latest)."""
+        s = self.state
+        at = bisect_right(s.times, t)
+        s.times.insert(at, t)
+        s.amounts.insert(at, amount)
+        s.merchants.insert(at, merchant)
+        s.countries.insert(at, country)
+        ex = exact(amount)
+        for k, w in enumerate(WINDOWS):
+            if t <= s.last_time - w:  # before the window (which starts after it)
+                self.lo[k] += 1
+                continue
+            self.sums[k] += ex
+            if w == DAY_MS:
+                self.merchants[merchant] += 1
+                self.countries[country] += 1
+        s.count, s.total, s.last_time = s.count + 1, s.total + ex, max(s.last_time, t)
+        gone = bisect_right(s.times, s.last_time - keep_ms)
+        if gone:
+            del s.times[:gone], s.amounts[:gone], s.merchants[:gone], s.countries[:gone]
+            self.lo = [lo - gone for lo in self.lo]
+
+
+def _exact_sum(amounts: list[float], start: int, stop: int) -> int:
+    return sum(map(exact, amounts[start:stop]))
+
+
+def _drop(counts: Categories, key: str | None) -> None:
+    counts[key] -= 1
+    if not counts[key]:
+        del counts[key]
+
+
+def _moved(
+    counts: Categories, keys: list[str | None], added: tuple[int, int], end: int
+) -> Categories:
+    """``counts`` with ``keys[added[0]:added[1]]`` added and ``keys[end:]`` taken out."""
+    out = counts.copy()
+    out.update(keys[added[0] : added[1]])
+    out.subtract(keys[end:])
+    return +out  # drops the zeros
