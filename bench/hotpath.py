@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
@@ -42,6 +43,7 @@ from streams.errors import ModelError
 from streams.model.artifact import Model, load_model
 from streams.model.compiled import compile_trees
 from streams.model.features import FEATURE_NAMES
+from streams.model.velocity import AccountFeatures, VelocityConfig
 from streams.monitoring.drift import DriftConfig, DriftMonitor
 from streams.ops.gc_control import Collector
 from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
@@ -239,6 +241,22 @@ def prediction(model: Model, X: np.ndarray) -> dict[str, Any]:
     return out
 
 
+def velocity(raws: list[bytes]) -> dict[str, float]:
+    """Velocity features (:mod:`streams.model.velocity`) over the generated stream, in
+    order, µs per event; and its busiest account's events, for scale."""
+    events = [e for e in map(parse_event, raws) if isinstance(e, dict)]
+    fields = ("account_id", "event_time", "amount", "merchant_category", "country")
+    args = [tuple(e.get(f) for f in fields) for e in events]
+
+    def run() -> None:
+        observe = AccountFeatures(VelocityConfig()).observe
+        for a in args:
+            observe(*a)
+
+    busiest = Counter(a[0] for a in args).most_common(1)[0][1]
+    return {"in topic order": best_us(run, len(args)), "busiest account's events": busiest}
+
+
 def stages(model: Model, raws: list[bytes]) -> dict[str, dict[str, float]]:
     """The pure pipeline (and drift) per stage in µs per event, by batch size and with
     Python's automatic GC or the scorer's :class:`~streams.ops.gc_control.Collector`."""
@@ -293,6 +311,7 @@ def main() -> None:
         "encoding_us": encoding(X[:20_000]),
         "record_objects_us": record_objects(100_000),
         "prediction_us": prediction(model, X),
+        "velocity_us": velocity(raws),
         # as shipped: predictor=auto, the trees compiled (required here, not a fallback)
         "stages_us_by_batch_size": stages(
             load_model(ROOT / "models", compiled_dir=ROOT / "var" / "compiled"), raws

@@ -192,7 +192,10 @@ def hotpath(result: dict[str, Any]) -> list[str]:
         ("encoding_us", "Encode a score"),
         ("record_objects_us", "Build a record's origin"),
         ("prediction_us", "Predict (batches of 1,000)"),
+        ("velocity_us", "Velocity features, per event in order"),
     ]:
+        if key not in result:
+            continue
         lines += [f"**{title}**", ""]
         lines += [*_table(["method", "µs"], [[k, v] for k, v in result[key].items()]), ""]
     stages = result["stages_us_by_batch_size"]
