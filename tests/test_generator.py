@@ -27,6 +27,7 @@ from streams.dev.generator import (
     generate,
     generate_events_clean,
 )
+from streams.model.velocity import AccountFeatures, VelocityConfig
 
 SCHEMAS = Path(__file__).parent.parent / "schemas"
 EVENT = Draft202012Validator(orjson.loads((SCHEMAS / "event.schema.json").read_bytes()))
@@ -423,3 +424,26 @@ def test_flush_off_keeps_only_due_feedback_and_events_do_not_change() -> None:
     assert flushed[: len(recs)] == recs
     without = [r.value for r in generate(GeneratorConfig(seed=9, count=5_000))]
     assert [r.value for r in recs if r.topic == "events"] == without
+
+
+def _bursts(events: list[dict[str, Any]]) -> npt.NDArray[np.bool_]:
+    """Events of a quiet account (under 20 payments in the stream) with at least 3 of
+    its payments in the minute before: bursts, which quiet accounts do not make alone."""
+    acc = AccountFeatures(VelocityConfig())
+    fields = ("account_id", "event_time", "amount", "merchant_category", "country")
+    minute = np.array([acc.observe(*(e.get(f) for f in fields))[0][0] for e in events])
+    totals = Counter(e["account_id"] for e in events)
+    quiet = np.array([totals[e["account_id"]] < 20 for e in events])
+    return quiet & (np.nan_to_num(minute) >= 3)
+
+
+def test_takeovers_make_bursts_and_fraud_follows_them() -> None:
+    slow = GeneratorConfig(seed=3, count=30_000, events_per_second=2.0)  # as training's
+    on = generate_events_clean(replace(slow, takeovers=0.005))
+    off = generate_events_clean(slow)
+    burst_on, burst_off = _bursts(on.events), _bursts(off.events)
+    assert burst_on.sum() > 5 * max(burst_off.sum(), 1)  # bursts come from takeovers
+    assert on.probabilities[burst_on].mean() > 3 * on.probabilities[~burst_on].mean()
+    # without takeovers the truth ignores behaviour: each payment's own features decide
+    for event, p in zip(off.events[:500], off.probabilities[:500], strict=True):
+        assert math.isclose(fraud_probability(event), p, rel_tol=1e-9)

@@ -113,10 +113,15 @@ class GeneratorConfig:
     messy: MessySpec | None = None
     drift: tuple[DriftSpec, ...] = ()
     feedback: FeedbackSpec | None = None
+    # account takeovers per event: the account then pays again and again within a few
+    # seconds of the stream, and fraud depends on its real recent behaviour
+    takeovers: float = 0.0
 
     def __post_init__(self) -> None:
         if self.count < 0 or self.accounts < 1 or not self.events_per_second > 0:
             raise ValueError("need count >= 0, accounts >= 1 and events_per_second > 0")
+        if not 0.0 <= self.takeovers < 0.1:
+            raise ValueError("takeovers must be in [0, 0.1)")
 
 
 class CleanEvents(NamedTuple):

@@ -12,6 +12,7 @@ import orjson
 from streams.contract import events as c
 from streams.dev.generator.config import GeneratorConfig, Record
 from streams.dev.generator.fraud import Block, block_probability
+from streams.dev.generator.takeover import Behaviour, burst
 from streams.dev.generator.world import (
     ATTACK_RATE,
     CHANNEL_P,
@@ -92,6 +93,8 @@ class Engine:
         n = config.accounts
         w = pop.permutation(1.0 / np.arange(1, n + 1) ** 0.8)  # Zipf-ish activity
         self.cdf = np.cumsum(w) / w.sum()
+        # each account's expected payments a minute: a burst is more than that
+        self.per_minute = w / w.sum() * config.events_per_second * 60.0
         self.home = pick(pop.random(n), HOME_P[None, :], np.zeros(n, np.int64))
         self.typical = np.exp(pop.normal(3.4, 0.7, n))
         self.age0 = np.minimum(pop.gamma(1.2, 800.0, n), 30_000).astype(np.int64)
@@ -99,6 +102,9 @@ class Engine:
         self.ids = [f"acct-{i:06d}" for i in range(n)]
         self.keys = [a.encode() for a in self.ids]
         self.config, self.clock = config, 0.0
+        # own streams: with takeovers off, every other draw is what it always was
+        self.takeover_rng = np.random.default_rng([config.seed, 27])
+        self.behaviour = Behaviour() if config.takeovers else None
 
     def _draw(self, start: int, n: int) -> Block:
         r, cfg = self.ev, self.config
@@ -108,6 +114,8 @@ class Engine:
         time = cfg.start_ms + clock.astype(np.int64)
         acct = np.minimum(np.searchsorted(self.cdf, u[0], side="right"), len(self.cdf) - 1)
         attack = u[1] < ATTACK_RATE  # account-takeover context: risk signals cluster
+        if cfg.takeovers:
+            acct, attack = burst(acct, attack, self.takeover_rng, cfg.takeovers)
         channel = pick(u[2], CHANNEL_P, attack * 1)
         remote = np.isin(channel, REMOTE)
         merchant = pick(u[3], MERCHANT_P, np.where(attack, 2, remote * 1))
@@ -178,8 +186,21 @@ class Engine:
         b.amount = np.clip(b.amount, 0.01, c.MAX_AMOUNT).round(2)
         b.avg = np.clip(b.avg, 0.01, c.MAX_AMOUNT).round(2)
         b.distance = np.clip(b.distance, 0.0, c.MAX_DISTANCE_KM).round(1)
-        p = block_probability(b)
+        p = block_probability(b, self._behaviour(b))
         return b, p, (self.lab.random(n) < p).astype(np.int8)
+
+    def _behaviour(self, b: Block) -> dict[str, F64] | None:
+        """The accounts' real recent behaviour per event, with takeovers on."""
+        if self.behaviour is None:
+            return None
+        accounts = [self.ids[a] for a in b.acct.tolist()]
+        merchants = np.array(c.MERCHANT_CATEGORIES, object)[b.merchant].tolist()
+        countries = np.array(c.COUNTRIES, object)[b.country].tolist()
+        seen = self.behaviour.observe(
+            accounts, b.time.tolist(), b.amount.tolist(), (merchants, countries)
+        )
+        seen["recent_1m"] = seen["recent_1m"] - self.per_minute[b.acct]  # beyond its usual
+        return seen
 
     def dicts(self, b: Block) -> list[dict[str, Any]]:
         """The clean event dicts of a block, in wire field order."""

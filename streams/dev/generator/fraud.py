@@ -48,6 +48,10 @@ def logit(s: Mapping[str, F64], concept: Bool) -> F64:
         1.2 * s["is_foreign_ip"],
         0.9 * s["remote"] + 0.9 * s["risky"],
         np.where(concept, 3.3, 0.0) * s["card_present"] * s["skimmed"],
+        # behaviour (takeovers only): payments in the last minute beyond the account's
+        # usual (a burst), and many countries within the day
+        1.2 * np.clip(s.get("recent_1m", 0.0) - 1.0, 0.0, 4.0),
+        0.8 * (s.get("countries_24h", 0.0) >= 3),
     )
     return np.asarray(-6.9 + sum(np.nan_to_num(x) for x in parts), dtype=np.float64)
 
@@ -73,7 +77,9 @@ def fraud_probability(event: Mapping[str, Any], concept: bool = False) -> float:
     return float(1.0 / (1.0 + math.exp(-logit(s, np.array([concept]))[0])))
 
 
-def block_probability(b: Block) -> F64:
+def block_probability(b: Block, behaviour: Mapping[str, F64] | None = None) -> F64:
+    """Per event of a block; ``behaviour``: the accounts' real recent behaviour, when
+    the generator makes takeovers (:mod:`streams.dev.generator.takeover`)."""
     remote = np.isin(b.channel, REMOTE)
     cols = {
         "amount": b.amount,
@@ -89,5 +95,5 @@ def block_probability(b: Block) -> F64:
         "risky": RISKY[b.merchant],
         "skimmed": SKIMMED[b.merchant],
     }
-    s = {k: v.astype(np.float64) for k, v in cols.items()}
+    s = {k: v.astype(np.float64) for k, v in cols.items()} | dict(behaviour or {})
     return np.asarray(1.0 / (1.0 + np.exp(-logit(s, b.concept))), dtype=np.float64)
