@@ -10,9 +10,9 @@ the generated stream in order by the same code the scorer uses
 (:mod:`streams.model.velocity`), so a model that sees those features can learn it.
 
 >>> import numpy as np
->>> acct, attack = burst(np.arange(100), np.zeros(100, bool), np.random.default_rng(1), 0.02)
->>> int(attack.sum()) > 0, len(set(acct[attack].tolist())) < int(attack.sum())
-(True, True)
+>>> acct, _ = burst(np.arange(100), np.zeros(100, bool), np.random.default_rng(1), 0.02)
+>>> len(set(acct.tolist())) < 100  # 100 accounts before: some paid again, in a burst
+True
 """
 
 from __future__ import annotations
