@@ -1,0 +1,110 @@
+"""The scorer's velocity state without a broker: through aborted transactions (undone,
+then the same events again), a restart from the changelog and a partition moving, every
+committed event's features equal the brute-force recomputation of
+``tests/test_velocity.py``."""
+
+from __future__ import annotations
+
+import random
+
+from test_velocity import Event, brute_force, same
+
+from streams.contract.records import Origin
+from streams.model.account_window import DAY_MS, MINUTE_MS
+from streams.model.velocity import VelocityConfig
+from streams.scoring.account_state import AccountStates, Observed
+
+CFG = VelocityConfig(retention_ms=2 * DAY_MS)
+Features = dict[int, tuple[list[float], bool]]  # by offset: the features, cold or not
+
+
+def _stream(seed: int, count: int) -> list[tuple[Event, Origin]]:
+    """Events of 12 accounts on 3 partitions (an account always on the same one)."""
+    rng = random.Random(seed)
+    clock, out = 10 * DAY_MS, []
+    for offset in range(count):
+        account = f"a{rng.randrange(12)}"
+        clock += rng.choice([0, 1, 2, 30, 600]) * 1000
+        back = rng.choice([0, 0, 0, 90_000])
+        event = (
+            account,
+            clock - back,
+            rng.choice([1.0, 2.5, 40.0]),
+            rng.choice([None, "m1", "m2"]),
+            rng.choice(["GB", "FR"]),
+        )
+        out.append((event, Origin("events", int(account[1:]) % 3, offset)))
+    return out
+
+
+def _expected(stream: list[tuple[Event, Origin]]) -> Features:
+    want = brute_force([e for e, _ in stream], CFG)
+    return {o.offset: w for (_, o), w in zip(stream, want, strict=True)}
+
+
+def _seen(batch: list[tuple[Event, Origin]], seen: Observed) -> Features:
+    return {o.offset: (list(seen.features[k]), seen.cold[k]) for k, (_, o) in enumerate(batch)}
+
+
+def _check(got: Features, want: Features) -> None:
+    assert got.keys() == want.keys()
+    for offset, (values, cold) in got.items():
+        assert cold == want[offset][1] and same(values, want[offset][0]), offset
+
+
+def test_aborted_transactions_are_undone_and_replayed() -> None:
+    stream, rng = _stream(1, 3_000), random.Random(2)
+    states, got = AccountStates(CFG, "changelog"), Features()
+    i = 0
+    while i < len(stream):
+        batches = []  # up to two transactions in flight, as with overlap_commit
+        for _ in range(rng.choice([1, 2])):
+            batch = stream[i : i + rng.randrange(1, 40)]
+            i += len(batch)
+            seen = states.observe([e for e, _ in batch], [o for _, o in batch])
+            batches.append((batch, seen))
+            states.sent()
+        if rng.random() < 0.3:  # the first aborts: every batch in flight comes again
+            states.aborted()
+            i -= sum(len(b) for b, _ in batches)
+            continue
+        for batch, seen in batches:
+            states.committed()
+            got.update(_seen(batch, seen))
+    _check(got, _expected(stream))
+
+
+def test_a_restart_restores_from_the_changelog_and_a_partition_can_move() -> None:
+    stream = _stream(3, 2_000)
+    first, changelog, got = AccountStates(CFG, "changelog"), [], Features()
+    for start in range(0, 1_000, 25):
+        batch = stream[start : start + 25]
+        seen = first.observe([e for e, _ in batch], [o for _, o in batch])
+        first.sent()
+        first.committed()
+        changelog += seen.changelog
+        got.update(_seen(batch, seen))
+    # a new scorer gets every partition, restored from the committed changelog
+    second = AccountStates(CFG, "changelog")
+    for p in range(3):
+        records = [(r.key or b"", r.value) for r in changelog if r.partition == p]
+        assert second.restore(p, records) == len(first.accounts(p))
+        assert second.accounts(p) == first.accounts(p)
+    first.revoke(0)
+    assert first.accounts(0) == {}
+    for start in range(1_000, 2_000, 25):
+        batch = stream[start : start + 25]
+        seen = second.observe([e for e, _ in batch], [o for _, o in batch])
+        got.update(_seen(batch, seen))
+    _check(got, _expected(stream))
+
+
+def test_one_changelog_record_per_account_a_batch_touched() -> None:
+    states = AccountStates(CFG, "changelog")
+    events: list[Event] = [("a", MINUTE_MS * k, 1.0, None, None) for k in range(5)]
+    events += [("b", MINUTE_MS, 2.0, None, None)]
+    seen = states.observe(events, [Origin("events", 1, k) for k in range(6)])
+    assert sorted((r.key, r.partition, r.topic) for r in seen.changelog) == [
+        (b"a", 1, "changelog"),
+        (b"b", 1, "changelog"),
+    ]
