@@ -36,6 +36,7 @@ COMMANDS: dict[str, list[str]] = {
     "restart_pause": [],  # a scorer SIGKILLed and restarted: static membership on and off
     "chaos": ["--minutes", "15"],  # process kills and broker restarts; nothing lost
     "junk_throughput": ["--hostile", "100000", "--mix", "1", "--mix", "0.1"],  # hostile input
+    "burst": ["--factor", "10", "--factor", "20"],  # bursts over the steady rate: lag, RSS, p99
 }
 
 

@@ -14,7 +14,7 @@ from bench.harness import RESULTS, ROOT
 from bench.report_joiner import joiner, recovery, system
 from bench.report_lifecycle import joiner_shadow, lifecycle, shadow
 from bench.report_online import online
-from bench.report_reliability import chaos, junk_throughput, restart_pause
+from bench.report_reliability import burst, chaos, junk_throughput, restart_pause
 from bench.report_table import heading as _heading
 from bench.report_table import table as _table
 
@@ -314,6 +314,7 @@ def write_report() -> None:
         ("restart_pause", restart_pause),
         ("chaos", chaos),
         ("junk_throughput", junk_throughput),
+        ("burst", burst),
     ]
     for name, render in sections:
         result = _load(name)

@@ -100,3 +100,75 @@ def junk_throughput(result: dict[str, Any]) -> list[str]:
 
 def _clean_junk(cpu: dict[str, float]) -> str:
     return f"{cpu['clean']:.1f} / {cpu['junk']:.1f}" if cpu else "-"
+
+
+def burst(result: dict[str, Any]) -> list[str]:
+    """Bursts of ``factor`` x the steady rate: lag, RSS and p99 before, during, after."""
+    cfg, cap = result["config"], result["capacity"]
+    lines = heading(
+        "Bursts: 10x (and 20x) the steady rate for a minute",
+        result,
+        f"One scorer process (exactly-once), {cfg['partitions']} partitions, on a real broker "
+        f"of its own. *C*: the scorer's drain rate over a pre-filled backlog of "
+        f"{cap['events']:,} events ({cap['per_s']:,}/s; RSS {cap['rss_mb_start']} MiB at "
+        f"the start, {cap['rss_mb_peak']} at most). Then per burst, on fresh topics with a "
+        f"fresh scorer: S = {cfg['rate']:,.0f} events/s for {cfg['steady_s']:g} s, the "
+        f"burst for {cfg['burst_s']:g} s, S again until the lag is back to its steady "
+        f"level and {cfg['after_s']:g} s more; lag and the scorer's RSS sampled every "
+        "0.5 s. Latency: `scored_at` minus the event record's Kafka timestamp (taken when "
+        "the producer sent it), per phase by when the event was sent. *Drained*: seconds "
+        "from the burst's end until the lag is back at the most it was in the steady "
+        "phase. *Prefetch bound*: what the consumer may hold ahead of processing, "
+        "`consumer_queue_max_kbytes` plus one fetch per partition (record bytes; "
+        "librdkafka's per-record overhead and the batches in hand come on top). RSS "
+        "*after*: the median once drained; the allocators keep freed pages, so it stays "
+        "near the peak instead of falling back, and a longer backlog does not raise it.",
+    )
+    rates = [_phase_row(run["factor"], p) for run in result["runs"] for p in run["phases"]]
+    header = ["burst", "phase", "target/s", "achieved/s", "events", "seconds"]
+    lines += [*table(header, rates), ""]
+    rows = [_burst_row(run, cap, result["prefetch_bound_mb"]) for run in result["runs"]]
+    header = [
+        "burst",
+        "C/s",
+        "burst achieved ÷ C",
+        "peak lag",
+        "drained, s",
+        "RSS MiB steady / peak / after",
+        "prefetch bound MiB",
+        "p99 ms steady / burst / after drain",
+        "p50 ms after drain",
+        "scored",
+        "lost",
+        "duplicated",
+    ]
+    return lines + table(header, rows)
+
+
+def _phase_row(factor: float, phase: dict[str, Any]) -> list[Any]:
+    return [
+        f"{factor:g}x",
+        phase["phase"],
+        f"{phase['target_per_s']:,.0f}",
+        f"{phase['achieved_per_s']:,.0f}",
+        f"{phase['sent']:,}",
+        phase["seconds"],
+    ]
+
+
+def _burst_row(run: dict[str, Any], cap: dict[str, Any], bound_mb: float) -> list[Any]:
+    rss, lat = run["rss_mb"], run["latency_ms"]
+    return [
+        f"{run['factor']:g}x",
+        f"{cap['per_s']:,}",
+        f"{run['phases'][1]['achieved_per_s'] / cap['per_s']:.2f}",
+        f"{run['peak_lag']:,} at {run['peak_lag_at_s'] - run['burst_start_s']:.0f} s in",
+        "not drained" if run["drain_s"] is None else run["drain_s"],
+        f"{rss['steady']} / {rss['peak_burst_and_backlog']} / {rss['after'] or '-'}",
+        bound_mb,
+        " / ".join(str(lat[k]["p99"]) for k in ("steady_before", "burst", "after_drain")),
+        lat["after_drain"]["p50"],
+        f"{run['scored']:,}",
+        run["lost"],
+        run["duplicated"],
+    ]

@@ -66,6 +66,15 @@ class Settings(BaseSettings):
         10_000, ge=1_000, description="a dead consumer's partitions move after this long"
     )
     batch_max_size: int = Field(5000, ge=1, le=100_000, description="most records in a batch")
+    # librdkafka's own default, stated: a consumer under a backlog holds this much (and
+    # one fetch per partition) ahead of processing, however long the backlog grows
+    consumer_queue_max_kbytes: int = Field(
+        65_536,
+        ge=1,
+        le=2_097_151,
+        description="librdkafka queued.max.messages.kbytes of every consumer: records "
+        "fetched ahead of processing, at most this many KiB (plus one fetch per partition)",
+    )
     batch_max_wait_ms: int = Field(
         20, ge=0, le=60_000, description="with nothing to score, wait this long for a record"
     )
