@@ -31,7 +31,13 @@ from streams.contract.events import SCHEMA_VERSION
 from streams.contract.schemas import validator
 from streams.errors import ModelError
 from streams.model.compiled import CompiledTrees, check_same_scores, compile_trees
-from streams.model.features import FEATURES, FeatureAssembler, Matrix
+from streams.model.features import (
+    EVENT_SET,
+    FeatureAssembler,
+    FeatureSet,
+    Matrix,
+    feature_set,
+)
 from streams.model.online import KIND as LINEAR_KIND
 from streams.model.online import LinearPredictor
 
@@ -54,6 +60,11 @@ class Model:
     linear: LinearPredictor | None = None  # model_kind river_linear: the online challenger
 
     @property
+    def features(self) -> FeatureSet:
+        """Its inputs, in order (the manifest's): the event's own, maybe then computed ones."""
+        return self.assembler.features
+
+    @property
     def predictor(self) -> str:
         """What predicts: ``compiled`` (native trees), ``lightgbm`` or ``linear``."""
         if self.linear is not None:
@@ -73,7 +84,7 @@ class Model:
 
     def contributions(self, X: Matrix) -> Matrix | None:
         """Per row, each feature's exact contribution to the raw score (TreeSHAP), then the
-        base: ``len(FEATURES) + 1`` columns summing to the margin. None without trees."""
+        base: a column per feature and one more, summing to the margin. None without trees."""
         if self.booster is None or self.linear is not None:
             return None
         out: Matrix = np.asarray(
@@ -106,18 +117,22 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _check_features(manifest: dict[str, Any], version: str) -> None:
-    declared = [(f["name"], f["kind"]) for f in manifest["features"]]
-    expected = [(f.name, f.kind) for f in FEATURES]
-    if declared != expected:
-        raise ModelError(
-            f"model {version}: manifest features {declared} differ from the code's {expected}"
-        )
+def _check_features(manifest: dict[str, Any], version: str) -> FeatureSet:
+    """The model's feature set, if the manifest's features are one the code knows."""
+    declared = manifest["features"]
+    try:
+        features = feature_set([f["name"] for f in declared])
+    except ValueError as exc:
+        raise ModelError(f"model {version}: {exc}") from exc
+    kinds = [(f["name"], f["kind"], f.get("source", "event")) for f in declared]
+    if kinds != [(f.name, f.kind, f.source) for f in features.features]:
+        raise ModelError(f"model {version}: manifest feature kinds {kinds} differ from the code's")
     if manifest["event_schema_version"] != SCHEMA_VERSION:
         raise ModelError(
             f"model {version} was trained for event schema "
             f"v{manifest['event_schema_version']}, this code reads v{SCHEMA_VERSION}"
         )
+    return features
 
 
 def load_model(
@@ -138,13 +153,15 @@ def load_model(
     base = model_dir / version
     manifest = read_manifest(base / "manifest.json")
     blob = _model_bytes(base / manifest["model_file"], manifest)
-    _check_features(manifest, version)
+    features = _check_features(manifest, version)
     levels = {f["name"]: f.get("levels", []) for f in manifest["features"] if "levels" in f}
-    assembler = FeatureAssembler(levels)
+    assembler = FeatureAssembler(levels, features)
     if manifest.get("model_kind", "lightgbm") == LINEAR_KIND:
+        if features is not EVENT_SET:
+            raise ModelError(f"model {version}: a linear model takes the event's features only")
         linear = LinearPredictor.from_json(blob)
         return Model(version, None, manifest, assembler, linear=linear)
-    booster = _booster(blob, base / manifest["model_file"], version)
+    booster = _booster(blob, base / manifest["model_file"], version, features)
     compiled = None
     if compiled_dir is not None:
         try:
@@ -172,14 +189,14 @@ def _model_bytes(path: Path, manifest: dict[str, Any]) -> bytes:
     return blob
 
 
-def _booster(blob: bytes, path: Path, version: str) -> lgb.Booster:
-    """LightGBM's booster of a model file, its features checked against the code's."""
+def _booster(blob: bytes, path: Path, version: str, features: FeatureSet) -> lgb.Booster:
+    """LightGBM's booster of a model file, its features checked against the manifest's."""
     try:
         booster = lgb.Booster(model_str=blob.decode("utf-8"))
     except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
         raise ModelError(f"LightGBM cannot load {path}: {exc}") from exc
     in_model = list(booster.feature_name())
-    if in_model != [f.name for f in FEATURES]:
+    if in_model != features.names:
         raise ModelError(f"model {version}: model file features {in_model} differ from manifest")
     return booster
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, Literal
 
@@ -28,8 +28,10 @@ import numpy as np
 import numpy.typing as npt
 
 from streams.contract.events import FIELDS, ROW_INDEX, row_of
+from streams.model.velocity import VELOCITY_FEATURES
 
 FeatureKind = Literal["numeric", "categorical"]
+FeatureSource = Literal["event", "computed"]
 Matrix = npt.NDArray[np.float64]
 
 _MS_PER_HOUR = 3_600_000
@@ -37,10 +39,12 @@ _MS_PER_HOUR = 3_600_000
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    """One model input column."""
+    """One model input column: from the event, or computed from the account's earlier
+    events (:mod:`streams.model.velocity`)."""
 
     name: str
     kind: FeatureKind
+    source: FeatureSource = "event"
 
 
 FEATURES: tuple[Feature, ...] = (
@@ -71,6 +75,47 @@ INTEGRAL_INDEX: list[int] = [
     or (f.name in FIELDS and FIELDS[f.name].kind in ("integer", "boolean"))
 ]
 """Columns that only hold whole numbers (or NaN): codes, counts, flags, the hour."""
+COMPUTED: tuple[Feature, ...] = tuple(Feature(n, "numeric", "computed") for n in VELOCITY_FEATURES)
+"""The velocity features, after the event's own in a model that uses them."""
+_WHOLE_COMPUTED = {"count_1m", "count_1h", "count_24h", "merchant_categories_24h", "countries_24h"}
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """A model's inputs in its order: the event's own (:data:`FEATURES`), and then the
+    computed ones (:data:`COMPUTED`) if it uses them. The manifest names them.
+
+    >>> feature_set([f.name for f in FEATURES]) is EVENT_SET, len(VELOCITY_SET.names)
+    (True, 25)
+    """
+
+    features: tuple[Feature, ...]
+    names: list[str] = field(init=False)
+    integral_index: list[int] = field(init=False)
+    computed: int = field(init=False)  # how many computed columns come last
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", [f.name for f in self.features])
+        whole = [j for j, f in enumerate(self.features) if f.name in _WHOLE_COMPUTED]
+        object.__setattr__(self, "integral_index", INTEGRAL_INDEX + whole)
+        object.__setattr__(self, "computed", sum(f.source == "computed" for f in self.features))
+
+
+EVENT_SET = FeatureSet(FEATURES)
+VELOCITY_SET = FeatureSet(FEATURES + COMPUTED)
+
+
+def feature_set(names: Sequence[str]) -> FeatureSet:
+    """The feature set whose names these are, in this order (ValueError if none is)."""
+    for known in (EVENT_SET, VELOCITY_SET):
+        if list(names) == known.names:
+            return known
+    raise ValueError(
+        f"features {list(names)} differ from the code's: neither the event's own nor "
+        "those followed by the velocity features, in order"
+    )
+
+
 CONTRACT_LEVELS: dict[str, list[str]] = {name: list(FIELDS[name].levels) for name in CATEGORICAL}
 """The event contract's known levels: what a model is trained with."""
 
@@ -96,7 +141,10 @@ class FeatureAssembler:
     manifest); the code of a level is its index, unseen levels get ``len(levels)``.
     """
 
-    def __init__(self, levels: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, levels: Mapping[str, Sequence[str]], features: FeatureSet | None = None
+    ) -> None:
+        self.features = features or EVENT_SET
         missing = set(CATEGORICAL) - set(levels)
         if missing:
             raise ValueError(f"levels missing for categorical features: {sorted(missing)}")
@@ -112,17 +160,24 @@ class FeatureAssembler:
         """The code given to a level of ``feature`` the model never saw."""
         return len(self._codes[feature])
 
-    def assemble(self, events: Sequence[Mapping[str, Any]]) -> Matrix:
-        """Build the ``(len(events), len(FEATURES))`` matrix from validated event dicts."""
-        return self.assemble_rows([row_of(e) for e in events])
+    def assemble(
+        self, events: Sequence[Mapping[str, Any]], computed: Matrix | None = None
+    ) -> Matrix:
+        """Build the matrix from validated event dicts (see :meth:`assemble_rows`)."""
+        return self.assemble_rows([row_of(e) for e in events], computed)
 
-    def assemble_rows(self, rows: Sequence[Sequence[Any]]) -> Matrix:
-        """Build the matrix from event rows (field values in contract order, None if missing).
+    def assemble_rows(
+        self, rows: Sequence[Sequence[Any]], computed: Matrix | None = None
+    ) -> Matrix:
+        """Build the matrix from event rows (field values in contract order, None if missing)
+        and, for a model that uses them, the computed features (a row each; None: missing).
 
         One code path for training (dicts) and scoring (rows), so they cannot skew.
         """
         n = len(rows)
-        X = np.empty((n, len(FEATURES)), dtype=np.float64)
+        X = np.empty((n, len(self.features.names)), dtype=np.float64)
+        if self.features.computed:
+            X[:, len(FEATURES) :] = np.nan if computed is None else computed
         if n == 0:
             return X
         by_field = list(zip(*rows, strict=True))  # rows to columns in one C-level pass

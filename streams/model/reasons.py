@@ -95,7 +95,8 @@ def explain(
     if contrib is None:
         return None
     bases = contrib[:, -1].tolist()
-    return list(zip(top_reasons(contrib, values, FEATURE_NAMES, top_k), bases, strict=True))
+    reasons = top_reasons(contrib, values, model.features.names, top_k)
+    return list(zip(reasons, bases, strict=True))
 
 
 def reason_values(

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.model.features import FEATURES, Matrix
+from streams.model.features import EVENT_SET, FeatureSet, Matrix
 
 DEFAULT_BINS = 10
 
@@ -42,11 +42,13 @@ def bin_shares(values: Matrix, edges: Sequence[float] | Matrix) -> list[float]:
     return [round(float(c) / total, 6) for c in counts]
 
 
-def feature_reference(X: Matrix, levels: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+def feature_reference(
+    X: Matrix, levels: dict[str, list[str]], features: FeatureSet = EVENT_SET
+) -> dict[str, dict[str, Any]]:
     """Per-feature reference statistics of an assembled training matrix."""
     out: dict[str, dict[str, Any]] = {}
     n = max(X.shape[0], 1)
-    for j, feat in enumerate(FEATURES):
+    for j, feat in enumerate(features.features):
         col = X[:, j]
         missing = np.isnan(col)
         entry: dict[str, Any] = {"missing_rate": round(float(missing.sum()) / n, 6)}

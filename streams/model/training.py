@@ -35,7 +35,7 @@ import streams
 from streams.contract.events import SCHEMA_VERSION
 from streams.errors import ModelError
 from streams.model.artifact import CHECK_SAMPLE
-from streams.model.features import CATEGORICAL_INDEX, FEATURE_NAMES, FEATURES, Matrix
+from streams.model.features import CATEGORICAL_INDEX, EVENT_SET, FeatureSet, Matrix
 from streams.model.metrics import log_loss, roc_auc
 from streams.model.reference import feature_reference, histogram_bins
 
@@ -67,10 +67,16 @@ def holdout_split(rows: int, holdout_fraction: float) -> int:
 
 
 def train_booster(
-    X: Matrix, y: Matrix, params: Mapping[str, Any], rounds: int, on_round: OnRound | None = None
+    X: Matrix,
+    y: Matrix,
+    params: Mapping[str, Any],
+    rounds: int,
+    on_round: OnRound | None = None,
+    features: FeatureSet = EVENT_SET,
 ) -> lgb.Booster:
-    """Train a binary LightGBM booster on ``X`` (``FEATURES`` order, NaN missing)."""
-    data = lgb.Dataset(X, y, feature_name=FEATURE_NAMES, categorical_feature=CATEGORICAL_INDEX)
+    """Train a binary LightGBM booster on ``X`` (``features``' order, NaN missing)."""
+    names = features.names
+    data = lgb.Dataset(X, y, feature_name=names, categorical_feature=CATEGORICAL_INDEX)
     callbacks = []
     if on_round is not None:
 
@@ -112,11 +118,12 @@ def fit(
     holdout_fraction: float,
     levels: Mapping[str, list[str]],
     on_round: OnRound | None = None,
+    features: FeatureSet = EVENT_SET,
 ) -> Fitted:
     """Train on the time-ordered rows before the holdout; metrics on the holdout;
     drift reference statistics of the training rows (features) and holdout scores."""
     cut = holdout_split(len(y), holdout_fraction)
-    booster = train_booster(X[:cut], y[:cut], params, rounds, on_round)
+    booster = train_booster(X[:cut], y[:cut], params, rounds, on_round, features)
     p_hold, p_train = predict(booster, X[cut:]), predict(booster, X[:cut])
     hold = quality(y[cut:], p_hold)
     metrics = {
@@ -136,7 +143,7 @@ def fit(
         "num_trees": booster.num_trees(),
     }
     reference = {
-        "features": feature_reference(X[:cut], dict(levels)),
+        "features": feature_reference(X[:cut], dict(levels), features),
         "score": histogram_bins(p_hold),
     }
     return Fitted(booster, cut, metrics, training, reference)
@@ -148,6 +155,7 @@ def build_manifest(
     training: dict[str, Any],
     metrics: dict[str, Any],
     reference: dict[str, Any],
+    features: FeatureSet = EVENT_SET,
 ) -> dict[str, Any]:
     """A manifest (``schemas/manifest.schema.json``) without its file hash, which
     :func:`write_version` fills from the bytes it writes."""
@@ -163,8 +171,9 @@ def build_manifest(
                 "name": f.name,
                 "kind": f.kind,
                 **({"levels": list(levels[f.name])} if f.name in levels else {}),
+                **({"source": f.source} if f.source != "event" else {}),
             }
-            for f in FEATURES
+            for f in features.features
         ],
         "training": training,
         "metrics": metrics,

@@ -205,7 +205,8 @@ class ScoringPipeline:
         origins, times = [batch[i].origin for i in ok], event_times(rows)
         chosen = self._choose((rows, times), X, scores, fallback_version)
         decisions = decide(chosen.scores, cfg.review_threshold, cfg.decline_threshold)
-        values = feature_values(X)
+        features = self.assembler.features
+        values = feature_values(X, features.integral_index)
         t4 = time.perf_counter()
         explained = self._explain(X, (rows, values), decisions, chosen.versions)
         t3 += time.perf_counter() - t4  # explaining is a stage of its own, not "records"
@@ -220,6 +221,7 @@ class ScoringPipeline:
             origins,
             now_ms,
             explained,
+            tuple(features.names),
         )
         topic = cfg.scores_topic
         for i, (key, value) in zip(ok, encoded, strict=True):

@@ -158,13 +158,26 @@ def check_challenger(champion: Model, challenger: Model) -> None:
             f"challenger {challenger.version}: its categorical levels differ from "
             f"champion {champion.version}'s (a challenger scores the champion's features)"
         )
+    if challenger.features is not champion.features:
+        raise ModelError(
+            f"challenger {challenger.version}: its features differ from champion "
+            f"{champion.version}'s (a challenger scores the champion's features)"
+        )
 
 
 def load(settings: Settings, version: str | None) -> Model:
     """Load ``version`` with the predictor the settings ask for (ModelError if it fails)."""
     predictor = settings.predictor
     cache = None if predictor == "lightgbm" else settings.compiled_model_dir
-    return load_model(settings.model_dir, version, cache, compiled_required=predictor == "compiled")
+    model = load_model(
+        settings.model_dir, version, cache, compiled_required=predictor == "compiled"
+    )
+    if model.features.computed:  # docs/velocity-features.md: the state is not wired in yet
+        raise ModelError(
+            f"model {model.version} uses velocity features, which this scorer does not "
+            "compute yet (docs/velocity-features.md): serve a model of the event's features"
+        )
+    return model
 
 
 def load_or_fallback(settings: Settings) -> ModelSet:

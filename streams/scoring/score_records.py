@@ -15,6 +15,7 @@ of what dicts and orjson take (``bench/hotpath.py``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from itertools import repeat
 from typing import Any, Final
@@ -41,8 +42,11 @@ class Source(msgspec.Struct):
     offset: int
 
 
-# The features object of a score: one number or null per model input, in model order.
-Features = msgspec.defstruct("Features", [(name, float | int | None) for name in FEATURE_NAMES])
+@functools.cache
+def features_struct(names: tuple[str, ...]) -> type[msgspec.Struct]:
+    """The features object of a score: one number or null per model input, in model order
+    (a struct type per feature set, made once)."""
+    return msgspec.defstruct("Features", [(name, float | int | None) for name in names])
 
 
 class ScoreRecord(msgspec.Struct):
@@ -63,10 +67,13 @@ class ScoreRecord(msgspec.Struct):
     reasons_base: float | msgspec.UnsetType = msgspec.UNSET
 
 
-def feature_values(X: Matrix) -> list[tuple[float | int | None, ...]]:
+def feature_values(
+    X: Matrix, integral: Sequence[int] = INTEGRAL_INDEX
+) -> list[tuple[float | int | None, ...]]:
     """The rows of a feature matrix as Python numbers, for a score record's ``features``.
 
-    Whole-number columns (:data:`~streams.model.features.INTEGRAL_INDEX`) become ints,
+    Whole-number columns (``integral``: the feature set's, by default the event's own
+    :data:`~streams.model.features.INTEGRAL_INDEX`) become ints,
     missing ones None: msgspec writes ``826`` six times faster than ``826.0``, and both
     are the JSON number the contract asks for (``bench/hotpath.py``). Other NaNs stay
     floats and are written as null.
@@ -79,14 +86,17 @@ def feature_values(X: Matrix) -> list[tuple[float | int | None, ...]]:
     """
     # whole matrices, not column by column: a few numpy calls per batch, a fixed cost
     # paid ~1,000 times a second at 5,000 events/s
-    columns = _int_columns(X[:, _WHOLE]) + np.ascontiguousarray(X[:, _OTHER].T).tolist()
-    return list(zip(*[columns[k] for k in _ORDER], strict=True))
+    whole, other, order = _layout(tuple(integral), X.shape[1])
+    columns = _int_columns(X[:, whole]) + np.ascontiguousarray(X[:, other].T).tolist()
+    return list(zip(*[columns[k] for k in order], strict=True))
 
 
-_WHOLE = np.asarray(INTEGRAL_INDEX)
-_OTHER = [j for j in range(len(FEATURE_NAMES)) if j not in INTEGRAL_INDEX]
-# where feature j's column is in the whole-number columns followed by the others
-_ORDER = [[*INTEGRAL_INDEX, *_OTHER].index(j) for j in range(len(FEATURE_NAMES))]
+@functools.cache
+def _layout(integral: tuple[int, ...], width: int) -> tuple[list[int], list[int], list[int]]:
+    """The whole-number columns, the others, and where column j is in the first followed
+    by the second."""
+    other = [j for j in range(width) if j not in integral]
+    return list(integral), other, [[*integral, *other].index(j) for j in range(width)]
 
 
 def _int_columns(whole: Matrix) -> list[list[int | None]]:
@@ -114,15 +124,17 @@ def encode_scores(
     origins: Sequence[Origin],
     now_ms: int,
     explained: Sequence[Explained | None] | None = None,
+    names: tuple[str, ...] = tuple(FEATURE_NAMES),
 ) -> list[tuple[bytes, bytes]]:
     """Key (the event id) and encoded ``scores`` record of each scored event, in order.
 
     ``version``: the deciding model's, one for the batch or one per event (a canary
     decides some). ``origins``: where each event was read (its Kafka timestamp is the
     score's ``event_timestamp``). ``explained``: each score's reasons and base, or None.
+    ``names``: the model's features, in order.
     One loop over plain lists for the batch: this runs once per scored event.
     """
-    enc, record, feats, source = _ENCODER.encode, ScoreRecord, Features, Source
+    enc, record, feats, source = _ENCODER.encode, ScoreRecord, features_struct(names), Source
     versions = repeat(version, len(rows)) if isinstance(version, str) else version
     whys = repeat(None, len(rows)) if explained is None else explained
     out: list[tuple[bytes, bytes]] = []
