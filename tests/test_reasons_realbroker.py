@@ -13,17 +13,11 @@ import orjson
 import pytest
 from helpers import child_env, isolated_settings, wait_for
 
+from bench.junk_throughput import fill
 from streams.contract.schemas import validator
 from streams.dev.generator import GeneratorConfig, generate
 from streams.dev.realbroker import RealBroker
-from streams.kafka import (
-    DeliveryTracker,
-    committed_total,
-    flush,
-    make_producer,
-    produce,
-    read_topic,
-)
+from streams.kafka import committed_total, read_topic
 from streams.model.features import FEATURE_NAMES
 from streams.model.reasons import margin_of
 
@@ -41,10 +35,7 @@ def test_flagged_scores_carry_exact_reasons(real_broker: RealBroker) -> None:
         reasons_top_k=len(FEATURE_NAMES),  # every feature: the sum can be checked
     )
     events = [r for r in generate(GeneratorConfig(seed=72, count=4_000)) if r.topic == "events"]
-    producer, tracker = make_producer(settings), DeliveryTracker()
-    for r in events:
-        produce(producer, tracker, settings.topic_events, r.key, r.value)
-    flush(producer, tracker, timeout_s=60)
+    fill(settings, ((r.key, r.value, None) for r in events))
     scorer = subprocess.Popen(
         [sys.executable, "-m", "streams", "score"], env=child_env(settings), cwd=ROOT
     )
