@@ -35,6 +35,7 @@ import faust
 
 from streams.config import Settings
 from streams.errors import ConfigError, ModelError
+from streams.feedback.health import StoreFailed, StoreHealth
 from streams.feedback.join import Join, JoinConfig
 from streams.feedback.processor import JoinProcessor, Kind, ProcessorConfig
 from streams.feedback.store import JoinStore
@@ -171,13 +172,16 @@ def build_app(
     topic_allow_declare: bool = True,
     metrics: JoinerMetrics | None = None,
     gc_interval_s: float = 0.0,
+    store_health: StoreHealth | None = None,
 ) -> tuple[faust.App, JoinProcessor]:
     """The faust app (not started) and the processor it hands records to.
 
     ``gc_interval_s`` > 0: Python's collector runs between batches only (the process
-    is the joiner's alone; in a shared one, 0 leaves it as it is)."""
+    is the joiner's alone; in a shared one, 0 leaves it as it is). ``store_health`` is
+    told when the store refuses a write (the batch then fails, uncommitted)."""
     app = _faust_app(settings, topic_allow_declare)
-    table = app.tables.add(
+    health = store_health or StoreHealth()
+    table: Any = app.tables.add(
         JoinTable(
             app,
             name=TABLE,
@@ -190,8 +194,10 @@ def build_app(
             beacon=app.tables.beacon,
         )
     )
+    table.store_health = health
     processor = processor_for(settings, table_store(table), partitions)
-    handle = _batch_handler(settings, processor, BatchSender(app, table), gc_interval_s)
+    sender = BatchSender(app, table)
+    handle = _batch_handler(settings, processor, sender, gc_interval_s, health)
     # commits past the transaction markers in `scores`, and hands records over in batches
     install_batch(app, set(input_topics(settings)), handle)
     inputs = app.topic(*input_topics(settings), key_serializer="raw", value_serializer="raw")
@@ -212,10 +218,23 @@ def build_app(
     return app, processor
 
 
+def static_member_id(settings: Settings) -> str | None:
+    """The joiner's ``group.instance.id`` (KIP-345), None without ``static_membership``.
+
+    >>> static_member_id(Settings(joiner_group_id="g", joiner_instance_id="joiner-0"))
+    'g-joiner-0'
+    """
+    if not settings.static_membership:
+        return None
+    return f"{settings.joiner_group_id}-{settings.joiner_instance_id}"
+
+
 def _faust_app(settings: Settings, topic_allow_declare: bool) -> faust.App:
     settings.joiner_data_dir.mkdir(parents=True, exist_ok=True)  # faust uses it for any store
     return faust.App(
         settings.joiner_group_id,
+        # aiokafka's JoinGroup v5 and SyncGroup v3 carry it (faust passes it through)
+        consumer_group_instance_id=static_member_id(settings),
         store=settings.joiner_store,
         datadir=str(settings.joiner_data_dir),
         consumer_auto_offset_reset="earliest",
@@ -228,9 +247,15 @@ def _faust_app(settings: Settings, topic_allow_declare: bool) -> faust.App:
 
 
 def _batch_handler(
-    settings: Settings, processor: JoinProcessor, sender: BatchSender, gc_interval_s: float
+    settings: Settings,
+    processor: JoinProcessor,
+    sender: BatchSender,
+    gc_interval_s: float,
+    health: StoreHealth,
 ) -> Callable[[Records], Awaitable[None]]:
-    """What a fetch of the inputs goes through: the join, then its outputs and changes."""
+    """What a fetch of the inputs goes through: the join, then its outputs and changes.
+    A store that refuses the batch's writes fails it before anything is sent (nor
+    committed): the worker stops (:mod:`streams.feedback.health`)."""
     # per partition, its scores, then shadow scores, then feedback: more feedback finds both
     kinds: dict[str, Kind] = {
         settings.topic_scores: "scores",
@@ -243,7 +268,12 @@ def _batch_handler(
     async def handle(records: Records) -> None:
         ordered = sorted(records.items(), key=lambda kv: (kv[0].partition, rank[kv[0].topic]))
         batch = [(record_of(r), kinds[tp.topic]) for tp, recs in ordered for r in recs]
-        out = processor.handle_batch(batch, int(time.time() * 1000))
+        try:
+            out = processor.handle_batch(batch, int(time.time() * 1000))
+        except StoreFailed as exc:
+            health.failed(exc)
+            log.error("join store write failed; stopping", extra={"error": str(exc)})
+            raise
         await sender.send(out.records, out.changes)
         if processor.online is not None:
             publish_online(processor.online, settings.model_dir)
@@ -266,46 +296,13 @@ def publish_online(learner: OnlineLearner, model_dir: Path) -> None:
         log.info("online model published", extra={"version": path.name, **learner.quality()})
 
 
+def make_worker(app: faust.App, settings: Settings) -> faust.Worker:
+    """faust's worker around ``app``: it handles SIGTERM/SIGINT (stops, commits)."""
+    return faust.Worker(app, loglevel=settings.log_level, override_logging=False)
+
+
 def run_joiner(settings: Settings) -> int:
-    """``streamscore join``: check inputs, then run the faust worker until SIGTERM/SIGINT."""
-    from streams.kafka.acls import check_access
-    from streams.kafka.runtime import connect, require_topics
-    from streams.ops.http import ObservabilityServer
-    from streams.ops.lag import LagCollector
-    from streams.ops.metrics import process_registry
+    """``streamscore join`` (:func:`streams.feedback.worker.run`)."""
+    from streams.feedback.worker import run  # the process around the app
 
-    with connect(settings) as rt:
-        inputs = input_topics(settings)
-        partitions = check_copartitioned(require_topics(rt.settings, inputs))
-        if not rt.on_embedded:  # aiokafka waits for a group it may not join, saying nothing
-            check_access(rt.settings, settings.joiner_group_id, inputs, output_topics(settings))
-        if rt.embedded is not None:  # faust may not declare topics there: make its changelog
-            rt.embedded.create_topics([changelog_topic(settings)])
-        registry = process_registry()
-        app, _ = build_app(
-            rt.settings,
-            partitions,
-            topic_allow_declare=not rt.on_embedded,
-            metrics=JoinerMetrics(registry),
-            gc_interval_s=settings.gc_interval_s,
-        )
-
-        def assigned() -> set[tuple[str, int]]:
-            return {(tp.topic, tp.partition) for tp in set(app.consumer.assignment())}
-
-        registry.register(LagCollector(rt.settings, settings.joiner_group_id, inputs, assigned))
-        checks = lambda: {"partitions_assigned": bool(assigned())}  # noqa: E731
-        server = None
-        if settings.metrics_port:
-            server = ObservabilityServer(
-                settings.metrics_port, registry, checks, settings.metrics_host
-            ).start()
-        worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
-        try:
-            worker.execute_from_commandline()  # handles SIGTERM/SIGINT: stops, commits
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        finally:
-            if server is not None:
-                server.stop()
-    return 0
+    return run(settings)

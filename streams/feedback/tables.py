@@ -3,7 +3,9 @@
 faust keeps the table's files (a RocksDB per partition), its changelog topic and its
 recovery; the join reads and writes entries in bulk through these stores, which also
 keep its expiry index: in RocksDB, in a column family of its own (so memory does not
-grow with the state), or in a heap for in-memory tables (tests, the demo).
+grow with the state), or in a heap for in-memory tables (tests, the demo). RocksDB's
+errors (a full volume, a directory that is no longer writable) come out as
+:class:`~streams.feedback.health.StoreFailed`.
 
 >>> store = table_store(table)   # doctest: +SKIP
 """
@@ -19,6 +21,7 @@ import faust
 from faust.stores import rocksdb as faust_rocksdb
 
 from streams.feedback.entries import expiry_of
+from streams.feedback.health import StoreFailed, StoreHealth
 from streams.feedback.store import Change, DictStore, JoinStore
 
 log = logging.getLogger(__name__)
@@ -65,10 +68,19 @@ class RocksTableStore:
     def get_many(self, partition: int, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        values: list[bytes | None] = self._db(partition)[[k.encode() for k in keys]]
+        try:
+            values: list[bytes | None] = self._db(partition)[[k.encode() for k in keys]]
+        except Exception as exc:  # rocksdict raises Exception itself
+            raise StoreFailed(str(exc)) from exc
         return values
 
     def apply(self, partition: int, changes: Sequence[Change]) -> None:
+        try:
+            self._apply(partition, changes)
+        except Exception as exc:  # rocksdict raises Exception itself
+            raise StoreFailed(str(exc)) from exc
+
+    def _apply(self, partition: int, changes: Sequence[Change]) -> None:
         import rocksdict
 
         db = self._db(partition)
@@ -83,6 +95,12 @@ class RocksTableStore:
         db.write(batch)
 
     def due(self, partition: int, now: int) -> list[tuple[str, int]]:
+        try:
+            return self._due(partition, now)
+        except Exception as exc:  # rocksdict raises Exception itself
+            raise StoreFailed(str(exc)) from exc
+
+    def _due(self, partition: int, now: int) -> list[tuple[str, int]]:
         import rocksdict
 
         db, out = self._db(partition), []
@@ -116,19 +134,26 @@ def table_store(table: Any) -> JoinStore:
 
 class JoinTable(faust.Table[bytes, bytes]):
     """faust's Table; restoring a RocksDB partition from the changelog also rebuilds the
-    join's expiry index there, and the end of a restore is logged with
-    what it took (``join state restored``)."""
+    join's expiry index there (a write that fails is :class:`StoreFailed`, told to
+    ``store_health``), and the end of a restore is logged with what it took
+    (``join state restored``)."""
 
     _rebalanced_at = 0.0
     _restored = 0
+    store_health: StoreHealth | None = None  # told when a restore cannot write
 
     def apply_changelog_batch(self, batch: Any) -> None:
         events = list(batch)
         self._restored += len(events)
-        if isinstance(self.data, faust_rocksdb.Store):
+        if not isinstance(self.data, faust_rocksdb.Store):
+            return super().apply_changelog_batch(events)
+        try:
             restore(self.data, events)
-        else:
-            super().apply_changelog_batch(events)
+        except Exception as exc:  # rocksdict raises Exception itself
+            failed = StoreFailed(str(exc))
+            if self.store_health is not None:
+                self.store_health.failed(failed)
+            raise failed from exc
 
     async def on_rebalance(self, assigned: Any, revoked: Any, newly: Any, gen: int = 0) -> None:
         self._rebalanced_at, self._restored = time.monotonic(), 0

@@ -22,6 +22,7 @@ At-least-once, as faust: the producer is flushed before offsets are committed.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -32,7 +33,9 @@ from faust.types import TP
 
 from streams.contract.partitioner import partition_for
 from streams.contract.records import InRecord, Origin, OutRecord
-from streams.kafka.faust_transport import Consumer, Transport
+from streams.kafka.faust_transport import Consumer, Transport, quiet_reconnects
+
+log = logging.getLogger(__name__)
 
 Records = Mapping[TP, Sequence[Any]]
 """A fetch: aiokafka ``ConsumerRecord``s by topic partition, each in offset order."""
@@ -132,6 +135,11 @@ class BatchConsumer(Consumer):
         return position
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        if revoked:  # a static member restarted in time has none: its peers neither
+            log.info(
+                "partitions revoked",
+                extra={"partitions": sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked)},
+            )
         for tp in revoked:
             self._positions.pop(tp, None)
         await super().on_partitions_revoked(revoked)
@@ -169,6 +177,7 @@ class BatchTransport(Transport):
 
 def install_batch(app: faust.App, topics: Collection[str], handler: BatchHandler) -> None:
     """Make ``app`` hand the records of ``topics`` to ``handler`` (before it starts)."""
+    quiet_reconnects()
     app.transport = BatchTransport(app.conf.broker_consumer, app, topics=topics, handler=handler)
 
 

@@ -17,18 +17,29 @@ is installed through the app's public ``transport`` setter (:func:`install`); th
 the one module that knows about these fixes, and the joiner's real-broker tests check
 that commits keep up with a transactional input and that aborted scores are not read.
 
+While the broker is away, aiokafka logs every failed reconnect and metadata update,
+thousands of lines a second; :func:`install` lets each such line through once every
+10 s (:class:`~streams.kafka.clients.RepeatFilter`, as for librdkafka's).
+
 >>> app = faust.App("joiner", broker="kafka://localhost:9092")   # doctest: +SKIP
 >>> install(app)                                                  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import faust
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from faust.transport.drivers import aiokafka
 from faust.types import TP
+
+from streams.config import Settings
+from streams.kafka.clients import LIBRDKAFKA_LOG, RepeatFilter
+from streams.kafka.config import librdkafka_config
 
 
 class ConsumerThread(aiokafka.AIOKafkaConsumerThread):
@@ -84,4 +95,32 @@ class Transport(aiokafka.Transport):
 
 def install(app: faust.App) -> None:
     """Make ``app`` consume through :class:`Transport` (before it starts)."""
+    quiet_reconnects()
     app.transport = Transport(app.conf.broker_consumer, app)
+
+
+def quiet_reconnects() -> None:
+    """One filter on every aiokafka logger (a logger's filters see only its own lines):
+    a line repeated within 10 s is held back and counted."""
+    repeats = RepeatFilter()
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "aiokafka"]
+    for name in {"aiokafka", *names}:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+            logger.addFilter(repeats)
+
+
+class BrokerProbe:
+    """Whether the broker answers a metadata request: the joiner's readiness asks from the
+    HTTP server's thread, through a client of its own (faust's are on the worker's loop)."""
+
+    def __init__(self, settings: Settings, timeout_s: float = 2.0) -> None:
+        self._admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
+        self.timeout_s = timeout_s
+
+    def __call__(self) -> bool:
+        try:
+            self._admin.list_topics(timeout=self.timeout_s)
+            return True
+        except KafkaException:
+            return False
