@@ -58,7 +58,9 @@ def build_settings(args: argparse.Namespace) -> Settings:
 def _cmd_train(_settings: Settings, args: argparse.Namespace) -> int:
     from streams.dev.training import TrainConfig, train, write_artifact
 
-    config = TrainConfig(seed=args.seed, events=args.events, rounds=args.rounds)
+    config = TrainConfig(
+        seed=args.seed, events=args.events, rounds=args.rounds, velocity=args.velocity
+    )
     result = train(config, version=args.version)
     target = write_artifact(result, args.out, set_current=not args.no_set_current)
     print(f"wrote {target}: {result.manifest['metrics']}")
@@ -251,6 +253,11 @@ def _add_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--version", default="v1", help="artifact directory name under --out")
     p.add_argument("--out", type=Path, default=Path("models"))
     p.add_argument("--no-set-current", action="store_true", help="do not update models/CURRENT")
+    p.add_argument(
+        "--velocity",
+        action="store_true",
+        help="also the velocity features, computed per account (docs/velocity-features.md)",
+    )
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("broker", parents=[parent], help="run a real Apache Kafka (KRaft) locally")

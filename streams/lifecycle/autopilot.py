@@ -85,7 +85,7 @@ class Autopilot:
         """Labelled events since the pending change (0 when nothing is pending)."""
         if self.pending is None:
             return 0
-        latest, _counts = latest_by_event(read_labelled(self.settings, Selection(), False))
+        latest, _counts = latest_by_event(read_labelled(self.settings, Selection(), False), None)
         return sum(1 for row in latest.values() if row.event_time >= self.pending.since)
 
     def step(self) -> str | None:

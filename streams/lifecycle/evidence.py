@@ -78,7 +78,7 @@ def read_paired(
 ) -> tuple[Matrix, Matrix, Matrix]:
     """:func:`paired_scores` over ``topic_labelled`` and ``topic_scores_shadow``."""
     require_topics(settings, [settings.topic_labelled, settings.topic_scores_shadow])
-    rows, _counts = latest_by_event(read_topic(settings, settings.topic_labelled))
+    rows, _counts = latest_by_event(read_topic(settings, settings.topic_labelled), None)
     shadow = ShadowScores(rows, {champion, challenger})
     scan_topic(settings, settings.topic_scores_shadow, shadow.take)
     return paired_scores(rows, shadow.scores, champion, challenger)

@@ -25,9 +25,7 @@ import orjson
 
 from streams.contract.records import InRecord
 from streams.contract.schemas import validator
-from streams.model.features import CATEGORICAL_INDEX, FEATURE_NAMES, Matrix
-
-_FEATURE_SET = frozenset(FEATURE_NAMES)
+from streams.model.features import CATEGORICAL_INDEX, EVENT_SET, FeatureSet, Matrix, feature_set
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class LabelledRow:
     label: int
     model_version: str
     score: float
-    features: tuple[float, ...]  # FEATURE_NAMES order, NaN for missing
+    features: tuple[float, ...]  # the model's feature order, NaN for missing
 
 
 @dataclass(frozen=True)
@@ -62,18 +60,20 @@ class LabelledCounts:
     offsets: dict[int, tuple[int, int]] = field(default_factory=dict)
 
 
-def parse_labelled(value: bytes | None) -> LabelledRow | str:
-    """A ``labelled`` record value as a row, or the reason it is skipped.
+def parse_labelled(value: bytes | None, features: FeatureSet = EVENT_SET) -> LabelledRow | str:
+    """A ``labelled`` record value as a row of ``features``, or the reason it is skipped
+    (``feature_names``: its score had other features than these).
 
     >>> parse_labelled(b'{"event_id": 1}')
     'schema_invalid'
     """
-    parsed = _parse(value)
+    parsed = _parse(value, features)
     return parsed if isinstance(parsed, str) else parsed[0]
 
 
-def _parse(value: bytes | None) -> tuple[LabelledRow, bool] | str:
-    """The row and its ``correction`` flag, or the reason the record is skipped."""
+def _parse(value: bytes | None, features: FeatureSet | None) -> tuple[LabelledRow, bool] | str:
+    """The row and its ``correction`` flag, or the reason the record is skipped
+    (``features`` None: any feature set the code knows, for readers of labels and scores)."""
     if value is None:
         return "no_value"
     try:
@@ -82,10 +82,15 @@ def _parse(value: bytes | None) -> tuple[LabelledRow, bool] | str:
         return "malformed_json"
     if not validator("labelled").is_valid(doc):
         return "schema_invalid"
-    features: Mapping[str, Any] = doc["features"]
-    if features.keys() != _FEATURE_SET:
+    logged: Mapping[str, Any] = doc["features"]
+    if features is None:
+        try:
+            features = feature_set(list(logged))
+        except ValueError:
+            return "feature_names"
+    if logged.keys() != features.name_set:
         return "feature_names"
-    vector = tuple(math.nan if features[n] is None else float(features[n]) for n in FEATURE_NAMES)
+    vector = tuple(math.nan if logged[n] is None else float(logged[n]) for n in features.names)
     for j in CATEGORICAL_INDEX:
         code = vector[j]
         if not math.isnan(code) and (code < 0 or not code.is_integer()):
@@ -102,8 +107,11 @@ def _parse(value: bytes | None) -> tuple[LabelledRow, bool] | str:
     return row, bool(doc["correction"])
 
 
-def latest_by_event(records: Iterable[InRecord]) -> tuple[dict[str, LabelledRow], LabelledCounts]:
-    """The latest valid record per event id, and counts of what was read.
+def latest_by_event(
+    records: Iterable[InRecord], features: FeatureSet | None = EVENT_SET
+) -> tuple[dict[str, LabelledRow], LabelledCounts]:
+    """The latest valid record per event id (its features ``features``; None: whichever
+    set its score had), and counts of what was read.
 
     Within a partition the later offset wins; an event found in several partitions
     (a producer not keying by event id) keeps its latest record of the highest
@@ -119,7 +127,7 @@ def latest_by_event(records: Iterable[InRecord]) -> tuple[dict[str, LabelledRow]
         part, off = rec.origin.partition, rec.origin.offset
         lo, hi = offsets.get(part, (off, off))
         offsets[part] = (min(lo, off), max(hi, off))
-        parsed = _parse(rec.value)
+        parsed = _parse(rec.value, features)
         if isinstance(parsed, str):
             skipped[parsed] += 1
             continue
@@ -152,16 +160,19 @@ def _across_partitions(by_part: dict[int, tuple[int, LabelledRow]]) -> LabelledR
     return by_part[max(by_part)][1]
 
 
-def training_matrix(rows: Iterable[LabelledRow]) -> tuple[Matrix, Matrix, Matrix]:
+def training_matrix(
+    rows: Iterable[LabelledRow], features: FeatureSet = EVENT_SET
+) -> tuple[Matrix, Matrix, Matrix]:
     """``(X, y, event_time)`` ordered by event time, then event id.
 
-    >>> r = LabelledRow("e2", "a", 20, 1, "v1", 0.9, (1.0,) * len(FEATURE_NAMES))
+    >>> r = LabelledRow("e2", "a", 20, 1, "v1", 0.9, (1.0,) * len(EVENT_SET.names))
     >>> X, y, t = training_matrix([r, LabelledRow("e1", "a", 10, 0, "v1", 0.1, r.features)])
-    >>> X.shape == (2, len(FEATURE_NAMES)), y.tolist(), t.tolist()
+    >>> X.shape == (2, len(EVENT_SET.names)), y.tolist(), t.tolist()
     (True, [0.0, 1.0], [10.0, 20.0])
     """
     ordered = sorted(rows, key=lambda r: (r.event_time, r.event_id))
-    X = np.array([r.features for r in ordered], dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
+    width = len(features.names)
+    X = np.array([r.features for r in ordered], dtype=np.float64).reshape(-1, width)
     y = np.array([r.label for r in ordered], dtype=np.float64)
     times = np.array([r.event_time for r in ordered], dtype=np.float64)
     return X, y, times

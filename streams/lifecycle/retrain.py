@@ -206,9 +206,10 @@ def retrain_records(
     model_dir = settings.model_dir
     parent = load_model(model_dir, options.parent or current_version(model_dir))
     levels = {f["name"]: f["levels"] for f in parent.manifest["features"] if "levels" in f}
-    latest, counts = latest_by_event(records)
+    features = parent.features  # the parent's: velocity models retrain on velocity too
+    latest, counts = latest_by_event(records, features)
     rows, counts = _select(latest, counts, options.selection, model_dir, levels)
-    X, y, times = training_matrix(rows)
+    X, y, times = training_matrix(rows, features)
     cut = holdout_split(len(y), settings.retrain_holdout_fraction)
     _check_enough(y, cut)
     trained = parent.manifest["training"]
@@ -217,12 +218,13 @@ def retrain_records(
     params = training_params(trained["params"], seed)
     bar = Progress("training", rounds) if progress else None
     on_round = None if bar is None else (lambda done, _total: bar.update(done))
-    fitted = fit(X, y, times, params, rounds, settings.retrain_holdout_fraction, levels, on_round)
+    holdout = settings.retrain_holdout_fraction
+    fitted = fit(X, y, times, params, rounds, holdout, levels, on_round, features)
     if bar is not None:
         bar.finish(fitted.booster.current_iteration())
     version = options.version or next_version(model_dir)
     training = {"seed": seed, "events": len(y), **fitted.training}
-    manifest = build_manifest(version, levels, training, fitted.metrics, fitted.reference)
+    manifest = build_manifest(version, levels, training, fitted.metrics, fitted.reference, features)
     new = {"auc": fitted.metrics["holdout_auc"], "log_loss": fitted.metrics["holdout_log_loss"]}
     manifest["lineage"] = _lineage(settings, options.selection, counts, times[cut:])
     manifest["lineage"]["parent"] = parent.version

@@ -91,11 +91,13 @@ class FeatureSet:
 
     features: tuple[Feature, ...]
     names: list[str] = field(init=False)
+    name_set: frozenset[str] = field(init=False)
     integral_index: list[int] = field(init=False)
     computed: int = field(init=False)  # how many computed columns come last
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", [f.name for f in self.features])
+        object.__setattr__(self, "name_set", frozenset(self.names))
         whole = [j for j, f in enumerate(self.features) if f.name in _WHOLE_COMPUTED]
         object.__setattr__(self, "integral_index", INTEGRAL_INDEX + whole)
         object.__setattr__(self, "computed", sum(f.source == "computed" for f in self.features))
