@@ -116,9 +116,9 @@ def processor_for(
         JoinConfig.from_settings(settings),
         state,
     )
-    quality = OnlineQuality(
-        settings.quality_window, settings.review_threshold, settings.quality_cooldown
-    )
+    window = (settings.quality_window, settings.review_threshold, settings.quality_cooldown)
+    quality = OnlineQuality(*window)
+    cold = OnlineQuality(*window)  # the cold starts' slice of the same labels
     estimate = PerformanceEstimator(
         EstimateConfig.from_settings(settings),
         realised=lambda version: quality.snapshot()[version]["roc_auc"],
@@ -133,7 +133,7 @@ def processor_for(
     online = (
         OnlineLearner(OnlineConfig.from_settings(settings)) if settings.online_enabled else None
     )
-    return JoinProcessor(config, join, quality, estimate, online)
+    return JoinProcessor(config, join, quality, estimate, online, cold_quality=cold)
 
 
 def snapshot(processor: JoinProcessor) -> JoinerSnapshot:
@@ -160,6 +160,7 @@ def snapshot(processor: JoinProcessor) -> JoinerSnapshot:
         concept_alerts=processor.alerts,
         state_entries=len(processor.join),
         quality=processor.quality.snapshot(),
+        cold_start_quality=processor.cold_quality.snapshot() if processor.cold_quality else {},
         estimate=processor.estimate.snapshot() if processor.estimate else {},
         estimate_alerts=processor.estimate.alerts if processor.estimate else 0,
     )

@@ -71,6 +71,7 @@ class StoredScore(msgspec.Struct, array_like=True):
     model_version: str
     event_time: int
     scored_at: int
+    cold_start: bool | None = None  # a velocity model's score says; None: it does not
 
 
 class Entry(msgspec.Struct, array_like=True):
@@ -109,6 +110,7 @@ class ScoreIn(msgspec.Struct):
     model_version: str
     event_time: int
     scored_at: int
+    cold_start: bool | None = None
 
     def stored(self) -> StoredScore:
         """What the join keeps of it."""
@@ -122,6 +124,7 @@ class ScoreIn(msgspec.Struct):
             self.model_version,
             self.event_time,
             self.scored_at,
+            self.cold_start,
         )
 
 
@@ -207,6 +210,7 @@ def stored_score(score: State) -> StoredScore:
         score["model_version"],
         score["event_time"],
         score["scored_at"],
+        score.get("cold_start"),
     )
 
 
@@ -227,6 +231,7 @@ def bounded(seen: list[Seen]) -> list[Seen]:
 
 def labelled_value(event_id: str, s: StoredScore, fb: State, previous: int | None) -> State:
     """The ``labelled`` record of feedback ``fb`` on score ``s`` (no wall-clock time)."""
+    cold = {} if s.cold_start is None else {"cold_start": s.cold_start}
     return {
         "event_id": event_id,
         "account_id": s.account_id,
@@ -243,4 +248,5 @@ def labelled_value(event_id: str, s: StoredScore, fb: State, previous: int | Non
         "label_delay_ms": fb["label_time"] - s.event_time,
         "correction": previous is not None,
         "previous_label": previous,
+        **cold,
     }

@@ -94,10 +94,12 @@ class JoinProcessor:
         quality: OnlineQuality,
         estimate: PerformanceEstimator | None = None,
         online: OnlineLearner | None = None,
+        cold_quality: OnlineQuality | None = None,
     ) -> None:
         self.config = config
         self.join = join
         self.quality = quality
+        self.cold_quality = cold_quality  # the cold-start events' slice (no alerts of its own)
         self.estimate = estimate
         self.online = online  # learns each first label, once per batch
         self._to_learn: list[Learned] = []
@@ -225,6 +227,10 @@ class JoinProcessor:
         """Each first label of an event, on its deciding score."""
         v = labelled
         self._watch(v["model_version"], v["label"], v["score"], v["label_time"])
+        if self.cold_quality is not None and v.get("cold_start"):
+            self.cold_quality.update(
+                v["model_version"], v["label"], v["score"], v["label_time"], self._origin
+            )
         if self.online is not None:
             self._to_learn.append(learned(v))
 

@@ -56,6 +56,8 @@ class JoinerSnapshot:
     # model version -> estimated_auc, calibration_error (once labels arrived), ...
     estimate: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     estimate_alerts: int = 0
+    # the same as ``quality``, on the events of velocity models' cold starts only
+    cold_start_quality: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 _STAGE_BUCKETS = (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -271,6 +273,12 @@ class JoinerMetrics:
             ["model_version", "metric"],
             registry=registry,
         )
+        self.cold_start_quality = Gauge(
+            "streamscore_online_quality_cold_start",
+            "Rolling model quality on labelled events of accounts without history (cold starts)",
+            ["model_version", "metric"],
+            registry=registry,
+        )
         self.concept_alerts = Counter(
             "streamscore_concept_drift_alerts",
             "Concept-drift alerts raised by the joiner",
@@ -322,9 +330,13 @@ class JoinerMetrics:
             self._last[("estimate_alerts", "")] = snap.estimate_alerts
         self.state_size.set(snap.state_entries)
         self._observe_estimate(snap.estimate)
-        for version, values in snap.quality.items():
-            for metric, value in values.items():
-                self.quality.labels(model_version=version, metric=metric).set(value)
+        for gauge, quality in (
+            (self.quality, snap.quality),
+            (self.cold_start_quality, snap.cold_start_quality),
+        ):
+            for version, values in quality.items():
+                for metric, value in values.items():
+                    gauge.labels(model_version=version, metric=metric).set(value)
 
     def _observe_estimate(self, estimate: Mapping[str, Mapping[str, float]]) -> None:
         for version, values in estimate.items():
