@@ -37,6 +37,8 @@ COMMANDS: dict[str, list[str]] = {
     "chaos": ["--minutes", "15"],  # process kills and broker restarts; nothing lost
     "junk_throughput": ["--hostile", "100000", "--mix", "1", "--mix", "0.1"],  # hostile input
     "burst": ["--factor", "10", "--factor", "20"],  # bursts over the steady rate: lag, RSS, p99
+    "velocity_auc": [],  # in process: AUC with and without the velocity features
+    "velocity_cost": [],  # in process: the velocity state per event, per account, restore
 }
 
 

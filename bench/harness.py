@@ -186,3 +186,15 @@ def _cpu_now() -> dict[str, float]:
     if BROKER_PID:
         cpu["broker"] = cpu_seconds(BROKER_PID[0])
     return cpu
+
+
+def velocity_models() -> Path:
+    """A models/ whose current version takes the velocity features: v1's training (seed,
+    rounds, parameters) with them added, trained once into ``var/`` and kept there."""
+    from streams.dev.training import TrainConfig, train, write_artifact
+
+    out = ROOT / "var" / "velocity-models"
+    if not (out / "CURRENT").is_file():
+        result = train(TrainConfig(events=100_000, velocity=True), version="v1-velocity")
+        write_artifact(result, out, set_current=True)
+    return out

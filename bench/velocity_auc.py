@@ -24,13 +24,11 @@ import orjson
 
 from bench.harness import RESULTS
 from streams.dev.generator import GeneratorConfig, generate_events_clean
-from streams.dev.training import LEVELS, TrainConfig
+from streams.dev.training import LEVELS, TAKEOVERS, TrainConfig, velocity_columns
 from streams.model.features import CATEGORICAL_INDEX, FEATURE_NAMES, FeatureAssembler, Matrix
 from streams.model.metrics import roc_auc
 from streams.model.training import holdout_split, training_params
-from streams.model.velocity import VELOCITY_FEATURES, AccountFeatures, VelocityConfig
-
-_PLACE = ("account_id", "event_time", "amount", "merchant_category", "country")
+from streams.model.velocity import VELOCITY_FEATURES
 
 
 def dataset(seed: int, events: int, takeovers: float) -> tuple[Matrix, Matrix, Matrix, Matrix]:
@@ -44,14 +42,8 @@ def dataset(seed: int, events: int, takeovers: float) -> tuple[Matrix, Matrix, M
     )
     clean = generate_events_clean(gen)
     X = FeatureAssembler(LEVELS).assemble(clean.events)
-    acc = AccountFeatures(VelocityConfig())
-    rows, cold = [], []
-    for e in clean.events:
-        values, is_cold = acc.observe(*(e.get(f) for f in _PLACE))  # type: ignore[arg-type]
-        rows.append(values)
-        cold.append(is_cold)
-    V = np.array(rows, dtype=np.float64)
-    return X, V, clean.labels.astype(np.float64), np.array(cold)
+    V, cold = velocity_columns(clean.events)  # train --velocity's and the scorer's code
+    return X, V, clean.labels.astype(np.float64), cold
 
 
 def auc_with_and_without(seed: int, events: int, takeovers: float) -> dict[str, Any]:
@@ -87,7 +79,7 @@ def main() -> None:
     """Both generators, both models; write the JSON."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--takeovers", type=float, default=0.002, help="per event")
+    p.add_argument("--takeovers", type=float, default=TAKEOVERS, help="per event")
     p.add_argument("--seed", type=int, default=27)
     args = p.parse_args()
     rows = [auc_with_and_without(args.seed, args.events, t) for t in (args.takeovers, 0.0)]

@@ -1,0 +1,137 @@
+"""What the scorer's velocity state costs, in process (no broker): per event, per account
+in bytes, and to restore.
+
+    .venv/bin/python -m bench.velocity_cost               # 200,000 events, ~1 minute
+
+Over the generator's stream (its default clock, takeovers as ``train --velocity`` makes
+them), in batches of ``--batch`` events spread over 6 partitions as the topic would:
+
+- *features*: :class:`~streams.model.velocity.AccountFeatures` alone, µs per event;
+- *scorer's state*: :class:`~streams.scoring.account_state.AccountStates` as the scorer
+  runs it: the features, the undo of each touched account and its changelog record,
+  then the transaction sent and committed; µs per event (its time in the scorer's
+  ``velocity`` stage comes on top of the pipeline's, :mod:`bench.throughput`);
+- *bytes per account*: the changelog value of each account at the end (msgpack), mean,
+  p99 and max, and the key; what the compacted changelog topic and the scorer's memory
+  hold per account (memory: Python objects, several times that);
+- *restore*: :meth:`AccountStates.restore` from those records, accounts/s (the Kafka
+  read of the changelog comes on top).
+
+Each time is the best of ``--repeat`` runs. Writes ``bench/results/velocity_cost.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import orjson
+
+from bench.harness import RESULTS
+from streams.contract.partitioner import partition_for
+from streams.contract.records import Origin
+from streams.dev.generator import GeneratorConfig, generate_events_clean
+from streams.dev.training import TAKEOVERS, VELOCITY_FIELDS, TrainConfig
+from streams.model.account_window import encode_state
+from streams.model.velocity import AccountFeatures, VelocityConfig
+from streams.scoring.account_state import AccountStates, Event
+
+PARTITIONS = 6
+
+
+def _best(run: Callable[[], object], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _stream(events: int) -> tuple[list[Event], list[Origin]]:
+    gen = GeneratorConfig(
+        count=events, events_per_second=TrainConfig().events_per_second, takeovers=TAKEOVERS
+    )
+    clean = generate_events_clean(gen).events
+    rows: list[Event] = [tuple(e.get(f) for f in VELOCITY_FIELDS) for e in clean]  # type: ignore[misc]
+    origins = [
+        Origin("events", partition_for(r[0].encode(), PARTITIONS), i) for i, r in enumerate(rows)
+    ]
+    return rows, origins
+
+
+def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
+    """The figures above for ``events`` generated events."""
+    rows, origins = _stream(events)
+    n = len(rows)
+
+    def features() -> None:
+        observe = AccountFeatures(VelocityConfig()).observe
+        for r in rows:
+            observe(*r)
+
+    final: list[AccountStates] = []
+
+    def scorer_state() -> None:
+        states = AccountStates(VelocityConfig(), "scores.accounts-changelog")
+        for i in range(0, n, batch):
+            states.observe(rows[i : i + batch], origins[i : i + batch])
+            states.sent()
+            states.committed()
+        final[:] = [states]
+
+    feature_s, state_s = _best(features, repeat), _best(scorer_state, repeat)
+    states = final[0]
+    changelog = {
+        p: [(a.encode(), _encoded(states, p, a)) for a in states.accounts(p)]
+        for p in states.partitions
+    }
+    sizes = np.array([len(v) for recs in changelog.values() for _, v in recs])
+    keys = np.array([len(k) for recs in changelog.values() for k, _ in recs])
+
+    def restore() -> None:
+        fresh = AccountStates(VelocityConfig(), "scores.accounts-changelog")
+        for p, recs in changelog.items():
+            fresh.restore(p, recs)
+
+    restore_s = _best(restore, repeat)
+    return {
+        "events": n,
+        "accounts": len(sizes),
+        "batch": batch,
+        "features_us_per_event": round(feature_s / n * 1e6, 2),
+        "scorer_state_us_per_event": round(state_s / n * 1e6, 2),
+        "state_bytes": {
+            "mean": round(float(sizes.mean()), 1),
+            "p99": float(np.percentile(sizes, 99)),
+            "max": int(sizes.max()),
+            "key_mean": round(float(keys.mean()), 1),
+        },
+        "restore_accounts_per_s": round(len(sizes) / restore_s),
+    }
+
+
+def _encoded(states: AccountStates, partition: int, account: str) -> bytes:
+    return encode_state(states.accounts(partition)[account])
+
+
+def main() -> None:
+    """Measure and write the JSON."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--batch", type=int, default=1_000)
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args()
+    result = measure(args.events, args.batch, args.repeat)
+    result["command"] = f"python -m bench.velocity_cost --events {args.events}"
+    print(result, flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "velocity_cost.json"
+    out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+
+if __name__ == "__main__":
+    main()
