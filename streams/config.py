@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     topic_labelled: str = "labelled"
     topic_drift_alerts: str = "drift.alerts"
     topic_scores_shadow: str = "scores.shadow"
+    topic_accounts_changelog: str = Field(
+        "scores.accounts-changelog",
+        description="the scorer's velocity state per account: compacted, as many partitions "
+        "as topic_events",
+    )
     topic_partitions: int = Field(6, ge=1, description="partitions when streamscore creates topics")
 
     # --- processors ----------------------------------------------------------
@@ -143,6 +148,19 @@ class Settings(BaseSettings):
     reasons_top_k: int = Field(3, ge=1, le=64, description="reason codes per explained score")
     max_payload_bytes: int = Field(64 * 1024, ge=1, description="larger events: too_large")
     max_depth: int = Field(16, ge=1, description="deeper nesting in events: too_deep")
+
+    # --- velocity features (in the scorer, docs/velocity-features.md) ---------------
+    velocity_lateness_ms: int = Field(
+        3_600_000,
+        ge=0,
+        description="an event more than this older (event time) than its account's latest "
+        "earlier one gets no velocity features",
+    )
+    velocity_retention_ms: int = Field(
+        30 * 86_400_000,
+        ge=1,
+        description="an account with no event for this long (event time) starts cold",
+    )
 
     # --- drift monitoring (in the scorer) ---------------------------------------------
     drift_enabled: bool = True
@@ -344,7 +362,12 @@ class Settings(BaseSettings):
             self.topic_labelled,
             self.topic_drift_alerts,
             self.topic_scores_shadow,
+            self.topic_accounts_changelog,
         ]
+
+    def compacted_topics(self) -> list[str]:
+        """The topics that hold state by key: compacted, partitioned as ``topic_events``."""
+        return [self.topic_accounts_changelog]
 
 
 def default(name: str) -> Any:

@@ -9,6 +9,8 @@ from streams.cli import build_settings, parser
 from streams.config import Settings
 from streams.errors import ConfigError
 from streams.kafka.config import faust_config, librdkafka_config
+from streams.model.velocity import DAY_MS, HOUR_MS, VelocityConfig
+from streams.scoring.account_state import account_states
 
 
 def test_env_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,3 +74,13 @@ def test_faust_mapping() -> None:
 def test_unresolved_embedded_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="EmbeddedBroker"):
         librdkafka_config(Settings())
+
+
+def test_the_velocity_settings_are_the_velocity_configs_defaults() -> None:
+    s = Settings()
+    config = VelocityConfig()
+    assert (s.velocity_lateness_ms, s.velocity_retention_ms) == (HOUR_MS, 30 * DAY_MS)
+    assert (config.lateness_ms, config.retention_ms) == (HOUR_MS, 30 * DAY_MS)
+    assert account_states(Settings(velocity_lateness_ms=5)).config.lateness_ms == 5
+    assert s.compacted_topics() == ["scores.accounts-changelog"]
+    assert set(s.compacted_topics()) <= set(s.all_topics())

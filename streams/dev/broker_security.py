@@ -223,6 +223,8 @@ def processor_acls(settings: Settings, principal: str) -> dict[str, list[Acl]]:
         "score": [
             acl("TOPIC", s.topic_events, "READ"),
             *(acl("TOPIC", t, "WRITE") for t in writes),
+            # the velocity state: written in each batch, read back on assignment
+            *(acl("TOPIC", s.topic_accounts_changelog, op) for op in ("READ", "WRITE")),
             acl("GROUP", s.scorer_group_id, "READ"),
             acl("TRANSACTIONAL_ID", f"{s.scorer_group_id}-", "WRITE", prefixed=True),
         ],

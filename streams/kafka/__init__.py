@@ -29,6 +29,7 @@ from streams.kafka.groups import committed_total, group_offsets
 from streams.kafka.topics import (
     end_total,
     ensure_topics,
+    read_keyed,
     read_topic,
     scan_topic,
     topic_partitions,
@@ -46,6 +47,7 @@ __all__ = [
     "make_producer",
     "produce",
     "publish",
+    "read_keyed",
     "read_topic",
     "scan_topic",
     "topic_partitions",

@@ -322,20 +322,20 @@ class BatchIO:
             return False
 
     def _produce_all(self, outputs: Sequence[OutRecord], tracker: DeliveryTracker | None) -> None:
-        """Produce ``outputs``: one batch call per topic for records without headers
-        or timestamp."""
-        plain: dict[str, list[dict[str, bytes | None]]] = {}
+        """Produce ``outputs``: one batch call per topic (and partition, where a record
+        names one) for records without headers or timestamp."""
+        plain: dict[tuple[str, int | None], list[dict[str, bytes | None]]] = {}
         for out in outputs:
             topic, key, value, headers = out.topic, out.key, out.value, out.headers
             # produce_batch carries neither headers nor timestamps (dead letters have both)
             if headers or out.timestamp_ms is not None:
                 produce(self.producer, tracker, topic, key, value, headers, out.timestamp_ms)
-            elif (messages := plain.get(topic)) is not None:
+            elif (messages := plain.get((topic, out.partition))) is not None:
                 messages.append({"key": key, "value": value})
             else:
-                plain[topic] = [{"key": key, "value": value}]
-        for topic, messages in plain.items():
-            produce_many(self.producer, topic, messages, tracker)
+                plain[topic, out.partition] = [{"key": key, "value": value}]
+        for (topic, partition), messages in plain.items():
+            produce_many(self.producer, topic, messages, tracker, partition)
 
     def _deliver_at_least_once(
         self, outputs: Sequence[OutRecord], batch: Sequence[InRecord]

@@ -160,10 +160,12 @@ def produce_many(
     topic: str,
     messages: list[dict[str, Any]],
     tracker: DeliveryTracker | None = None,
+    partition: int | None = None,
 ) -> None:
     """Produce ``{"key": ..., "value": ...}`` dicts to ``topic`` in one C call (no headers).
 
-    ``produce_batch`` runs the configured partitioner per message, as ``produce`` does.
+    ``produce_batch`` runs the configured partitioner per message, as ``produce`` does,
+    unless ``partition`` names one for them all (a key in a message dict is ignored).
     Messages the full queue refused are retried after serving delivery reports; any
     other refusal raises BrokerError. Without a ``tracker`` no Python callback runs per
     message: for transactions, whose commit confirms every delivery.
@@ -171,10 +173,13 @@ def produce_many(
     pending = messages
     while pending:
         try:
+            where = -1 if partition is None else partition  # -1: the partitioner's choice
             if tracker is None:
-                queued = producer.produce_batch(topic, pending)
+                queued = producer.produce_batch(topic, pending, partition=where)
             else:
-                queued = producer.produce_batch(topic, pending, on_delivery=tracker)
+                queued = producer.produce_batch(
+                    topic, pending, partition=where, on_delivery=tracker
+                )
         except BufferError:
             queued = 0
             for m in pending:  # the whole batch was refused

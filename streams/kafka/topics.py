@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -37,10 +37,12 @@ def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | N
     EmbeddedBroker.create_topics.)
     """
     admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
-    names = [t for t in topics if t not in _visible(admin, settings)]
+    visible = _visible(admin, settings)
+    names = [t for t in topics if t not in visible]
     if not names:
         return
-    wanted = [NewTopic(t, partitions or settings.topic_partitions, 1) for t in names]
+    count = partitions or settings.topic_partitions
+    wanted = [_new_topic(settings, t, count, visible) for t in names]
     futures = admin.create_topics(wanted, operation_timeout=TIMEOUT_S)
     for name, fut in futures.items():
         try:
@@ -58,6 +60,16 @@ def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | N
         if time.monotonic() > deadline:
             raise BrokerError(f"topics not visible after creation: {names}")
         time.sleep(0.1)  # polling metadata, bounded by the deadline
+
+
+def _new_topic(settings: Settings, name: str, partitions: int, visible: set[str]) -> NewTopic:
+    """``name`` with ``partitions``; a state topic compacted, with ``topic_events``'s
+    partitions if that exists (a partition's state is in the same-numbered partition)."""
+    if name not in settings.compacted_topics():
+        return NewTopic(name, partitions, 1)
+    if settings.topic_events in visible:
+        partitions = topic_partitions(settings, settings.topic_events) or partitions
+    return NewTopic(name, partitions, 1, config={"cleanup.policy": "compact"})
 
 
 def _visible(admin: AdminClient, settings: Settings) -> set[str]:
@@ -119,16 +131,41 @@ def read_topic(settings: Settings, topic: str, deadline_s: float = 60.0) -> list
     return out
 
 
+def read_keyed(
+    settings: Settings, topic: str, partitions: Collection[int], deadline_s: float = 60.0
+) -> dict[int, list[tuple[bytes, bytes | None]]]:
+    """Every committed (key, value) of ``partitions`` of ``topic``, up to their current
+    end, in order per partition (as :func:`scan_topic` reads them); records without a
+    key are skipped."""
+    out: dict[int, list[tuple[bytes, bytes | None]]] = {p: [] for p in partitions}
+
+    def take(msg: Message) -> None:
+        if (key := msg.key()) is not None:
+            out[msg.partition() or 0].append((key, msg.value()))
+
+    scan_topic(settings, topic, take, deadline_s, partitions)
+    return out
+
+
 def scan_topic(
-    settings: Settings, topic: str, take: Callable[[Message], None], deadline_s: float = 60.0
+    settings: Settings,
+    topic: str,
+    take: Callable[[Message], None],
+    deadline_s: float = 60.0,
+    partitions: Collection[int] | None = None,
 ) -> int:
-    """Hand every committed record of ``topic`` up to its current end to ``take``, a
-    fetch at a time, without joining a group or keeping them; how many there were.
+    """Hand every committed record of ``topic`` (of ``partitions`` only, if given) up to
+    its current end to ``take``, a fetch at a time, without joining a group or keeping
+    them; how many there were.
 
     The end is the high watermark, and the read is read_committed: a transaction that is
     committed but whose markers are not written yet is waited for, not skipped (an open
     one, until it ends or ``deadline_s`` passes: BrokerError)."""
-    ends = {p: high for p, (low, high) in watermarks(settings, topic).items() if high > low}
+    ends = {
+        p: high
+        for p, (low, high) in watermarks(settings, topic).items()
+        if high > low and (partitions is None or p in partitions)
+    }
     consumer = make_consumer(settings, "streamscore-reader")
     try:
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])

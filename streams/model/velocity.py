@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from streams.config import default
 from streams.model.account_window import DAY_MS, HOUR_MS, MINUTE_MS, AccountWindows
 
 __all__ = ["DAY_MS", "HOUR_MS", "MINUTE_MS", "VELOCITY_FEATURES", "AccountFeatures"]
@@ -62,10 +63,11 @@ _MISSING = [NAN] * len(VELOCITY_FEATURES)
 
 @dataclass(frozen=True)
 class VelocityConfig:
-    """How late an event may be, and how long an idle account is remembered (ms)."""
+    """How late an event may be, and how long an idle account is remembered (ms; the
+    defaults: the settings', :func:`streams.scoring.factory.velocity_config`)."""
 
-    lateness_ms: int = HOUR_MS
-    retention_ms: int = 30 * DAY_MS
+    lateness_ms: int = default("velocity_lateness_ms")
+    retention_ms: int = default("velocity_retention_ms")
 
 
 class AccountFeatures:

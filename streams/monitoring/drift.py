@@ -59,7 +59,7 @@ from streams.config import Settings
 from streams.contract.decisions import DECISIONS, decision_index
 from streams.contract.records import Origin
 from streams.model.artifact import Model
-from streams.model.features import Matrix
+from streams.model.features import FEATURES, Matrix
 from streams.monitoring.alerts import DriftAlert, Position, first_positions
 from streams.monitoring.detectors import ChunkMeanShift
 from streams.monitoring.drift_chunks import Bools, ChunkStats, Ints, Layout
@@ -161,7 +161,8 @@ class DriftMonitor:
         """
         if X.shape[0] == 0:
             return []
-        self._pending.append((X, scores, origins, event_times))
+        # the event's own features are watched; computed ones (velocity) come after them
+        self._pending.append((X[:, : len(FEATURES)], scores, origins, event_times))
         self._pending_rows += X.shape[0]
         if self._pending_rows < self.config.step:
             return []

@@ -25,12 +25,16 @@ changelog, read committed, when it is assigned (:meth:`restore`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import numpy as np
 
+from streams.config import Settings
+from streams.contract.events import ROW_INDEX
 from streams.contract.records import Origin, OutRecord
+from streams.contract.wire import Row
 from streams.model.account_window import (
     AccountState,
     AccountWindows,
@@ -42,6 +46,14 @@ from streams.model.velocity import VELOCITY_FEATURES, AccountFeatures, VelocityC
 
 Event = tuple[str, int, float, str | None, str | None]
 """What velocity reads of an event: account, event time, amount, merchant category, country."""
+
+events_of: Callable[[Row], Event] = itemgetter(
+    *(ROW_INDEX[n] for n in ("account_id", "event_time", "amount", "merchant_category", "country"))
+)
+"""The :data:`Event` of a validated event's row."""
+
+ChangelogReader = Callable[[Collection[int]], Mapping[int, Iterable[tuple[bytes, bytes | None]]]]
+"""Reads the changelog partitions given to their end (read committed): their (key, value)s."""
 
 # the undo of one batch: per (partition, account), its state before (None: it was new)
 Undo = dict[tuple[int, str], bytes | None]
@@ -55,6 +67,12 @@ class Observed:
     features: Matrix
     cold: list[bool]
     changelog: list[OutRecord] = field(default_factory=list)
+
+
+def account_states(settings: Settings) -> AccountStates:
+    """The scorer's (empty) velocity state, as the settings configure it."""
+    config = VelocityConfig(settings.velocity_lateness_ms, settings.velocity_retention_ms)
+    return AccountStates(config, settings.topic_accounts_changelog)
 
 
 class AccountStates:
@@ -102,15 +120,30 @@ class AccountStates:
     def aborted(self) -> None:
         """Every change not committed is undone, newest first (they come again)."""
         for undo in [self._open, *reversed(self._sent)]:
-            for (p, account), before in undo.items():
-                part = self._parts.get(p)
-                if part is None:
-                    continue  # revoked meanwhile: nothing to undo
-                if before is None:
-                    part.accounts.pop(account, None)
-                else:
-                    part.accounts[account] = AccountWindows(decode_state(before))
+            self._undo(undo)
         self._open, self._sent = {}, []
+
+    def discard_open(self) -> None:
+        """The changes observed since the last transaction went out are undone (the scorer
+        scores those events again, without a revoked partition's); the transactions out
+        keep theirs, whatever their outcome."""
+        self._undo(self._open)
+        self._open = {}
+
+    @property
+    def partitions(self) -> set[int]:
+        """The partitions with a state: restored, or observed since."""
+        return set(self._parts)
+
+    def _undo(self, undo: Undo) -> None:
+        for (p, account), before in undo.items():
+            part = self._parts.get(p)
+            if part is None:
+                continue  # revoked meanwhile: nothing to undo
+            if before is None:
+                part.accounts.pop(account, None)
+            else:
+                part.accounts[account] = AccountWindows(decode_state(before))
 
     def restore(self, partition: int, records: Iterable[tuple[bytes, bytes | None]]) -> int:
         """Rebuild a newly assigned partition's state from its changelog records in
@@ -123,6 +156,17 @@ class AccountStates:
             if value is not None:
                 part.accounts[account] = AccountWindows(decode_state(value))
         return len(part.accounts)
+
+    def follow(self, assigned: Collection[int], read: ChangelogReader) -> dict[int, int]:
+        """Keep the state of exactly the ``assigned`` partitions: a revoked one's goes, a
+        newly assigned one's is restored from what ``read`` returns of its changelog
+        (before its first event is observed); the accounts restored per partition."""
+        for p in self.partitions - set(assigned):
+            self.revoke(p)
+        new = [p for p in assigned if p not in self._parts]
+        if not new:
+            return {}
+        return {p: self.restore(p, records) for p, records in read(new).items()}
 
     def revoke(self, partition: int) -> None:
         """A partition went to another scorer: its state goes."""

@@ -6,20 +6,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import partial
 from typing import TYPE_CHECKING
 
 from streams.config import Settings
+from streams.errors import BrokerError
+from streams.kafka import read_keyed
 from streams.kafka.batch import BatchIO
 from streams.kafka.runtime import require_topics
 from streams.monitoring.drift import drift_monitor
 from streams.ops.metrics import ScorerMetrics
+from streams.scoring.account_state import account_states
 from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
 from streams.scoring.reload import ModelReloader, load, load_or_fallback
 from streams.scoring.scorer import Scorer
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+# a restore waits for a dead owner's open transaction: its timeout, and this for the read
+_RESTORE_SLACK_S = 30.0
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
@@ -44,10 +51,22 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
     topics = [settings.topic_events, settings.topic_scores, settings.topic_dlq]
     if settings.challengers_max:
         topics.append(settings.topic_scores_shadow)
-    require_topics(settings, topics)
     models = load_or_fallback(settings)
+    velocity = any(
+        m is not None and m.features.computed for m in (models.champion, models.fallback)
+    )
+    if velocity:
+        topics.append(settings.topic_accounts_changelog)
+    counts = require_topics(settings, topics)
+    if velocity and counts[settings.topic_accounts_changelog] != counts[settings.topic_events]:
+        raise BrokerError(
+            f"{settings.topic_accounts_changelog} has {counts[settings.topic_accounts_changelog]}"
+            f" partitions, {settings.topic_events} {counts[settings.topic_events]}: a "
+            "partition's velocity state is in the same-numbered changelog partition"
+        )
     config = pipeline_config(settings)
-    pipeline = ScoringPipeline(models.champion, config, models.challengers, models.fallback)
+    states = account_states(settings)
+    pipeline = ScoringPipeline(models.champion, config, models.challengers, models.fallback, states)
     io = scorer_io(settings, exactly_once)
     metrics = ScorerMetrics(registry)
     reloader = (
@@ -56,7 +75,17 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
         else None
     )
     drift = drift_monitor(settings, models.champion)
-    return Scorer(settings, pipeline, io, metrics, drift, reloader)
+    changelog = partial(read_changelog, settings)
+    return Scorer(settings, pipeline, io, metrics, drift, reloader, changelog)
+
+
+def read_changelog(
+    settings: Settings, partitions: Collection[int]
+) -> dict[int, list[tuple[bytes, bytes | None]]]:
+    """The velocity state's changelog records of ``partitions``, to their end; waits out
+    a dead owner's open transaction (up to ``transaction_timeout_ms``)."""
+    deadline_s = settings.transaction_timeout_ms / 1000 + _RESTORE_SLACK_S
+    return read_keyed(settings, settings.topic_accounts_changelog, partitions, deadline_s)
 
 
 def scorer_io(settings: Settings, exactly_once: bool) -> BatchIO:

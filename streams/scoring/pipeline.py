@@ -36,6 +36,7 @@ from streams.model.artifact import Model
 from streams.model.fallback import FALLBACK_VERSION, rule_scores
 from streams.model.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
 from streams.model.reasons import Explained, explain, explained_rows, reason_values
+from streams.scoring.account_state import AccountStates, events_of
 from streams.scoring.challengers import ChallengerSet, Chosen, GuardTrip, LoadedChallenger
 from streams.scoring.score_records import encode_scores, encode_shadow, feature_values
 
@@ -134,12 +135,15 @@ class ScoringPipeline:
         config: PipelineConfig,
         challengers: Sequence[LoadedChallenger] = (),
         fallback: Model | None = None,
+        states: AccountStates | None = None,
     ) -> None:
         self.model = model
         self.config = config
         self.fallback = fallback  # scores instead of the rules (its levels: the champion's)
         base = model or fallback
         self.assembler = base.assembler if base is not None else FeatureAssembler(CONTRACT_LEVELS)
+        # the velocity state, fed only when the model's features include computed ones
+        self.states = states if self.assembler.features.computed else None
         self.challengers = ChallengerSet(
             challengers if model is not None else (),
             config.canary_guard_margin,
@@ -196,13 +200,16 @@ class ScoringPipeline:
         fills ``out`` at their positions and returns when prediction ended."""
         cfg = self.config
         t1 = time.perf_counter()
-        X = self.assembler.assemble_rows(rows)
+        origins, times = [batch[i].origin for i in ok], event_times(rows)
+        observed = None
+        if self.states is not None:
+            observed = self.states.observe(list(map(events_of, rows)), origins)
+        X = self.assembler.assemble_rows(rows, None if observed is None else observed.features)
         t2 = time.perf_counter()
         scores, fallback_version = self._predict(X)
         used_fallback = fallback_version is not None
         t3 = time.perf_counter()
         result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
-        origins, times = [batch[i].origin for i in ok], event_times(rows)
         chosen = self._choose((rows, times), X, scores, fallback_version)
         decisions = decide(chosen.scores, cfg.review_threshold, cfg.decline_threshold)
         features = self.assembler.features
@@ -222,12 +229,15 @@ class ScoringPipeline:
             now_ms,
             explained,
             tuple(features.names),
+            None if observed is None else observed.cold,
         )
         topic = cfg.scores_topic
         for i, (key, value) in zip(ok, encoded, strict=True):
             out[i] = OutRecord(topic, key, value)
         if chosen.others:
             self._shadow_records(rows, origins, chosen, result, now_ms)
+        if observed is not None:  # after the scores and shadows, in the same transaction
+            result.records += observed.changelog
         result.scores, result.features, result.scored = scores, X, len(ok)
         result.origins, result.event_times = origins, times
         result.fallback = len(ok) if used_fallback else 0

@@ -172,11 +172,6 @@ def load(settings: Settings, version: str | None) -> Model:
     model = load_model(
         settings.model_dir, version, cache, compiled_required=predictor == "compiled"
     )
-    if model.features.computed:  # docs/velocity-features.md: the state is not wired in yet
-        raise ModelError(
-            f"model {model.version} uses velocity features, which this scorer does not "
-            "compute yet (docs/velocity-features.md): serve a model of the event's features"
-        )
     return model
 
 

@@ -65,6 +65,7 @@ class ScoreRecord(msgspec.Struct):
     source: Source
     reasons: list[Reason] | msgspec.UnsetType = msgspec.UNSET  # absent: not explained
     reasons_base: float | msgspec.UnsetType = msgspec.UNSET
+    cold_start: bool | msgspec.UnsetType = msgspec.UNSET  # absent: no velocity features
 
 
 def feature_values(
@@ -125,22 +126,25 @@ def encode_scores(
     now_ms: int,
     explained: Sequence[Explained | None] | None = None,
     names: tuple[str, ...] = tuple(FEATURE_NAMES),
+    cold: Sequence[bool] | None = None,
 ) -> list[tuple[bytes, bytes]]:
     """Key (the event id) and encoded ``scores`` record of each scored event, in order.
 
     ``version``: the deciding model's, one for the batch or one per event (a canary
     decides some). ``origins``: where each event was read (its Kafka timestamp is the
     score's ``event_timestamp``). ``explained``: each score's reasons and base, or None.
-    ``names``: the model's features, in order.
+    ``names``: the model's features, in order. ``cold``: for a model with velocity
+    features, whether each event had no history (``cold_start``).
     One loop over plain lists for the batch: this runs once per scored event.
     """
     enc, record, feats, source = _ENCODER.encode, ScoreRecord, features_struct(names), Source
     versions = repeat(version, len(rows)) if isinstance(version, str) else version
     whys = repeat(None, len(rows)) if explained is None else explained
+    colds = repeat(msgspec.UNSET, len(rows)) if cold is None else cold
     out: list[tuple[bytes, bytes]] = []
     append = out.append
-    for row, x, score, decision, o, ver, why in zip(
-        rows, features, scores, decisions, origins, versions, whys, strict=True
+    for row, x, score, decision, o, ver, why, is_cold in zip(
+        rows, features, scores, decisions, origins, versions, whys, colds, strict=True
     ):
         eid = row[_EVENT_ID]
         where = source(o.topic, o.partition, o.offset)
@@ -156,6 +160,7 @@ def encode_scores(
             o.timestamp_ms,
             now_ms,
             where,
+            cold_start=is_cold,
         )
         if why is not None:
             value.reasons, value.reasons_base = why

@@ -28,6 +28,7 @@ from streams.model.fallback import FALLBACK_VERSION
 from streams.monitoring.drift import DriftMonitor, drift_monitor
 from streams.ops.gc_control import Collector
 from streams.ops.metrics import ScorerMetrics
+from streams.scoring.account_state import ChangelogReader, account_states
 from streams.scoring.challengers import GuardTrip, ModelSet, guard_alert, guard_evidence
 from streams.scoring.pipeline import BatchResult, ScoringPipeline, merge_results
 from streams.scoring.reload import ModelReloader, stop_canary
@@ -81,6 +82,7 @@ class Scorer:
         metrics: ScorerMetrics,
         drift: DriftMonitor | None = None,
         reloader: ModelReloader | None = None,
+        changelog: ChangelogReader = lambda partitions: {},
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
@@ -88,6 +90,7 @@ class Scorer:
         self.reloader = reloader
         self.io = io
         self.metrics = metrics
+        self._read_changelog = changelog  # the velocity state's, for restores on assignment
         self.stats = ScorerStats()
         self._sent: Scored | None = None  # the batch whose delivery is in flight
         # the batch settled last, until _account_settled: (inputs, result, seconds)
@@ -125,6 +128,7 @@ class Scorer:
         batch = self.io.poll_batch(
             max_size, cfg.batch_max_wait_ms / 1000, cfg.batch_linger_ms / 1000
         )
+        self._follow_assignment()
         parts: list[Scored] = []
         overlapped = self.io.committing()
         # a full batch (a backlog) is scored while the last one commits; a smaller one
@@ -152,6 +156,7 @@ class Scorer:
         without waiting; a revoke meanwhile drops the revoked partitions' records from
         both (those of ``batch`` in :meth:`BatchIO.poll_more`)."""
         batch = self.io.poll_more(batch, max_size - _size(parts))
+        self._follow_assignment()
         return self._drop_revoked(parts), batch
 
     def _score_during_commit(
@@ -188,7 +193,21 @@ class Scorer:
         owned = self.io.owned(records)
         if len(owned) == len(records):
             return parts
+        if self.pipeline.states is not None:
+            self.pipeline.states.discard_open()  # observed again below, in the same order
         return [self._score(owned)] if owned else []
+
+    def _follow_assignment(self) -> None:
+        """After a poll, with velocity features: the state of the partitions assigned now,
+        a newly assigned one's restored from its changelog before its events are scored."""
+        states, assigned = self.pipeline.states, self.io.assigned
+        if states is None or assigned is None:  # None: every partition (MemoryIO)
+            return
+        t0 = time.perf_counter()
+        restored = states.follow({p for _, p in assigned}, self._read_changelog)
+        if restored:
+            extra = {"accounts": restored, "seconds": round(time.perf_counter() - t0, 3)}
+            log.info("velocity state restored", extra=extra)
 
     def checks(self) -> dict[str, bool]:
         """Readiness: partitions assigned, broker reachable, model loaded, outputs committing
@@ -215,8 +234,10 @@ class Scorer:
         """Between batches: score with ``models`` from the next batch on."""
         previous = self.version_in_use
         pipe = self.pipeline  # the fallback model stays: it is loaded once, at start
+        # the velocity state goes with a model without the features (a later one restores)
+        states = pipe.states or account_states(self.settings)
         self.pipeline = ScoringPipeline(
-            models.champion, pipe.config, models.challengers, pipe.fallback
+            models.champion, pipe.config, models.challengers, pipe.fallback, states
         )
         if models.champion is None or models.champion.version != previous:
             self.drift = drift_monitor(self.settings, models.champion)
@@ -265,6 +286,8 @@ class Scorer:
         except BatchAborted:
             self._aborted()  # rewound: the same records come again
             return
+        if self.pipeline.states is not None:
+            self.pipeline.states.sent()
         self._sent = scored
 
     def _settle(self) -> float | None:
@@ -277,6 +300,8 @@ class Scorer:
             self._aborted()  # rewound: what was polled since comes again too
             return None
         if sent is not None:
+            if self.pipeline.states is not None:
+                self.pipeline.states.committed()
             self._settled = (*sent, seconds)
             if self._failures:
                 log.info("delivering again", extra={"aborted_in_a_row": self._failures})
@@ -293,6 +318,8 @@ class Scorer:
     def _aborted(self) -> None:
         """A batch was aborted and rewound; from the second in a row, back off (doubling,
         up to ``delivery_backoff_max_s``) before it is polled again."""
+        if self.pipeline.states is not None:
+            self.pipeline.states.aborted()
         self.stats.aborted += 1
         self.metrics.batches_aborted.inc()
         self._failures += 1
