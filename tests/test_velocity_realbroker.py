@@ -1,6 +1,7 @@
 """Velocity features on the real broker: every score's velocity features equal the
 brute force from its account's earlier events on ``events``, across a SIGKILL and a
-restart of the scorer mid-stream (its state restored from the compacted changelog)."""
+restart of the scorer mid-stream, and across a second scorer joining the group (the
+partitions it takes restored from the compacted changelog)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,39 @@ def settings(real_broker: RealBroker, tmp_path: Path) -> Settings:
     )  # fmt: skip
 
 
-def _scorer(settings: Settings) -> subprocess.Popen[bytes]:
-    # many small transactions, so the kill lands mid-stream
-    env = child_env(settings, batch_max_size=200)
-    return subprocess.Popen([sys.executable, "-m", "streams", "score"], env=env, cwd=ROOT)
+def _scorer(settings: Settings, log: Path, instance: str = "a") -> subprocess.Popen[bytes]:
+    """``streamscore score``, its log lines in ``log``; many small transactions, so
+    that a kill or a rebalance lands mid-stream."""
+    env = child_env(settings, batch_max_size=200, scorer_instance_id=instance)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams", "score"], env=env, cwd=ROOT, stderr=out
+        )
+
+
+def _stream(settings: Settings, seed: int, rate: float = 3_000.0) -> threading.Thread:
+    """Write COUNT generated events (200 accounts, an event a second of event time) at
+    ``rate`` a second."""
+    config = GeneratorConfig(seed=seed, count=COUNT, events_per_second=1.0, accounts=200)
+    sent = [r for r in generate(config) if r.topic == "events"]
+    writer = threading.Thread(target=write_records, args=(settings, sent, rate), daemon=True)
+    writer.start()
+    return writer
+
+
+def _restored(log: Path) -> int:
+    """The accounts a scorer restored from the changelog, from its log lines."""
+    lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if line.startswith(b"{")]
+    return sum(r["accounts"] for r in lines if r["message"] == "velocity state restored")
+
+
+def _check(settings: Settings) -> None:
+    """Exactly one score per event, its velocity features the brute force's."""
+    events = [orjson.loads(r.value or b"") for r in read_topic(settings, settings.topic_events)]
+    scores = [orjson.loads(r.value or b"") for r in read_topic(settings, settings.topic_scores)]
+    assert sorted(s["event_id"] for s in scores) == sorted(e["event_id"] for e in events)
+    assert check_velocity(scores, events) == COUNT
+    assert sum(not s["cold_start"] for s in scores) > COUNT // 2
 
 
 def test_the_changelog_is_compacted_and_partitioned_as_events(settings: Settings) -> None:
@@ -53,27 +83,45 @@ def test_the_changelog_is_compacted_and_partitioned_as_events(settings: Settings
     assert configs["cleanup.policy"].value == "compact"
 
 
-def test_features_equal_the_brute_force_across_a_sigkill(settings: Settings) -> None:
-    config = GeneratorConfig(seed=27, count=COUNT, events_per_second=1.0, accounts=200)
-    sent = [r for r in generate(config) if r.topic == "events"]
-    writer = threading.Thread(target=write_records, args=(settings, sent, 3_000.0), daemon=True)
-    writer.start()
+def test_features_equal_the_brute_force_across_a_sigkill(
+    settings: Settings, tmp_path: Path
+) -> None:
+    writer = _stream(settings, seed=27)
     done = lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)  # noqa: E731
-    first = _scorer(settings)
+    first = _scorer(settings, tmp_path / "first.log")
     wait_for(lambda: done() > 3_000, 120, "the first scorer to commit some batches")
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     assert done() < COUNT, "the kill came too late to be mid-stream"
-    second = _scorer(settings)  # the same instance: fences the dead one's transaction
+    second = _scorer(settings, tmp_path / "second.log")  # fences the dead one's transaction
     try:
         writer.join(60)
         wait_for(lambda: done() == COUNT, 180, "the restarted scorer to finish")
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0
-    events = [orjson.loads(r.value or b"") for r in read_topic(settings, settings.topic_events)]
-    scores = [orjson.loads(r.value or b"") for r in read_topic(settings, settings.topic_scores)]
-    assert sorted(s["event_id"] for s in scores) == sorted(e["event_id"] for e in events)
-    assert check_velocity(scores, events) == COUNT
-    restarted_warm = [s for s in scores if not s["cold_start"]]
-    assert len(restarted_warm) > COUNT // 2
+    assert "Traceback" not in (tmp_path / "second.log").read_text()
+    assert _restored(tmp_path / "second.log") > 0
+    _check(settings)
+
+
+def test_features_equal_the_brute_force_across_a_rebalance(
+    settings: Settings, tmp_path: Path
+) -> None:
+    writer = _stream(settings, seed=28, rate=1_000.0)
+    done = lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)  # noqa: E731
+    first = _scorer(settings, tmp_path / "a.log", "a")
+    wait_for(lambda: done() > 3_000, 120, "the first scorer to commit some batches")
+    second = _scorer(settings, tmp_path / "b.log", "b")  # takes some partitions from the first
+    try:
+        wait_for(lambda: _restored(tmp_path / "b.log") > 0, 60, "the second scorer's restore")
+        assert done() < COUNT, "the rebalance came too late to be mid-stream"
+        writer.join(60)
+        wait_for(lambda: done() == COUNT, 180, "the two scorers to finish")
+    finally:
+        for p in (first, second):
+            p.send_signal(signal.SIGTERM)
+        assert first.wait(30) == 0 and second.wait(30) == 0
+    for name in ("a", "b"):
+        assert "Traceback" not in (tmp_path / f"{name}.log").read_text()
+    _check(settings)

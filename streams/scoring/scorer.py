@@ -206,8 +206,9 @@ class Scorer:
         t0 = time.perf_counter()
         restored = states.follow({p for _, p in assigned}, self._read_changelog)
         if restored:
-            extra = {"accounts": restored, "seconds": round(time.perf_counter() - t0, 3)}
-            log.info("velocity state restored", extra=extra)
+            seconds = round(time.perf_counter() - t0, 3)
+            extra = {"partitions": sorted(restored), "accounts": sum(restored.values())}
+            log.info("velocity state restored", extra={**extra, "seconds": seconds})
 
     def checks(self) -> dict[str, bool]:
         """Readiness: partitions assigned, broker reachable, model loaded, outputs committing
