@@ -17,7 +17,7 @@ from streams.cli import main
 from streams.config import Settings
 from streams.contract.records import InRecord, Origin
 from streams.dev.generator import GeneratorConfig, generate_events_clean
-from streams.dev.training import TrainConfig, training_data, velocity_columns
+from streams.dev.training import VELOCITY_FIELDS, TrainConfig, training_data, velocity_columns
 from streams.lifecycle.labelled_data import latest_by_event, training_matrix
 from streams.lifecycle.retrain import RetrainOptions, retrain_records
 from streams.model.artifact import load_model
@@ -38,11 +38,11 @@ def test_velocity_columns_are_the_scorers_features_in_stream_order() -> None:
     events = generate_events_clean(GeneratorConfig(seed=2, count=3_000)).events
     V, cold = velocity_columns(events)
     acc = AccountFeatures(VelocityConfig())  # the same code the scorer's state runs
-    fields = ("account_id", "event_time", "amount", "merchant_category", "country")
     for e, row, was_cold in zip(events, V, cold, strict=True):
-        values, is_cold = acc.observe(*(e.get(f) for f in fields))
+        values, is_cold = acc.observe(*(e.get(f) for f in VELOCITY_FIELDS))
         assert is_cold == was_cold
-        assert all(math.isnan(a) and math.isnan(b) or a == b for a, b in zip(values, row))
+        same = zip(values, row, strict=True)
+        assert all((math.isnan(a) and math.isnan(b)) or a == b for a, b in same)
     assert 0 < cold.sum() < len(events)  # some accounts come back: features to learn from
 
 

@@ -10,14 +10,12 @@ import numpy as np
 from test_velocity import brute_force, same
 
 from streams.dev.generator import GeneratorConfig, generate_events_clean
-from streams.dev.training import LEVELS
+from streams.dev.training import LEVELS, VELOCITY_FIELDS, velocity_columns
 from streams.model.features import VELOCITY_SET, FeatureAssembler
 from streams.model.training import build_manifest, fit, training_params, write_version
-from streams.model.velocity import VELOCITY_FEATURES, AccountFeatures, VelocityConfig
+from streams.model.velocity import VELOCITY_FEATURES, VelocityConfig
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
-PLACE = ("account_id", "event_time", "amount", "merchant_category", "country")
-"""The event fields velocity reads, in :data:`streams.scoring.account_state.Event` order."""
 
 
 def write_velocity_models(out: Path) -> Path:
@@ -25,8 +23,7 @@ def write_velocity_models(out: Path) -> Path:
     (the features of each event from its account's earlier ones, in order), and v1 (the
     repository's, on the event's own)."""
     clean = generate_events_clean(GeneratorConfig(seed=4, count=8_000, events_per_second=2.0))
-    acc = AccountFeatures(VelocityConfig())
-    V = np.array([acc.observe(*(e.get(f) for f in PLACE))[0] for e in clean.events])
+    V = velocity_columns(clean.events)[0]
     X = FeatureAssembler(LEVELS, VELOCITY_SET).assemble(clean.events, V)
     y = clean.labels.astype(np.float64)
     times = np.array([e["event_time"] for e in clean.events], dtype=np.float64)
@@ -48,7 +45,7 @@ def check_velocity(scores: list[dict[str, Any]], events: list[dict[str, Any]]) -
     expected = dict(
         zip(
             [e["event_id"] for e in events],
-            brute_force([tuple(e.get(f) for f in PLACE) for e in events], config),  # type: ignore[misc]
+            brute_force([tuple(e.get(f) for f in VELOCITY_FIELDS) for e in events], config),  # type: ignore[misc]
             strict=True,
         )
     )
