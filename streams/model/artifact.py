@@ -40,6 +40,7 @@ from streams.model.features import (
 )
 from streams.model.online import KIND as LINEAR_KIND
 from streams.model.online import LinearPredictor
+from streams.model.treeshap import TreeShap, native_shap
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class Model:
     assembler: FeatureAssembler
     compiled: CompiledTrees | None = None  # predictor=auto|compiled: the same trees, native
     linear: LinearPredictor | None = None  # model_kind river_linear: the online challenger
+    shap: TreeShap | None = None  # with compiled trees: TreeSHAP's tables, native
 
     @property
     def features(self) -> FeatureSet:
@@ -87,6 +89,8 @@ class Model:
         base: a column per feature and one more, summing to the margin. None without trees."""
         if self.booster is None or self.linear is not None:
             return None
+        if self.shap is not None:
+            return self.shap.contributions(X)
         out: Matrix = np.asarray(
             self.booster.predict(X, pred_contrib=True, num_threads=1), dtype=np.float64
         )
@@ -162,8 +166,9 @@ def load_model(
         linear = LinearPredictor.from_json(blob)
         return Model(version, None, manifest, assembler, linear=linear)
     booster = _booster(blob, base / manifest["model_file"], version, features)
-    compiled = None
+    compiled = shap = None
     if compiled_dir is not None:
+        shap = _native_shap(booster, base, compiled_dir, version)
         try:
             compiled = compile_trees(booster, manifest["model_sha256"], compiled_dir)
             check_same_scores(booster, compiled, read_check_sample(base))
@@ -175,7 +180,22 @@ def load_model(
                 "compiled trees not used; predicting with LightGBM",
                 extra={"version": version, "error": str(exc)},
             )
-    return Model(version, booster, manifest, assembler, compiled)
+    return Model(version, booster, manifest, assembler, compiled, shap=shap)
+
+
+def _native_shap(
+    booster: lgb.Booster, base: Path, cache_dir: Path, version: str
+) -> TreeShap | None:
+    """TreeSHAP's native tables, checked (:mod:`streams.model.treeshap`); None, logged, if
+    they cannot be: reason codes then come from LightGBM's ``pred_contrib``, slower."""
+    try:
+        return native_shap(booster, read_check_sample(base), cache_dir)
+    except ModelError as exc:
+        log.warning(
+            "native TreeSHAP not used; reasons from LightGBM",
+            extra={"version": version, "error": str(exc)},
+        )
+        return None
 
 
 def _model_bytes(path: Path, manifest: dict[str, Any]) -> bytes:

@@ -8,8 +8,10 @@ with its value as the event gave it (a category's level, not its code) and its
 contribution. The code is the feature's name: stable across model versions.
 
 Only the rows that need reasons are explained (by default the review and decline
-decisions), per batch: TreeSHAP costs ~160 µs per explained event with the default
-model, some 25 times scoring it (the ``reasons`` stage of ``python -m bench.throughput``).
+decisions), per batch. With compiled trees (``predictor`` auto or compiled) the values
+come from native TreeSHAP tables (:mod:`streams.model.treeshap`, ~18 µs per explained
+event with the default model); otherwise from LightGBM's ``pred_contrib`` (~170 µs). Both
+are exact; the ``reasons`` stage of ``python -m bench.throughput`` measures it in place.
 
 >>> import numpy as np
 >>> contrib = np.array([[0.1, -0.3, 0.5, -2.0], [0.0, 0.2, -0.1, -2.0]])
