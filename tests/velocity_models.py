@@ -14,6 +14,7 @@ from streams.dev.training import LEVELS, VELOCITY_FIELDS, velocity_columns
 from streams.model.features import VELOCITY_SET, FeatureAssembler
 from streams.model.training import build_manifest, fit, training_params, write_version
 from streams.model.velocity import VELOCITY_FEATURES, VelocityConfig
+from streams.scoring.score_records import feature_values
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -40,7 +41,9 @@ def write_velocity_models(out: Path) -> Path:
 
 def check_velocity(scores: list[dict[str, Any]], events: list[dict[str, Any]]) -> int:
     """Every score's velocity features and ``cold_start`` are the brute force's, from its
-    account's earlier events in ``events`` (topic order per partition); how many scores."""
+    account's earlier events in ``events`` (topic order per partition), and every logged
+    feature is exactly what ``train --velocity`` computes over the same events; how many
+    scores."""
     config = VelocityConfig()
     expected = dict(
         zip(
@@ -49,7 +52,21 @@ def check_velocity(scores: list[dict[str, Any]], events: list[dict[str, Any]]) -
             strict=True,
         )
     )
+    # what the trainer computes over the same events in the same order: no skew
+    trainer = FeatureAssembler(LEVELS, VELOCITY_SET).assemble(events, velocity_columns(events)[0])
+    trained = dict(
+        zip(
+            [e["event_id"] for e in events],
+            feature_values(trainer, VELOCITY_SET.integral_index),
+            strict=True,
+        )
+    )
     for score in scores:
+        row = trained[score["event_id"]]
+        want = {n: None if v != v else v for n, v in zip(VELOCITY_SET.names, row, strict=True)}
+        assert score["features"] == want, {
+            k: (v, want[k]) for k, v in score["features"].items() if v != want[k]
+        }
         values, cold = expected[score["event_id"]]
         got = [score["features"][name] for name in VELOCITY_FEATURES]
         assert same([math.nan if v is None else v for v in got], values), (score, values)
