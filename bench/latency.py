@@ -42,7 +42,7 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from bench.harness import RESULTS, broker, jit_cpu_seconds, spawn, stop
+from bench.harness import RESULTS, broker, jit_cpu_seconds, spawn, stop, velocity_models
 from streams.config import Settings
 from streams.dev.generator import GeneratorConfig, generate
 from streams.dev.local import fresh_settings, wait_until
@@ -107,14 +107,16 @@ def valid_among(valid: list[bool], sent: int) -> int:
     return whole * sum(valid) + sum(valid[:rest])
 
 
-PIPELINES: dict[str, dict[str, object]] = {
-    "streamscore": {},
-    "limit": {},
-    "streamscore-reasons-off": {"reasons": "off"},
-    "streamscore-reasons-all": {"reasons": "all"},
+PIPELINES: dict[str, Callable[[], dict[str, object]]] = {
+    "streamscore": dict,
+    "limit": dict,
+    "streamscore-reasons-off": lambda: {"reasons": "off"},
+    "streamscore-reasons-all": lambda: {"reasons": "all"},
+    "streamscore-velocity": lambda: {"model_dir": velocity_models()},
+    "streamscore-velocity-reasons-off": lambda: {"model_dir": velocity_models(), "reasons": "off"},
 }
 """What ``--pipelines`` can name: the scorer as shipped, the limit, and scorer variants
-(their settings)."""
+(their settings; ``velocity``: a model with the velocity features, trained on first use)."""
 
 
 def run_rate(
@@ -129,7 +131,7 @@ def run_rate(
 ) -> dict[str, Any]:
     """One fixed-rate run with its own topics and scorer (or limit) process; ``overrides``:
     more settings of the scorer."""
-    overrides = {**PIPELINES.get(pipeline, {}), **overrides}
+    overrides = {**PIPELINES.get(pipeline, dict)(), **overrides}
     settings = fresh_settings(
         bootstrap, f"latency{rate}", processing_guarantee=guarantee, **overrides
     )

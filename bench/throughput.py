@@ -12,6 +12,10 @@ consumer group and times first poll to the last input offset committed:
   the benchmark sets ``compiled``, so that a failed build stops it instead of falling back);
 - ``streamscore-reasons-off`` and ``streamscore-reasons-all``: the same with no reason codes,
   and with reason codes for every score (as shipped: for review and decline decisions);
+- ``streamscore-velocity``: the same with a model that also takes the velocity features
+  (:func:`bench.harness.velocity_models`: v1's training with them), so the scorer keeps
+  each account's windows and writes their changelog in its transactions;
+  ``streamscore-velocity-reasons-off``: that without reason codes;
 - ``streamscore-lightgbm``: the same with ``predictor=lightgbm`` (LightGBM's own predict);
 - ``streamscore-no-overlap``: the same with ``overlap_commit=false`` (one batch at a time);
 - ``naive``: the loop a tutorial would write: one message at a time, ``json.loads``,
@@ -55,7 +59,7 @@ from prometheus_client import CollectorRegistry
 
 from bench.baselines.faust_pipeline import run_faust
 from bench.baselines.quix_pipeline import run_quix
-from bench.harness import BROKER_PID, LAST_CPU, RESULTS, timed_until_committed
+from bench.harness import BROKER_PID, LAST_CPU, RESULTS, timed_until_committed, velocity_models
 from bench.report import write_report
 from streams.config import Settings
 from streams.contract.schemas import validator
@@ -102,6 +106,8 @@ REPEATED = (
     "streamscore",
     "streamscore-reasons-off",
     "streamscore-reasons-all",
+    "streamscore-velocity",
+    "streamscore-velocity-reasons-off",
     "streamscore-lightgbm",
     "streamscore-no-overlap",
     "passthrough",
@@ -224,6 +230,18 @@ def main() -> None:
             (
                 "streamscore-reasons-all",
                 variant("streamscore-reasons-all", reasons="all"),
+                args.events,
+            ),
+            (
+                "streamscore-velocity",
+                variant("streamscore-velocity", model_dir=velocity_models()),
+                args.events,
+            ),
+            (
+                "streamscore-velocity-reasons-off",
+                variant(
+                    "streamscore-velocity-reasons-off", model_dir=velocity_models(), reasons="off"
+                ),
                 args.events,
             ),
             (
