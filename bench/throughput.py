@@ -84,7 +84,13 @@ def prefill(settings: Settings, events: int) -> None:
 
 def run_streamscore(settings: Settings, events: int, name: str = "streamscore") -> float:
     """The shipped scorer, exactly-once, in this process (``settings`` say how)."""
-    s = settings.model_copy(update={"scorer_group_id": f"{settings.scorer_group_id}-{name}"})
+    group = f"{settings.scorer_group_id}-{name}"
+    # each run its own velocity state: another run's changelog would be restored into it
+    changelog = f"{settings.topic_events}.{group}.accounts"
+    s = settings.model_copy(
+        update={"scorer_group_id": group, "topic_accounts_changelog": changelog}
+    )
+    ensure_topics(s, [changelog])
     registry = CollectorRegistry()
     scorer = build_scorer(s, registry, exactly_once=True)
     stop = threading.Event()
