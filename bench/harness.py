@@ -190,11 +190,16 @@ def _cpu_now() -> dict[str, float]:
 
 def velocity_models() -> Path:
     """A models/ whose current version takes the velocity features: v1's training (seed,
-    rounds, parameters) with them added, trained once into ``var/`` and kept there."""
+    rounds, parameters) with them added, on the benchmarks' streams (the generator's
+    default clock, no takeovers: it decides as v1 does, ~3% flagged, so only the
+    features' cost differs), trained once into ``var/``."""
+    from streams.dev.generator import GeneratorConfig
     from streams.dev.training import TrainConfig, train, write_artifact
 
-    out = ROOT / "var" / "velocity-models"
+    out = ROOT / "var" / "velocity-models-bench"
     if not (out / "CURRENT").is_file():
-        result = train(TrainConfig(events=100_000, velocity=True), version="v1-velocity")
+        clock = GeneratorConfig().events_per_second
+        config = TrainConfig(events=100_000, velocity=True, events_per_second=clock, takeovers=0.0)
+        result = train(config, version="v1-velocity")
         write_artifact(result, out, set_current=True)
     return out

@@ -69,7 +69,8 @@ class TrainConfig:
     events_per_second: float = 2.0
     holdout_fraction: float = 0.2
     rounds: int = 120
-    velocity: bool = False  # also the velocity features (and takeovers in the stream)
+    velocity: bool = False  # also the velocity features
+    takeovers: float | None = None  # per event; None: TAKEOVERS with velocity, else none
     params: dict[str, Any] = field(
         default_factory=lambda: {
             "objective": "binary",
@@ -111,6 +112,12 @@ def velocity_columns(
     return np.array(rows, dtype=np.float64).reshape(-1, width), np.array(cold, dtype=np.bool_)
 
 
+def _takeovers(config: TrainConfig) -> float:
+    if config.takeovers is not None:
+        return config.takeovers
+    return TAKEOVERS if config.velocity else 0.0
+
+
 def feature_set_of(config: TrainConfig) -> FeatureSet:
     """The features a model trained with ``config`` takes."""
     return VELOCITY_SET if config.velocity else EVENT_SET
@@ -123,7 +130,7 @@ def training_data(config: TrainConfig) -> tuple[Matrix, Matrix, Matrix]:
         seed=config.seed,
         count=config.events,
         events_per_second=config.events_per_second,
-        takeovers=TAKEOVERS if config.velocity else 0.0,
+        takeovers=_takeovers(config),
     )
     clean = generate_events_clean(gen)
     features = feature_set_of(config)
@@ -147,7 +154,7 @@ def train(
         "seed": config.seed,
         "events": config.events,
         "events_per_second": config.events_per_second,
-        **({"takeovers": TAKEOVERS} if config.velocity else {}),
+        **({"takeovers": _takeovers(config)} if config.velocity else {}),
         **fitted.training,
     }
     manifest = build_manifest(version, LEVELS, training, fitted.metrics, fitted.reference, features)
