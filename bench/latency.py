@@ -77,7 +77,11 @@ class ScoreReader(threading.Thread):
         self.consumer.close()
 
 
-def produce_paced(settings: Settings, rate: int, seconds: float, payloads: list[bytes]) -> int:
+Payload = tuple[bytes | None, bytes]
+"""An event's key (its account id) and value."""
+
+
+def produce_paced(settings: Settings, rate: int, seconds: float, payloads: list[Payload]) -> int:
     """Write ``rate`` events/s for ``seconds``, what is due every millisecond; the count."""
     producer = make_producer(settings, **{"linger.ms": 1})
     topic, n, sent = settings.topic_events, len(payloads), 0
@@ -85,7 +89,8 @@ def produce_paced(settings: Settings, rate: int, seconds: float, payloads: list[
     while (elapsed := time.monotonic() - t0) < seconds:
         due = int(elapsed * rate)
         while sent < due:
-            produce(producer, None, topic, None, payloads[sent % n])  # waits if the queue is full
+            key, value = payloads[sent % n]
+            produce(producer, None, topic, key, value)  # waits if the queue is full
             sent += 1
         producer.poll(0)
         time.sleep(0.001)  # the pacing tick
@@ -123,7 +128,7 @@ def run_rate(
     bootstrap: str,
     rate: int,
     seconds: float,
-    payloads: list[bytes],
+    payloads: list[Payload],
     valid: list[bool],
     pipeline: str = "streamscore",
     guarantee: str = "exactly_once",
@@ -217,9 +222,13 @@ def main() -> None:
         p.error(f"--pipelines: each one of {', '.join(PIPELINES)}")
     if args.seconds <= WARMUP_S or 0 < args.warmup_seconds <= WARMUP_S:
         p.error(f"--seconds and --warmup-seconds must exceed the {WARMUP_S:g} s not counted")
-    config = GeneratorConfig(seed=11, count=50_000, messy=MessySpec(0.05))
+    # enough events that no run repeats one: a repeat would come back in event time, a
+    # late event for the velocity features (keyed by account, as the scorer expects)
+    count = max(50_000, int(max(int(r) for r in args.rates.split(",")) * args.seconds * 1.05))
+    config = GeneratorConfig(seed=11, count=count, messy=MessySpec(0.05))
     events = [r for r in generate(config) if r.topic == "events"]
-    payloads, valid = [r.value or b"" for r in events], [r.valid for r in events]
+    payloads = [(r.key, r.value or b"") for r in events]
+    valid = [r.valid for r in events]
     runs, warmup = [], []
     with broker(args.bootstrap) as kafka:
         if args.warmup_seconds > 0:
