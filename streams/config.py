@@ -58,9 +58,10 @@ class Settings(BaseSettings):
     topic_drift_alerts: str = "drift.alerts"
     topic_scores_shadow: str = "scores.shadow"
     topic_accounts_changelog: str = Field(
-        "scores.accounts-changelog",
+        "",
         description="the scorer's velocity state per account: compacted, as many partitions "
-        "as topic_events",
+        "as topic_events; empty: <scorer_group_id>-accounts-changelog (a group's own: another "
+        "group reading events again must not restore it)",
     )
     topic_partitions: int = Field(6, ge=1, description="partitions when streamscore creates topics")
 
@@ -343,6 +344,9 @@ class Settings(BaseSettings):
             raise ValueError("review_threshold must not exceed decline_threshold")
         if self.drift_window % self.drift_step:
             raise ValueError("drift_window must be a multiple of drift_step")
+        if not self.topic_accounts_changelog:  # frozen: set once, here
+            changelog = f"{self.scorer_group_id}-accounts-changelog"
+            object.__setattr__(self, "topic_accounts_changelog", changelog)
         return self
 
     @property

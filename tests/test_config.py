@@ -82,5 +82,8 @@ def test_the_velocity_settings_are_the_velocity_configs_defaults() -> None:
     assert (s.velocity_lateness_ms, s.velocity_retention_ms) == (HOUR_MS, 30 * DAY_MS)
     assert (config.lateness_ms, config.retention_ms) == (HOUR_MS, 30 * DAY_MS)
     assert account_states(Settings(velocity_lateness_ms=5)).config.lateness_ms == 5
-    assert s.compacted_topics() == ["scores.accounts-changelog"]
+    assert s.compacted_topics() == ["streamscore-scorer-accounts-changelog"]
     assert set(s.compacted_topics()) <= set(s.all_topics())
+    # each scorer group its own velocity state, unless told otherwise
+    assert Settings(scorer_group_id="g2").topic_accounts_changelog == "g2-accounts-changelog"
+    assert Settings(topic_accounts_changelog="mine").topic_accounts_changelog == "mine"

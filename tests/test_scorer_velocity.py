@@ -31,7 +31,7 @@ from streams.scoring.pipeline import ScoringPipeline
 from streams.scoring.scorer import Scorer
 
 PARTITIONS = 3
-CHANGELOG = "scores.accounts-changelog"
+CHANGELOG = "streamscore-scorer-accounts-changelog"
 
 
 class LogIO:
