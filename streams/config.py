@@ -26,6 +26,7 @@ EMBEDDED = "embedded"
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 ReasonsMode = Literal["off", "flagged", "all"]
+ColdStartRoute = Literal["model", "fallback", "review"]
 """Which scores carry reason codes: none, review and decline decisions, or every one."""
 
 
@@ -143,6 +144,11 @@ class Settings(BaseSettings):
     )
     review_threshold: float = Field(0.2, ge=0, le=1, description="score >= this: review")
     decline_threshold: float = Field(0.6, ge=0, le=1, description="score >= this: decline")
+    cold_start_route: ColdStartRoute = Field(
+        "model",
+        description="a velocity model's cold starts (accounts without history): model decides; "
+        "fallback: the fallback rules score them; review: an approve becomes review",
+    )
     reasons: ReasonsMode = Field(
         "flagged", description="reason codes in scores: review and decline (flagged), all, off"
     )

@@ -39,6 +39,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         decline_threshold=settings.decline_threshold,
         reasons=settings.reasons,
         reasons_top_k=settings.reasons_top_k,
+        cold_start_route=settings.cold_start_route,
         canary_guard_margin=settings.canary_guard_margin,
         canary_guard_min_events=settings.canary_guard_min_events,
         max_bytes=settings.max_payload_bytes,

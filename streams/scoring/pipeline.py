@@ -25,7 +25,7 @@ from itertools import repeat
 
 import numpy as np
 
-from streams.config import ReasonsMode, default
+from streams.config import ColdStartRoute, ReasonsMode, default
 from streams.contract.dead_letters import dead_letter
 from streams.contract.decisions import decide
 from streams.contract.events import ROW_INDEX
@@ -38,6 +38,7 @@ from streams.model.features import CONTRACT_LEVELS, FeatureAssembler, Matrix
 from streams.model.reasons import Explained, explain, explained_rows, reason_values
 from streams.scoring.account_state import AccountStates, events_of
 from streams.scoring.challengers import ChallengerSet, Chosen, GuardTrip, LoadedChallenger
+from streams.scoring.cold_start import route_decisions, route_scores
 from streams.scoring.score_records import encode_scores, encode_shadow, feature_values
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class PipelineConfig:
     decline_threshold: float = default("decline_threshold")
     reasons: ReasonsMode = default("reasons")  # noqa: RUF009 (a str: immutable)
     reasons_top_k: int = default("reasons_top_k")
+    cold_start_route: ColdStartRoute = default("cold_start_route")  # noqa: RUF009 (a str)
     canary_guard_margin: float = default("canary_guard_margin")
     canary_guard_min_events: int = default("canary_guard_min_events")
     max_bytes: int = DEFAULT_MAX_BYTES
@@ -211,7 +213,13 @@ class ScoringPipeline:
         t3 = time.perf_counter()
         result.seconds["features"], result.seconds["predict"] = t2 - t1, t3 - t2
         chosen = self._choose((rows, times), X, scores, fallback_version)
+        cold = None if observed is None else observed.cold
+        flags = None
+        if cold is not None:
+            chosen, flags = route_scores(cfg.cold_start_route, chosen, X, cold, self.assembler)
         decisions = decide(chosen.scores, cfg.review_threshold, cfg.decline_threshold)
+        if cold is not None:
+            decisions = route_decisions(cfg.cold_start_route, decisions, cold)
         features = self.assembler.features
         values = feature_values(X, features.integral_index)
         t4 = time.perf_counter()
@@ -224,12 +232,12 @@ class ScoringPipeline:
             chosen.scores.tolist(),
             decisions,
             chosen.versions,
-            used_fallback,
+            used_fallback if flags is None else flags,
             origins,
             now_ms,
             explained,
             tuple(features.names),
-            None if observed is None else observed.cold,
+            cold,
         )
         topic = cfg.scores_topic
         for i, (key, value) in zip(ok, encoded, strict=True):
@@ -240,7 +248,7 @@ class ScoringPipeline:
             result.records += observed.changelog
         result.scores, result.features, result.scored = scores, X, len(ok)
         result.origins, result.event_times = origins, times
-        result.fallback = len(ok) if used_fallback else 0
+        result.fallback = len(ok) if used_fallback else sum(flags or ())
         _count(result, decisions, chosen.versions)
         return t3  # building score records counts as "records"
 

@@ -121,7 +121,7 @@ def encode_scores(
     scores: Sequence[float],
     decisions: Sequence[str],
     version: str | Sequence[str],
-    fallback: bool,
+    fallback: bool | Sequence[bool],
     origins: Sequence[Origin],
     now_ms: int,
     explained: Sequence[Explained | None] | None = None,
@@ -131,7 +131,8 @@ def encode_scores(
     """Key (the event id) and encoded ``scores`` record of each scored event, in order.
 
     ``version``: the deciding model's, one for the batch or one per event (a canary
-    decides some). ``origins``: where each event was read (its Kafka timestamp is the
+    decides some); ``fallback`` likewise (cold starts the rules scored).
+    ``origins``: where each event was read (its Kafka timestamp is the
     score's ``event_timestamp``). ``explained``: each score's reasons and base, or None.
     ``names``: the model's features, in order. ``cold``: for a model with velocity
     features, whether each event had no history (``cold_start``).
@@ -139,12 +140,13 @@ def encode_scores(
     """
     enc, record, feats, source = _ENCODER.encode, ScoreRecord, features_struct(names), Source
     versions = repeat(version, len(rows)) if isinstance(version, str) else version
+    fallbacks = repeat(fallback, len(rows)) if isinstance(fallback, bool) else fallback
     whys = repeat(None, len(rows)) if explained is None else explained
     colds = repeat(msgspec.UNSET, len(rows)) if cold is None else cold
     out: list[tuple[bytes, bytes]] = []
     append = out.append
-    for row, x, score, decision, o, ver, why, is_cold in zip(
-        rows, features, scores, decisions, origins, versions, whys, colds, strict=True
+    for row, x, score, decision, o, ver, fell, why, is_cold in zip(
+        rows, features, scores, decisions, origins, versions, fallbacks, whys, colds, strict=True
     ):
         eid = row[_EVENT_ID]
         where = source(o.topic, o.partition, o.offset)
@@ -155,7 +157,7 @@ def encode_scores(
             score,
             decision,
             ver,
-            fallback,
+            fell,
             feats(*x),
             o.timestamp_ms,
             now_ms,
