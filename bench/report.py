@@ -34,7 +34,7 @@ def throughput(result: dict[str, Any]) -> list[str]:
     rows = result["rows"]
     base = next((r["events_per_s"] for r in rows if r["pipeline"] == "streamscore"), None)
     lines = _heading(
-        "Throughput",
+        result.get("title", "Throughput"),
         result,
         "One process per pipeline, the same pre-filled topic (5% invalid, 6 partitions), "
         "same model, same broker; first poll to the last input offset committed. "
@@ -296,6 +296,7 @@ def write_report() -> None:
         ]
     sections = [
         ("throughput", throughput),
+        ("throughput_variants", throughput),
         ("latency", latency),
         ("latency_reasons", latency),
         ("memory", memory),

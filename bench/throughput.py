@@ -298,9 +298,15 @@ def main() -> None:
         f"python -m bench.throughput --events {args.events} --naive-events "
         f"{args.naive_events} --framework-events {args.framework_events} --rounds {args.rounds}"
     )
-    result = {"command": command, "machine": machine(), "rows": rows, "stages": STAGES}
+    result: dict[str, Any] = {"command": command, "machine": machine(), "rows": rows}
+    result["stages"] = STAGES
+    name = "throughput"
+    if args.only:  # a subset: a section of its own, the full table stays
+        result["command"] += f" --only {args.only}"
+        result["title"] = "Throughput of the scorer's variants"
+        name = "throughput_variants"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "throughput.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    (RESULTS / f"{name}.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     write_report()
     print((ROOT / "BENCHMARKS.md").read_text())
 
