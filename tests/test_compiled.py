@@ -54,7 +54,9 @@ def test_compiled_trees_score_as_lightgbm_and_are_built_once(
     assert again.compiled is not None and again.compiled.library == library
     assert library.stat().st_mtime_ns == built  # the cached library, not a new build
     # no partial files left: neither this build's nor the one cut off before
-    assert [p.name for p in tmp_path.iterdir()] == [library.name]
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("treeshap-")] == [
+        library.name
+    ]
 
 
 def test_only_old_partial_libraries_are_removed(tmp_path: Path) -> None:
@@ -92,9 +94,10 @@ def test_auto_predicts_with_lightgbm_when_the_trees_cannot_be_used(
     with caplog.at_level("WARNING", logger="streams.model.artifact"):
         model = load_model(MODELS, compiled_dir=cache, compiled_required=False)
     assert model.compiled is None and model.predictor == "lightgbm"
-    assert [r.getMessage() for r in caplog.records] == [
-        "compiled trees not used; predicting with LightGBM"
-    ]
+    said = [r.getMessage() for r in caplog.records]
+    assert said.count("compiled trees not used; predicting with LightGBM") == 1
+    if broken == "cache dir is a file":  # TreeSHAP's kernel has nowhere to go either
+        assert model.shap is None and "native TreeSHAP not used; reasons from LightGBM" in said
     X = _features(model, seed=7)
     assert np.array_equal(model.predict(X), model.booster.predict(X, num_threads=1))
 

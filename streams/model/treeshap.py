@@ -24,6 +24,7 @@ sample before they are used; models with a path of more than
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -282,7 +283,8 @@ def kernel(cache_dir: Path) -> Path:
         command = ["gcc", "-O2", "-shared", "-fPIC", "-o", str(partial), str(source), "-lm"]
         subprocess.run(command, check=True, capture_output=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. the cache "dir" is a file
+            partial.unlink(missing_ok=True)
         raise ModelError(f"cannot compile TreeSHAP's kernel (is gcc installed?): {exc}") from exc
     os.replace(partial, library)  # atomic: another scorer never loads half a file
     return library
@@ -292,7 +294,10 @@ def native_shap(booster: lgb.Booster, check: Matrix, cache_dir: Path) -> TreeSha
     """:func:`build`'s tables with the compiled kernel, once their contributions on
     ``check`` (and on it with a quarter of the values missing) equal LightGBM's
     ``pred_contrib`` to :data:`TOLERANCE`; ModelError otherwise."""
-    shap = build(booster, kernel(cache_dir))
+    try:
+        shap = build(booster, kernel(cache_dir))
+    except OSError as exc:  # the library would not load
+        raise ModelError(f"cannot load TreeSHAP's kernel: {exc}") from exc
     if shap is None:
         raise ModelError(
             f"no TreeSHAP tables for this model (a path over {MAX_PATH_FEATURES} features)"
