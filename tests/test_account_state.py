@@ -6,11 +6,12 @@ committed event's features equal the brute-force recomputation of
 from __future__ import annotations
 
 import random
+import zlib
 
 from test_velocity import Event, brute_force, same
 
 from streams.contract.records import Origin
-from streams.model.account_window import DAY_MS, MINUTE_MS
+from streams.model.account_window import DAY_MS, HOUR_MS, MINUTE_MS
 from streams.model.velocity import VelocityConfig
 from streams.scoring.account_state import AccountStates, Observed
 
@@ -108,3 +109,48 @@ def test_one_changelog_record_per_account_a_batch_touched() -> None:
         (b"a", 1, "changelog"),
         (b"b", 1, "changelog"),
     ]
+
+
+def test_idle_accounts_expire_with_tombstones_and_features_stay_exact() -> None:
+    cfg = VelocityConfig(lateness_ms=MINUTE_MS, retention_ms=10 * MINUTE_MS)
+    rng = random.Random(27)
+    clock, stream = 10 * DAY_MS, []
+    for offset in range(3_000):  # ~8 h: new accounts all along, a few coming back
+        clock += rng.choice([1, 5, 10, 30]) * 1000
+        account = f"a{rng.randrange(offset + 1)}" if rng.random() < 0.3 else f"n{offset}"
+        event = (account, clock, 5.0, "m1", "GB")
+        stream.append((event, Origin("events", zlib.crc32(account.encode()) % 3, offset)))
+    want = {
+        o.offset: w
+        for (_, o), w in zip(stream, brute_force([e for e, _ in stream], cfg), strict=True)
+    }
+    states, got, changelog = AccountStates(cfg, "c"), {}, []
+    for start in range(0, len(stream), 100):
+        batch = stream[start : start + 100]
+        seen = states.observe([e for e, _ in batch], [o for _, o in batch])
+        got.update(_seen(batch, seen))
+        changelog += seen.changelog
+        states.sent()
+        states.committed()
+    _check(got, want)  # an expired account's next event is a cold start anyway
+    kept = sum(len(states.accounts(p)) for p in range(3))
+    seen_accounts = len({e[0] for e, _ in stream})
+    assert kept < seen_accounts / 5  # bounded by the recent ones, not all ever seen
+    assert any(r.value is None for r in changelog)  # tombstones for the compacted topic
+    restored = AccountStates(cfg, "c")
+    for p in range(3):
+        restored.restore(p, [(r.key, r.value) for r in changelog if r.partition == p])  # type: ignore[misc]
+        assert restored.accounts(p) == states.accounts(p)
+
+
+def test_an_aborted_sweep_brings_the_accounts_back() -> None:
+    cfg = VelocityConfig(lateness_ms=MINUTE_MS, retention_ms=MINUTE_MS)
+    states = AccountStates(cfg, "c")
+    states.observe([("old", 0, 1.0, None, None)], [Origin("events", 0, 0)])
+    states.sent()
+    states.committed()
+    later = states.observe([("new", 2 * HOUR_MS, 1.0, None, None)], [Origin("events", 0, 1)])
+    assert [(r.key, r.value) for r in later.changelog if r.key == b"old"] == [(b"old", None)]
+    assert set(states.accounts(0)) == {"new"}
+    states.aborted()
+    assert set(states.accounts(0)) == {"old"}

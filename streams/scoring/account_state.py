@@ -42,7 +42,7 @@ from streams.model.account_window import (
     encode_state,
 )
 from streams.model.features import Matrix
-from streams.model.velocity import VELOCITY_FEATURES, AccountFeatures, VelocityConfig
+from streams.model.velocity import HOUR_MS, VELOCITY_FEATURES, AccountFeatures, VelocityConfig
 
 Event = tuple[str, int, float, str | None, str | None]
 """What velocity reads of an event: account, event time, amount, merchant category, country."""
@@ -84,6 +84,8 @@ class AccountStates:
         self._parts: dict[int, AccountFeatures] = {}
         self._open: Undo = {}  # the batches since the last transaction went out
         self._sent: list[Undo] = []  # transactions out, not committed yet, oldest first
+        self._mark: dict[int, int] = {}  # per partition, its latest event time
+        self._swept: dict[int, int] = {}  # per partition, the mark at its last sweep
 
     def observe(self, events: Sequence[Event], origins: Sequence[Origin]) -> Observed:
         """Each event's features in order (it then joins its account's state), and a
@@ -100,12 +102,37 @@ class AccountStates:
             rows.append(values)
             cold.append(is_cold)
             touched[key] = part.accounts[event[0]]
+            self._mark[origin.partition] = max(self._mark.get(origin.partition, 0), event[1])
         features = np.array(rows, dtype=np.float64).reshape(len(rows), len(VELOCITY_FEATURES))
+        gone = self._expire({p for p, _ in touched})
         changelog = [
             OutRecord(self.topic, account.encode(), encode_state(w.state), partition=p)
             for (p, account), w in touched.items()
+            if (p, account) not in gone
         ]
+        changelog += [OutRecord(self.topic, a.encode(), None, partition=p) for p, a in gone]
         return Observed(features, cold, changelog)
+
+    def _expire(self, partitions: Iterable[int]) -> set[tuple[int, str]]:
+        """Drop the accounts whose latest event is more than retention + lateness behind
+        their partition's latest event time (undo kept; the caller writes tombstones).
+
+        An account's next event would be a cold start anyway, unless it is more than
+        ``lateness_ms`` behind the partition's latest: such an event may find its account
+        expired. A sweep scans a partition's accounts once per hour of its event time."""
+        cfg, gone = self.config, set()
+        for p in partitions:
+            mark = self._mark[p]
+            if mark - self._swept.get(p, 0) < HOUR_MS:
+                continue
+            self._swept[p] = mark
+            part, before = self._parts[p], mark - cfg.retention_ms - cfg.lateness_ms
+            for account in [a for a, w in part.accounts.items() if w.state.last_time < before]:
+                if (p, account) not in self._open:
+                    self._open[(p, account)] = encode_state(part.accounts[account].state)
+                del part.accounts[account]
+                gone.add((p, account))
+        return gone
 
     def sent(self) -> None:
         """The changes observed so far went out in a transaction."""
@@ -155,6 +182,8 @@ class AccountStates:
         for account, value in states.items():
             if value is not None:
                 part.accounts[account] = AccountWindows(decode_state(value))
+        mark = max((w.state.last_time for w in part.accounts.values()), default=0)
+        self._mark[partition] = self._swept[partition] = mark
         return len(part.accounts)
 
     def follow(self, assigned: Collection[int], read: ChangelogReader) -> dict[int, int]:
@@ -171,6 +200,8 @@ class AccountStates:
     def revoke(self, partition: int) -> None:
         """A partition went to another scorer: its state goes."""
         self._parts.pop(partition, None)
+        self._mark.pop(partition, None)
+        self._swept.pop(partition, None)
 
     def accounts(self, partition: int) -> dict[str, AccountState]:
         """A partition's accounts' states (for tests and the benchmark)."""
