@@ -200,7 +200,9 @@ def test_models_emptied_or_corrupted_keep_the_loaded_model(
         assert scorer.ready().get("model_loaded") is True  # it scores with a checked model
         copy_version(models, "v3")
         (models / "CURRENT").write_text("v3\n")
-        wait_for(lambda: score(85) == {"v3"}, 90, "the fixed version loaded")
+        loaded = '"message":"models loaded","version":"v3"'
+        wait_for(lambda: loaded in scorer.log.read_text(), 90, "the fixed version loaded")
+        assert score(85) == {"v3"}
         assert scorer.proc.poll() is None
     finally:
         scorer.stop()

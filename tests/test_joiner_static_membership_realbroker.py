@@ -86,7 +86,10 @@ def test_a_restarted_static_joiner_gets_its_partitions_back_without_a_rebalance(
         if static:
             assert owning() == before  # same members, same partitions
             assert revoked == []  # b never revoked
-            assert _lines(logs["b"], b_at_kill, "join state restored") == []  # nor reloaded
+            # nor reloads its state (a rejoining static leader may make the group run a
+            # rebalance that changes nothing: then b reads no changelog record)
+            restored = _lines(logs["b"], b_at_kill, "join state restored")
+            assert all('"changelog_records":0' in line for line in restored), restored
         else:
             assert revoked, "a dynamic member's restart should make the group rebalance"
         wait_for(feeder.done.is_set, 120, "every record sent")

@@ -1,7 +1,8 @@
 """Velocity features on the real broker: every score's velocity features equal the
 brute force from its account's earlier events on ``events``, across a SIGKILL and a
 restart of the scorer mid-stream, and across a second scorer joining the group (the
-partitions it takes restored from the compacted changelog)."""
+partitions it takes restored from the compacted changelog); and state expires, with
+tombstones in the changelog, the features still exact."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from streams.dev.produce import write_records
 from streams.dev.realbroker import RealBroker
 from streams.kafka import committed_total, read_topic, topic_partitions
 from streams.kafka.config import librdkafka_config
+from streams.model.velocity import VelocityConfig
 
 pytestmark = pytest.mark.realbroker
 
@@ -39,10 +41,12 @@ def settings(real_broker: RealBroker, tmp_path: Path) -> Settings:
     )  # fmt: skip
 
 
-def _scorer(settings: Settings, log: Path, instance: str = "a") -> subprocess.Popen[bytes]:
+def _scorer(
+    settings: Settings, log: Path, instance: str = "a", **extra: object
+) -> subprocess.Popen[bytes]:
     """``streamscore score``, its log lines in ``log``; many small transactions, so
     that a kill or a rebalance lands mid-stream."""
-    env = child_env(settings, batch_max_size=200, scorer_instance_id=instance)
+    env = child_env(settings, batch_max_size=200, scorer_instance_id=instance, **extra)
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "streams", "score"], env=env, cwd=ROOT, stderr=out
@@ -125,3 +129,24 @@ def test_features_equal_the_brute_force_across_a_rebalance(
     for name in ("a", "b"):
         assert "Traceback" not in (tmp_path / f"{name}.log").read_text()
     _check(settings)
+
+
+def test_idle_accounts_expire_with_tombstones_and_the_features_stay_exact(
+    settings: Settings, tmp_path: Path
+) -> None:
+    config = VelocityConfig(lateness_ms=60_000, retention_ms=120_000)  # 3.3 h of events
+    writer = _stream(settings, seed=29)
+    done = lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)  # noqa: E731
+    limits = {"velocity_lateness_ms": 60_000, "velocity_retention_ms": 120_000}
+    scorer = _scorer(settings, tmp_path / "s.log", **limits)
+    try:
+        writer.join(60)
+        wait_for(lambda: done() == COUNT, 180, "the scorer to finish")
+    finally:
+        scorer.send_signal(signal.SIGTERM)
+        assert scorer.wait(30) == 0
+    events = [orjson.loads(r.value or b"") for r in read_topic(settings, settings.topic_events)]
+    scores = [orjson.loads(r.value or b"") for r in read_topic(settings, settings.topic_scores)]
+    assert check_velocity(scores, events, config) == COUNT
+    changelog = read_topic(settings, settings.topic_accounts_changelog)
+    assert sum(r.value is None for r in changelog) > 20  # accounts dropped, and said so

@@ -39,12 +39,16 @@ def write_velocity_models(out: Path) -> Path:
     return out
 
 
-def check_velocity(scores: list[dict[str, Any]], events: list[dict[str, Any]]) -> int:
+def check_velocity(
+    scores: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    config: VelocityConfig | None = None,
+) -> int:
     """Every score's velocity features and ``cold_start`` are the brute force's, from its
     account's earlier events in ``events`` (topic order per partition), and every logged
     feature is exactly what ``train --velocity`` computes over the same events; how many
     scores."""
-    config = VelocityConfig()
+    config = config or VelocityConfig()
     expected = dict(
         zip(
             [e["event_id"] for e in events],
@@ -53,7 +57,9 @@ def check_velocity(scores: list[dict[str, Any]], events: list[dict[str, Any]]) -
         )
     )
     # what the trainer computes over the same events in the same order: no skew
-    trainer = FeatureAssembler(LEVELS, VELOCITY_SET).assemble(events, velocity_columns(events)[0])
+    trainer = FeatureAssembler(LEVELS, VELOCITY_SET).assemble(
+        events, velocity_columns(events, config)[0]
+    )
     trained = dict(
         zip(
             [e["event_id"] for e in events],
