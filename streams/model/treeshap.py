@@ -39,6 +39,7 @@ import lightgbm as lgb
 import numpy as np
 
 from streams.errors import ModelError
+from streams.model.compiled import with_holes
 from streams.model.features import Matrix
 
 MAX_PATH_FEATURES = 12  # a leaf's table: 2^12 x 12 floats at most (384 KiB)
@@ -303,10 +304,7 @@ def native_shap(booster: lgb.Booster, check: Matrix, cache_dir: Path) -> TreeSha
         raise ModelError(
             f"no TreeSHAP tables for this model (a path over {MAX_PATH_FEATURES} features)"
         )
-    check = check[:CHECK_ROWS]
-    holes = check.copy()
-    holes[np.random.default_rng(0).random(check.shape) < 0.25] = np.nan
-    both = np.vstack([check, holes])
+    both = with_holes(check[:CHECK_ROWS])
     want = np.asarray(booster.predict(both, pred_contrib=True, num_threads=1), np.float64)
     diff = float(np.max(np.abs(shap.contributions(both) - want)))
     if not diff <= TOLERANCE:  # also false for NaN
