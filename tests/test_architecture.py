@@ -31,6 +31,7 @@ LAYERS = {
     "scoring": 4,
     "feedback": 4,
     "lifecycle": 4,
+    "views": 4,  # what users look at: top, the report; only the CLI and the dev tools use it
     "dev": 5,
     "cli": 6,
     "__main__": 7,
@@ -53,7 +54,7 @@ ONLY_IN = {
     "lightgbm": ("model/", "dev/training.py"),
     "treelite": ("model/compiled.py",),
     "tl2cgen": ("model/compiled.py",),
-    "prometheus_client": ("ops/", "dev/"),
+    "prometheus_client": ("ops/", "dev/", "views/scrape.py"),  # scrape: the text parser
     "mlflow": ("lifecycle/mlflow_log.py",),
 }
 """Third-party packages and the only places that import them."""
@@ -148,3 +149,10 @@ def test_the_checks_catch_what_they_are_for() -> None:
     ]
     guarded = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import confluent_kafka\n"
     assert list(_runtime_imports(ast.parse(guarded))) == ["typing"]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((STREAMS / "views").rglob("*.py")), ids=lambda p: p.relative_to(STREAMS).name
+)
+def test_views_use_kafka_through_its_public_functions(path: Path) -> None:
+    assert [m for m in _imports(path) if m.startswith("streams.kafka.")] == []
