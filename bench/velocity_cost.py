@@ -11,11 +11,12 @@ them), in batches of ``--batch`` events spread over 6 partitions as the topic wo
   runs it: the features, the undo of each touched account and its changelog record,
   then the transaction sent and committed; µs per event (its time in the scorer's
   ``velocity`` stage comes on top of the pipeline's, :mod:`bench.throughput`);
-- *bytes per account*: the changelog value of each account at the end (msgpack), mean,
-  p99 and max, and the key; what the compacted changelog topic and the scorer's memory
-  hold per account (memory: Python objects, several times that);
-- *restore*: :meth:`AccountStates.restore` from those records, accounts/s (the Kafka
-  read of the changelog comes on top).
+- *bytes per account*: each account's state at the end as a snapshot holds it (msgpack),
+  mean, p99 and max, and the key (memory: Python objects, several times that); and what
+  the compacted changelog keeps per account (its snapshot and latest deltas);
+- *changelog bytes per event*: keys and values written to the changelog, over events;
+- *restore*: :meth:`AccountStates.restore` from the compacted changelog, accounts/s (the
+  Kafka read of the changelog comes on top).
 
 Each time is the best of ``--repeat`` runs. Writes ``bench/results/velocity_cost.json``.
 """
@@ -32,7 +33,7 @@ import orjson
 
 from bench.harness import RESULTS
 from streams.contract.partitioner import partition_for
-from streams.contract.records import Origin
+from streams.contract.records import Origin, OutRecord
 from streams.dev.generator import GeneratorConfig, generate_events_clean
 from streams.dev.training import TAKEOVERS, VELOCITY_FIELDS, TrainConfig
 from streams.model.account_window import encode_state
@@ -74,28 +75,32 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
             observe(*r)
 
     final: list[AccountStates] = []
+    written: list[OutRecord] = []
 
     def scorer_state() -> None:
         states = AccountStates(VelocityConfig(), "scores.accounts-changelog")
+        written.clear()
         for i in range(0, n, batch):
-            states.observe(rows[i : i + batch], origins[i : i + batch])
+            written.extend(states.observe(rows[i : i + batch], origins[i : i + batch]).changelog)
             states.sent()
             states.committed()
         final[:] = [states]
 
     feature_s, state_s = _best(features, repeat), _best(scorer_state, repeat)
     states = final[0]
-    changelog = {
-        p: [(a.encode(), _encoded(states, p, a)) for a in states.accounts(p)]
-        for p in states.partitions
+    sizes = np.array(
+        [len(encode_state(s)) for p in states.partitions for s in states.accounts(p).values()]
+    )
+    keys = np.array([len(a.encode()) for p in states.partitions for a in states.accounts(p)])
+    compacted = {
+        p: {r.key or b"": r.value for r in written if r.partition == p} for p in states.partitions
     }
-    sizes = np.array([len(v) for recs in changelog.values() for _, v in recs])
-    keys = np.array([len(k) for recs in changelog.values() for k, _ in recs])
+    kept = sum(len(k) + len(v or b"") for recs in compacted.values() for k, v in recs.items())
 
     def restore() -> None:
         fresh = AccountStates(VelocityConfig(), "scores.accounts-changelog")
-        for p, recs in changelog.items():
-            fresh.restore(p, recs)
+        for p, recs in compacted.items():
+            fresh.restore(p, recs.items())
 
     restore_s = _best(restore, repeat)
     return {
@@ -109,13 +114,13 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
             "p99": float(np.percentile(sizes, 99)),
             "max": int(sizes.max()),
             "key_mean": round(float(keys.mean()), 1),
+            "compacted_changelog_mean": round(kept / len(sizes), 1),
         },
+        "changelog_bytes_per_event": round(
+            sum(len(r.key or b"") + len(r.value or b"") for r in written) / n, 1
+        ),
         "restore_accounts_per_s": round(len(sizes) / restore_s),
     }
-
-
-def _encoded(states: AccountStates, partition: int, account: str) -> bytes:
-    return encode_state(states.accounts(partition)[account])
 
 
 def main() -> None:

@@ -168,6 +168,13 @@ class Settings(BaseSettings):
         ge=1,
         description="an account with no event for this long (event time) starts cold",
     )
+    velocity_snapshot_every: int = Field(
+        16,
+        ge=1,
+        le=255,
+        description="an account's changelog record is its whole state once every this many "
+        "batches that touch it, and only the batch's events in between",
+    )
 
     # --- drift monitoring (in the scorer) ---------------------------------------------
     drift_enabled: bool = True

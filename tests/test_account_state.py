@@ -10,7 +10,7 @@ import zlib
 
 from test_velocity import Event, brute_force, same
 
-from streams.contract.records import Origin
+from streams.contract.records import Origin, OutRecord
 from streams.model.account_window import DAY_MS, HOUR_MS, MINUTE_MS
 from streams.model.velocity import VelocityConfig
 from streams.scoring.account_state import AccountStates, Observed
@@ -100,6 +100,53 @@ def test_a_restart_restores_from_the_changelog_and_a_partition_can_move() -> Non
     _check(got, _expected(stream))
 
 
+def _compacted(changelog: list[OutRecord], partition: int) -> list[tuple[bytes, bytes | None]]:
+    """A partition's changelog as compaction leaves it: the latest record of each key."""
+    latest = {r.key or b"": r.value for r in changelog if r.partition == partition}
+    return list(latest.items())
+
+
+def test_snapshots_and_deltas_restore_the_same_state_through_aborts_and_compaction() -> None:
+    stream, rng = _stream(5, 3_000), random.Random(6)
+    first, changelog, got = AccountStates(CFG, "c", snapshot_every=3), [], Features()
+    i = 0
+    while i < 2_000:
+        batch = stream[i : i + rng.randrange(1, 30)]
+        seen = first.observe([e for e, _ in batch], [o for _, o in batch])
+        first.sent()
+        if rng.random() < 0.2:  # aborted: read committed never sees its records
+            first.aborted()
+            continue
+        first.committed()
+        i += len(batch)
+        changelog += seen.changelog
+        got.update(_seen(batch, seen))
+        restored = AccountStates(CFG, "c", 3)  # after every commit, as a new owner would
+        for p in range(3):
+            restored.restore(p, _compacted(changelog, p))
+            assert restored.accounts(p) == first.accounts(p)
+    assert any(b"\xff" in (r.key or b"") for r in changelog)  # deltas were written
+    second, third = AccountStates(CFG, "c", 3), AccountStates(CFG, "c", 3)
+    for p in range(3):
+        second.restore(p, [(r.key or b"", r.value) for r in changelog if r.partition == p])
+        third.restore(p, _compacted(changelog, p))
+        assert second.accounts(p) == third.accounts(p) == first.accounts(p)
+    more = stream[i:]
+    seen = third.observe([e for e, _ in more], [o for _, o in more])
+    got.update(_seen(more, seen))
+    _check(got, _expected(stream))
+
+
+def test_a_delta_carries_only_the_batch_events_of_its_account() -> None:
+    states = AccountStates(CFG, "c", snapshot_every=16)
+    sizes = []
+    for k in range(10):  # a busy account: 50 events a batch
+        events: list[Event] = [("a", HOUR_MS * k + j * 1000, 1.0, "m", "GB") for j in range(50)]
+        seen = states.observe(events, [Origin("events", 0, 50 * k + j) for j in range(50)])
+        sizes.append(len(seen.changelog[0].value or b""))
+    assert [r for r in sizes[1:] if r > 2 * sizes[0]] == []  # not the growing day
+
+
 def test_one_changelog_record_per_account_a_batch_touched() -> None:
     states = AccountStates(CFG, "changelog")
     events: list[Event] = [("a", MINUTE_MS * k, 1.0, None, None) for k in range(5)]
@@ -124,7 +171,7 @@ def test_idle_accounts_expire_with_tombstones_and_features_stay_exact() -> None:
         o.offset: w
         for (_, o), w in zip(stream, brute_force([e for e, _ in stream], cfg), strict=True)
     }
-    states, got, changelog = AccountStates(cfg, "c"), {}, []
+    states, got, changelog = AccountStates(cfg, "c", 2), {}, []
     for start in range(0, len(stream), 100):
         batch = stream[start : start + 100]
         seen = states.observe([e for e, _ in batch], [o for _, o in batch])
@@ -137,7 +184,10 @@ def test_idle_accounts_expire_with_tombstones_and_features_stay_exact() -> None:
     seen_accounts = len({e[0] for e, _ in stream})
     assert kept < seen_accounts / 5  # bounded by the recent ones, not all ever seen
     assert any(r.value is None for r in changelog)  # tombstones for the compacted topic
-    restored = AccountStates(cfg, "c")
+    for p in range(3):  # nothing of an expired account is left after compaction
+        left = {k.split(b"\xff")[0].decode() for k, v in _compacted(changelog, p) if v}
+        assert left == set(states.accounts(p))
+    restored = AccountStates(cfg, "c", 2)
     for p in range(3):
         restored.restore(p, [(r.key, r.value) for r in changelog if r.partition == p])  # type: ignore[misc]
         assert restored.accounts(p) == states.accounts(p)

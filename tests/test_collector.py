@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 from streams.ops.gc_control import Collector
 
@@ -26,6 +27,22 @@ def test_collects_cycles_between_batches_and_restores_the_default() -> None:
         collector.close()
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
+
+
+def test_survivors_are_frozen_and_later_cycles_still_collected() -> None:
+    collector = Collector(interval_s=0.000001, freeze_survivors=True)
+    try:
+        frozen = gc.get_freeze_count()
+        kept = [_Cycle() for _ in range(100)]  # long-lived state
+        collector.between_batches()
+        assert gc.get_freeze_count() >= frozen + 100  # never walked again
+        garbage = weakref.ref(_Cycle())
+        collector.between_batches()
+        assert garbage() is None  # made after the freeze: still collected
+        assert len(kept) == 100
+    finally:
+        collector.close()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_interval_zero_leaves_python_in_charge() -> None:

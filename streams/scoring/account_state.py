@@ -3,9 +3,9 @@ transaction changed, to write to the changelog and to undo if it aborts.
 
 Pure (no Kafka): the scorer feeds it each batch's valid events in order and tells it
 when a transaction goes out, commits or aborts; it hands back the features and the
-changelog records (one per account a batch touched: key the account id, value the
-account's :class:`~streams.model.account_window.AccountState`, on the event's own
-partition number, so a partition's state is in the same-numbered changelog partition).
+changelog records: one per account a batch touched, on the event's own partition
+number (a partition's state is in the same-numbered changelog partition), a snapshot
+of its state or the batch's events of it (:mod:`streams.scoring.state_changelog`).
 
 The order, written down: events are observed (state changes, undo kept) -> their
 changelog records go into the batch's transaction with its outputs and offsets ->
@@ -31,18 +31,22 @@ from operator import itemgetter
 
 import numpy as np
 
-from streams.config import Settings
+from streams.config import Settings, default
 from streams.contract.events import ROW_INDEX
 from streams.contract.records import Origin, OutRecord
 from streams.contract.wire import Row
-from streams.model.account_window import (
-    AccountState,
-    AccountWindows,
-    decode_state,
-    encode_state,
-)
+from streams.model.account_window import AccountState, AccountWindows
 from streams.model.features import Matrix
 from streams.model.velocity import HOUR_MS, VELOCITY_FEATURES, AccountFeatures, VelocityConfig
+from streams.scoring.state_changelog import (
+    Added,
+    decode_delta,
+    decode_snapshot,
+    delta_key,
+    encode_delta,
+    encode_snapshot,
+    parse_key,
+)
 
 Event = tuple[str, int, float, str | None, str | None]
 """What velocity reads of an event: account, event time, amount, merchant category, country."""
@@ -55,8 +59,12 @@ events_of: Callable[[Row], Event] = itemgetter(
 ChangelogReader = Callable[[Collection[int]], Mapping[int, Iterable[tuple[bytes, bytes | None]]]]
 """Reads the changelog partitions given to their end (read committed): their (key, value)s."""
 
-# the undo of one batch: per (partition, account), its state before (None: it was new)
-Undo = dict[tuple[int, str], bytes | None]
+Log = tuple[int, int, int]
+"""An account's changelog position: its generation, the deltas written since its
+snapshot, and the highest slot it ever wrote (the tombstones when it expires)."""
+
+# the undo of one batch: per (partition, account), its state and log before (None: new)
+Undo = dict[tuple[int, str], tuple[AccountState | None, Log | None]]
 
 
 @dataclass
@@ -72,16 +80,25 @@ class Observed:
 def account_states(settings: Settings) -> AccountStates:
     """The scorer's (empty) velocity state, as the settings configure it."""
     config = VelocityConfig(settings.velocity_lateness_ms, settings.velocity_retention_ms)
-    return AccountStates(config, settings.topic_accounts_changelog)
+    return AccountStates(
+        config, settings.topic_accounts_changelog, settings.velocity_snapshot_every
+    )
 
 
 class AccountStates:
     """Velocity state per assigned partition, with undo for the transactions in flight."""
 
-    def __init__(self, config: VelocityConfig, changelog_topic: str) -> None:
+    def __init__(
+        self,
+        config: VelocityConfig,
+        changelog_topic: str,
+        snapshot_every: int = default("velocity_snapshot_every"),
+    ) -> None:
         self.config = config
         self.topic = changelog_topic
+        self.snapshot_every = snapshot_every
         self._parts: dict[int, AccountFeatures] = {}
+        self._logs: dict[int, dict[str, Log]] = {}
         self._open: Undo = {}  # the batches since the last transaction went out
         self._sent: list[Undo] = []  # transactions out, not committed yet, oldest first
         self._mark: dict[int, int] = {}  # per partition, its latest event time
@@ -89,49 +106,76 @@ class AccountStates:
 
     def observe(self, events: Sequence[Event], origins: Sequence[Origin]) -> Observed:
         """Each event's features in order (it then joins its account's state), and a
-        changelog record per account touched (its state after the batch)."""
+        changelog record per account touched."""
         rows, cold = [], []
-        touched: dict[tuple[int, str], AccountWindows] = {}
+        # per (partition, account) touched, the events it added; None: it started afresh
+        touched: dict[tuple[int, str], list[Added] | None] = {}
         for event, origin in zip(events, origins, strict=True):
-            part = self._part(origin.partition)
-            key = (origin.partition, event[0])
+            p, account = origin.partition, event[0]
+            part, key = self._part(p), (p, account)
             if key not in self._open:  # first change since the last transaction went out
-                before = part.accounts.get(event[0])
-                self._open[key] = None if before is None else encode_state(before.state)
+                before = part.accounts.get(account)
+                state = None if before is None else _copy(before.state)
+                self._open[key] = (state, self._logs[p].get(account))
             values, is_cold = part.observe(*event)
             rows.append(values)
             cold.append(is_cold)
-            touched[key] = part.accounts[event[0]]
-            self._mark[origin.partition] = max(self._mark.get(origin.partition, 0), event[1])
+            if is_cold:
+                touched[key] = None
+            elif (added := touched.setdefault(key, [])) is not None:
+                added.append(event[1:])
+            self._mark[p] = max(self._mark.get(p, 0), event[1])
         features = np.array(rows, dtype=np.float64).reshape(len(rows), len(VELOCITY_FEATURES))
         gone = self._expire({p for p, _ in touched})
         changelog = [
-            OutRecord(self.topic, account.encode(), encode_state(w.state), partition=p)
-            for (p, account), w in touched.items()
-            if (p, account) not in gone
+            self._record(p, a, added) for (p, a), added in touched.items() if (p, a) not in gone
         ]
-        changelog += [OutRecord(self.topic, a.encode(), None, partition=p) for p, a in gone]
+        for (p, account), high in gone.items():
+            keys = [account.encode(), *(delta_key(account, s) for s in range(1, high + 1))]
+            changelog += [OutRecord(self.topic, k, None, partition=p) for k in keys]
         return Observed(features, cold, changelog)
 
-    def _expire(self, partitions: Iterable[int]) -> set[tuple[int, str]]:
+    def _record(self, p: int, account: str, added: list[Added] | None) -> OutRecord:
+        """The account's changelog record for this batch: a delta of what it ``added``,
+        or a snapshot when it started afresh or its snapshot is due."""
+        logs = self._logs[p]
+        log = logs.get(account)
+        if added is None or log is None or log[1] + 1 >= self.snapshot_every:
+            gen = 0 if log is None else log[0] + 1
+            logs[account] = (gen, 0, 0 if log is None else log[2])
+            state = self._parts[p].accounts[account].state
+            return OutRecord(self.topic, account.encode(), encode_snapshot(gen, state), partition=p)
+        gen, slot, high = log[0], log[1] + 1, log[2]
+        logs[account] = (gen, slot, max(high, slot))
+        return OutRecord(
+            self.topic, delta_key(account, slot), encode_delta(gen, added), partition=p
+        )
+
+    def _expire(self, partitions: Iterable[int]) -> dict[tuple[int, str], int]:
         """Drop the accounts whose latest event is more than retention + lateness behind
-        their partition's latest event time (undo kept; the caller writes tombstones).
+        their partition's latest event time (undo kept); per account dropped, its highest
+        slot (the caller writes tombstones).
 
         An account's next event would be a cold start anyway, unless it is more than
         ``lateness_ms`` behind the partition's latest: such an event may find its account
         expired. A sweep scans a partition's accounts once per hour of its event time."""
-        cfg, gone = self.config, set()
+        cfg, gone = self.config, {}
         for p in partitions:
             mark = self._mark[p]
             if mark - self._swept.get(p, 0) < HOUR_MS:
                 continue
             self._swept[p] = mark
-            part, before = self._parts[p], mark - cfg.retention_ms - cfg.lateness_ms
+            part, logs, before = (
+                self._parts[p],
+                self._logs[p],
+                mark - cfg.retention_ms - cfg.lateness_ms,
+            )
             for account in [a for a, w in part.accounts.items() if w.state.last_time < before]:
+                log = logs.pop(account, None)
                 if (p, account) not in self._open:
-                    self._open[(p, account)] = encode_state(part.accounts[account].state)
+                    self._open[(p, account)] = (part.accounts[account].state, log)
                 del part.accounts[account]
-                gone.add((p, account))
+                gone[(p, account)] = 0 if log is None else log[2]
         return gone
 
     def sent(self) -> None:
@@ -163,25 +207,44 @@ class AccountStates:
         return set(self._parts)
 
     def _undo(self, undo: Undo) -> None:
-        for (p, account), before in undo.items():
+        for (p, account), (before, log) in undo.items():
             part = self._parts.get(p)
             if part is None:
                 continue  # revoked meanwhile: nothing to undo
             if before is None:
                 part.accounts.pop(account, None)
             else:
-                part.accounts[account] = AccountWindows(decode_state(before))
+                part.accounts[account] = AccountWindows(before)
+            if log is None:
+                self._logs[p].pop(account, None)
+            else:
+                self._logs[p][account] = log
 
     def restore(self, partition: int, records: Iterable[tuple[bytes, bytes | None]]) -> int:
         """Rebuild a newly assigned partition's state from its changelog records in
-        order (the last one of an account wins; a None value deletes); how many accounts."""
+        order (the last one of a key wins; a None value deletes): each account's
+        snapshot, then its deltas of the same generation in slot order, observed as
+        they were. How many accounts."""
         part = self._parts[partition] = AccountFeatures(self.config)
-        states: dict[str, bytes | None] = {}
+        logs = self._logs[partition] = {}
+        latest: dict[str, dict[int, bytes | None]] = {}
         for key, value in records:
-            states[key.decode()] = value
-        for account, value in states.items():
-            if value is not None:
-                part.accounts[account] = AccountWindows(decode_state(value))
+            account, slot = parse_key(key)
+            latest.setdefault(account, {})[slot] = value
+        for account, slots in latest.items():
+            snapshot = slots.pop(0, None)
+            if snapshot is None:
+                continue  # expired (its deltas were deleted with it)
+            gen, state = decode_snapshot(snapshot)
+            part.accounts[account] = AccountWindows(state)
+            since = 0
+            for slot in sorted(s for s, v in slots.items() if v is not None):
+                delta_gen, added = decode_delta(slots[slot])  # type: ignore[arg-type]
+                if delta_gen == gen:
+                    for event in added:
+                        part.observe(account, *event)
+                    since = slot
+            logs[account] = (gen, since, max(slots, default=0))
         mark = max((w.state.last_time for w in part.accounts.values()), default=0)
         self._mark[partition] = self._swept[partition] = mark
         return len(part.accounts)
@@ -199,9 +262,8 @@ class AccountStates:
 
     def revoke(self, partition: int) -> None:
         """A partition went to another scorer: its state goes."""
-        self._parts.pop(partition, None)
-        self._mark.pop(partition, None)
-        self._swept.pop(partition, None)
+        for kept in (self._parts, self._logs, self._mark, self._swept):
+            kept.pop(partition, None)
 
     def accounts(self, partition: int) -> dict[str, AccountState]:
         """A partition's accounts' states (for tests and the benchmark)."""
@@ -212,4 +274,13 @@ class AccountStates:
         part = self._parts.get(partition)
         if part is None:  # assigned without a changelog to restore (a new topic)
             part = self._parts[partition] = AccountFeatures(self.config)
+            self._logs[partition] = {}
         return part
+
+
+def _copy(state: AccountState) -> AccountState:
+    """A copy to undo to: the lists are copied, their items are immutable."""
+    s = state
+    return AccountState(
+        s.times[:], s.amounts[:], s.merchants[:], s.countries[:], s.count, s.total, s.last_time
+    )

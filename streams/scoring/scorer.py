@@ -102,7 +102,7 @@ class Scorer:
 
     def run(self, stop: threading.Event) -> ScorerStats:
         """Process batches until ``stop`` is set; the batch in hand always completes."""
-        collector = Collector(self.settings.gc_interval_s)
+        collector = Collector(self.settings.gc_interval_s, freeze_survivors=True)
         self._stop = stop
         try:
             while not stop.is_set():
