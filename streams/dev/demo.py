@@ -14,8 +14,11 @@ not real. Exactly-once is shown by the real-broker tests.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
@@ -25,18 +28,25 @@ from streams.dev.generator import DriftSpec, FeedbackSpec, GeneratorConfig, gene
 from streams.dev.messy import MessySpec
 from streams.dev.produce import ProduceSummary, write_records
 from streams.errors import StreamscoreError
-from streams.feedback.app import changelog_topic, check_copartitioned
+from streams.feedback.app import changelog_topic, check_copartitioned, input_topics, snapshot
 from streams.feedback.background import BackgroundJoiner
 from streams.feedback.processor import JoinProcessor
 from streams.kafka import watermarks
 from streams.kafka.runtime import Runtime, connect, require_topics
+from streams.ops.http import ObservabilityServer
+from streams.ops.lag import LagCollector
+from streams.ops.metrics import JoinerMetrics
 from streams.scoring.factory import build_scorer
-from streams.scoring.scorer import ScorerStats
+from streams.scoring.scorer import Scorer, ScorerStats
+from streams.views.top_frame import Thresholds
+from streams.views.top_thread import BackgroundTop
 
 log = logging.getLogger(__name__)
 
 IN_FLIGHT_LIMIT = 4_000
 """Most events the producer may be ahead of the scorer (keeps the mock under its cap)."""
+VIEW_INTERVAL_S = {"live": 1.0, "plain": 3.0}
+"""How often the view redraws, or prints its plain line."""
 
 
 @dataclass
@@ -168,11 +178,67 @@ def _drain_joiner(joiner: BackgroundJoiner, scores: int, feedback: int, deadline
         time.sleep(0.05)  # polling the joiner thread's counters, bounded by the deadline
 
 
+def _mirror_joiner(joiner: BackgroundJoiner, metrics: JoinerMetrics, stop: threading.Event) -> None:
+    """Bring the joiner's metrics up to date every second, as its worker's timer does."""
+    while not stop.wait(1.0):
+        if joiner.processor is None:
+            continue
+        try:
+            metrics.observe(snapshot(joiner.processor))
+        except RuntimeError:  # a dict the joiner's thread grew while read: next second
+            continue
+
+
+@contextmanager
+def _metrics_ports(
+    rt: Runtime, scorer: Scorer, registry: CollectorRegistry, joiner: BackgroundJoiner | None
+) -> Iterator[list[str]]:
+    """The scorer's (and the joiner's) /metrics, with their lag, on free ports of this
+    host while the block runs; yields their ``host:port`` for the view."""
+    settings = rt.settings
+    group, events = settings.scorer_group_id, [settings.topic_events]
+    registry.register(LagCollector(settings, group, events, lambda: set(scorer.io.assigned or ())))
+    servers = [ObservabilityServer(0, registry, scorer.checks, "127.0.0.1").start()]
+    stop = threading.Event()
+    if joiner is not None:
+        joined = CollectorRegistry()
+        metrics = JoinerMetrics(joined)
+        joined.register(LagCollector(settings, settings.joiner_group_id, input_topics(settings)))
+        servers.append(
+            ObservabilityServer(0, joined, lambda: {"running": joiner.healthy}, "127.0.0.1").start()
+        )
+        threading.Thread(target=_mirror_joiner, args=(joiner, metrics, stop), daemon=True).start()
+    try:
+        yield [f"{s.host}:{s.port}" for s in servers]
+    finally:
+        stop.set()
+        for server in servers:
+            server.stop()
+
+
+@contextmanager
+def _view(rt: Runtime, targets: list[str], view: str | None) -> Iterator[None]:
+    """``streamscore top`` on ``targets`` while the block runs (``view``: live or plain)."""
+    if view is None:
+        yield
+        return
+    thresholds = Thresholds.from_settings(rt.settings)
+    top = BackgroundTop(targets, thresholds, VIEW_INTERVAL_S[view], view == "live", sys.stdout)
+    with top:
+        yield
+
+
 def run_pipeline(
-    rt: Runtime, config: GeneratorConfig, rate: float, with_joiner: bool = True
+    rt: Runtime,
+    config: GeneratorConfig,
+    rate: float,
+    with_joiner: bool = True,
+    view: str | None = None,
 ) -> DemoReport:
-    """Produce ``config``'s records through the scorer (and joiner) threads and report."""
-    scorer = build_scorer(rt.settings, CollectorRegistry(), exactly_once=not rt.on_embedded)
+    """Produce ``config``'s records through the scorer (and joiner) threads and report;
+    ``view`` ("live" or "plain") shows ``streamscore top`` of them meanwhile."""
+    registry = CollectorRegistry()
+    scorer = build_scorer(rt.settings, registry, exactly_once=not rt.on_embedded)
     joiner = _start_joiner(rt) if with_joiner else None
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -184,24 +250,25 @@ def run_pipeline(
             errors.append(exc)
 
     thread = threading.Thread(target=run, name="scorer", daemon=True)
-    t0 = time.monotonic()
-    thread.start()
 
     def throttle(written: int) -> None:
         while written - scorer.stats.consumed > IN_FLIGHT_LIMIT and thread.is_alive():
             thread.join(0.01)
 
-    try:
-        produced = write_records(rt.settings, generate(config), rate, throttle)
-        _drain(scorer.stats, produced.events, thread, deadline_s=120)
-        scorer_seconds = time.monotonic() - t0
-        if joiner is not None:
-            _drain_joiner(joiner, scorer.stats.scored, produced.feedback, deadline_s=120)
-    finally:
-        stop.set()
-        thread.join(30)
-        if joiner is not None:
-            joiner.stop()
+    with _metrics_ports(rt, scorer, registry, joiner) as targets, _view(rt, targets, view):
+        t0 = time.monotonic()
+        thread.start()
+        try:
+            produced = write_records(rt.settings, generate(config), rate, throttle)
+            _drain(scorer.stats, produced.events, thread, deadline_s=120)
+            scorer_seconds = time.monotonic() - t0
+            if joiner is not None:
+                _drain_joiner(joiner, scorer.stats.scored, produced.feedback, deadline_s=120)
+        finally:
+            stop.set()
+            thread.join(30)
+            if joiner is not None:
+                joiner.stop()
     if errors:
         raise StreamscoreError(f"scorer failed: {errors[0]}") from errors[0]
     counts, dropped = _topic_counts(rt.settings)
@@ -210,9 +277,16 @@ def run_pipeline(
 
 
 def run_demo(
-    settings: Settings, count: int, rate: float, seed: int, drift_at: int | None = None
+    settings: Settings,
+    count: int,
+    rate: float,
+    seed: int,
+    drift_at: int | None = None,
+    live: bool | None = None,
 ) -> int:
-    """``streamscore demo``; exit 0 when every check passes."""
+    """``streamscore demo``; exit 0 when every check passes. While it runs it shows
+    ``streamscore top`` of its processors: redrawn when ``live`` (None: when stdout is a
+    terminal), else a plain line every few seconds."""
     drift = (DriftSpec(drift_at, amount_scale=3.0, merchant_shift=0.5),) if drift_at else ()
     config = GeneratorConfig(
         seed=seed,
@@ -223,7 +297,8 @@ def run_demo(
         drift=drift,
         feedback=FeedbackSpec(fraction_labelled=0.3, delay_mean_s=2.0),
     )
+    live = sys.stdout.isatty() if live is None else live
     with connect(settings) as rt:
-        report = run_pipeline(rt, config, rate)
+        report = run_pipeline(rt, config, rate, view="live" if live else "plain")
     print(report.render())
     return 0 if not report.problems() else 1
