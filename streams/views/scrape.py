@@ -106,7 +106,7 @@ def fetch(target: str, timeout_s: float = 2.0) -> Scrape:
             text = response.read().decode("utf-8")
         return Scrape(target, at, parse(text))
     except Exception as exc:  # down, refused, not Prometheus: all shown as down
-        return Scrape(target, at, error=f"{type(exc).__name__}: {exc}")
+        return Scrape(target, at, error=str(getattr(exc, "reason", exc)))  # URLError's why
 
 
 def fetch_all(targets: Iterable[str], timeout_s: float = 2.0) -> list[Scrape]:

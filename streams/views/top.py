@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
 from streams.config import Settings
@@ -93,13 +95,27 @@ def watch(
     from rich.console import Console
     from rich.live import Live
 
-    with Live(console=Console(file=out), refresh_per_second=4) as view:
+    with Live(console=Console(file=out), refresh_per_second=4) as view, _logs_above_view():
         while True:
             frame = session.read()
             view.update(render(frame), refresh=True)
             if stop.is_set():
                 return frame
             stop.wait(interval_s)
+
+
+@contextmanager
+def _logs_above_view() -> Iterator[None]:
+    """Log lines go through the live view's stderr (printed above it) while it is drawn:
+    written past it they would tear it."""
+    handlers = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
+    moved = [(h, h.setStream(sys.stderr)) for h in handlers]
+    try:
+        yield
+    finally:
+        for handler, old in moved:
+            if old is not None:
+                handler.setStream(old)
 
 
 def once(session: TopSession, gap_s: float, plain: bool, out: TextIO) -> Frame:

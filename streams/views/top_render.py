@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
-DRIFT_ROWS = 12
+DRIFT_ROWS = 8
 """Features shown in the drift table (those over a threshold come first)."""
-ALERT_ROWS = 6
+ROWS = 5
+"""Most rows of the decisions, dead letters and alerts tables (largest, latest first)."""
 
 
 def per_second(value: float | None) -> str:
@@ -74,15 +75,21 @@ def lag_cells(rows: Iterable[LagRow]) -> dict[tuple[str, str], str]:
     return {k: " ".join(v) for k, v in out.items()}
 
 
-def _table(title: str, *columns: str) -> Table:
+def _table(title: str, *columns: str, text: int = 1) -> Table:
+    """A table titled ``title``: its first ``text`` columns left-aligned, numbers right."""
     from rich import box
     from rich.table import Table
 
     table = Table(
-        title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
     )
     for i, name in enumerate(columns):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        table.add_column(name, justify="left" if i < text else "right", no_wrap=i < text)
     return table
 
 
@@ -104,26 +111,24 @@ def _throughput(frame: Frame) -> Table:
 
 
 def _mix(title: str, values: Mapping[str, float]) -> Table:
-    table = _table(title, "", "count", "share")
+    table = _table(title if values else f"{title}: none yet", "", "count", "share")
     total = sum(values.values())
-    for key, value in sorted(values.items(), key=lambda kv: -kv[1]):
-        table.add_row(key, count(value), f"{value / total:.1%}" if total else "-")
-    if not values:
-        table.add_row("none yet", "", "")
+    for key, value in sorted(values.items(), key=lambda kv: -kv[1])[:ROWS]:
+        table.add_row(key, count(value), f"{value / total:.1%}")
     return table
 
 
 def _lag(frame: Frame) -> Table:
-    table = _table("consumer lag by partition", "group / topic", "partition:lag")
+    title = "consumer lag by partition" if frame.lag else "consumer lag: none reported"
+    table = _table(title, "group / topic", "partition:lag")
     for (group, topic), cells in lag_cells(frame.lag).items():
         table.add_row(f"{group} / {topic}", cells)
-    if not frame.lag:
-        table.add_row("no lag reported", "")
     return table
 
 
 def _drift(frame: Frame) -> Table:
-    table = _table("drift (red: over threshold)", "feature", "psi", "missing", "unseen")
+    title = "drift (red: over threshold)" if frame.drift else "drift: no full window yet"
+    table = _table(title, "feature", "psi", "missing", "unseen")
     for row in frame.drift[:DRIFT_ROWS]:
         cells = []
         for measure in ("psi", "missing_rate", "unseen_rate"):
@@ -132,30 +137,25 @@ def _drift(frame: Frame) -> Table:
             cells.append(f"[bold red]{text}[/]" if measure in row.over else text)
         name = f"[bold red]{row.feature}[/]" if row.over else row.feature
         table.add_row(name, *cells)
-    if not frame.drift:
-        table.add_row("no full window yet", "", "", "")
     return table
 
 
 def _quality(frame: Frame) -> Table:
     metrics = ("roc_auc", "log_loss", "precision", "recall", "estimated_auc")
-    table = _table("online quality", "version", "auc", "logloss", "prec", "recall", "est.auc")
+    title = "online quality" if frame.quality else "online quality: no labels yet"
+    table = _table(title, "version", "auc", "logloss", "prec", "recall", "est.auc")
     for version, values in sorted(frame.quality.items()):
-        cells = [f"{values[m]:.3f}" if m in values else "-" for m in metrics]
-        table.add_row(version, *cells)
-    if not frame.quality:
-        table.add_row("no labels yet", *([""] * len(metrics)))
+        table.add_row(version, *(f"{values[m]:.3f}" if m in values else "-" for m in metrics))
     return table
 
 
 def _alerts(frame: Frame) -> Table:
-    table = _table("alerts", "last", "source", "signal", "feature", "count")
-    for a in frame.alerts[:ALERT_ROWS]:
+    title = "alerts" if frame.alerts else "alerts: none"
+    table = _table(title, "last", "source", "signal", "feature", "count", text=4)
+    for a in frame.alerts[:ROWS]:
         seen = a.last_seen
         when = "before" if seen is None else time.strftime("%H:%M:%S", time.localtime(seen))
         table.add_row(when, a.source, a.signal, a.feature, count(a.count))
-    if not frame.alerts:
-        table.add_row("none", "", "", "", "")
     return table
 
 
@@ -168,19 +168,20 @@ def _targets(frame: Frame) -> str:
         else f"[bold red]{escape(t.target)} DOWN[/] ({escape(t.error or '')})"
         for t in frame.targets
     ]
-    return "streamscore top  " + "  ".join(parts)
+    return "[bold]streamscore top[/]  " + "  ".join(parts)
 
 
 def render(frame: Frame) -> RenderableType:
-    """The whole screen: targets, then the tables two by two."""
+    """The whole screen (about 35 lines): the targets, then the tables two by two."""
     from rich.console import Group
     from rich.table import Table
 
-    grid = Table.grid(padding=(0, 3))
+    grid = Table.grid(padding=(1, 4))
     grid.add_column()
     grid.add_column()
     dead = {f"{source}: {reason}": n for (source, reason), n in frame.dead_letters.items()}
-    grid.add_row(_throughput(frame), _mix("decisions", frame.decisions))
+    mix = Group(_mix("decisions", frame.decisions), "", _quality(frame))
+    grid.add_row(_throughput(frame), mix)
     grid.add_row(_mix("dead letters by reason", dead), _alerts(frame))
-    grid.add_row(_drift(frame), _quality(frame))
-    return Group(_targets(frame), grid, _lag(frame))
+    grid.add_row(_drift(frame), _lag(frame))
+    return Group(_targets(frame), "", grid)
