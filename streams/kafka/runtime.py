@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from types import FrameType
 
 from streams.config import Settings
-from streams.errors import AuthError, BrokerError
+from streams.errors import AuthError, BrokerError, ConfigError
 from streams.kafka import ensure_topics, topic_partitions
 from streams.kafka.embedded import EmbeddedBroker
+from streams.kafka.topics import partition_mismatches
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +85,21 @@ def await_broker(settings: Settings) -> None:
 
 
 def require_topics(settings: Settings, topics: list[str]) -> dict[str, int]:
-    """Partition count per topic; BrokerError naming every missing topic."""
+    """Partition count per topic; BrokerError naming every missing topic and the command
+    that creates it; ConfigError naming co-partitioned topics whose counts differ (as
+    :func:`~streams.kafka.topics.partition_mismatches`) and what to change."""
     counts = {t: topic_partitions(settings, t) for t in topics}
     missing = [t for t, n in counts.items() if n == 0]
     if missing:
         raise BrokerError(
-            f"topics missing on {settings.bootstrap_servers}: {', '.join(missing)} "
-            "(create them, or run with topic creation enabled)"
+            f"topics missing on {settings.bootstrap_servers}: {', '.join(missing)}. Create "
+            f"them: `streamscore topics create --bootstrap-servers {settings.bootstrap_servers}`"
+            " (with the same settings as this command), or start the scorer with "
+            "`--create-topics`"
         )
+    mismatches = partition_mismatches(settings, counts)
+    if mismatches:
+        raise ConfigError("; ".join(mismatches))
     return counts
 
 

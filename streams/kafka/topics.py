@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -29,21 +30,115 @@ from streams.kafka.config import librdkafka_config
 log = logging.getLogger(__name__)
 
 
+DLQ_RETENTION_MS = 30 * 86_400_000
+"""Dead letters are kept 30 days (Kafka's default is 7): time to find the cause, fix it
+and replay them (``streamscore dlq replay``)."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create: its partitions and its topic configs."""
+
+    name: str
+    partitions: int
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """The topics that are not created with the broker's defaults, and their configs:
+    the DLQs kept long, the state and training topics compacted (latest record per key).
+
+    >>> topic_configs(Settings())["labelled"]
+    {'cleanup.policy': 'compact'}
+    """
+    dlq = {"retention.ms": str(DLQ_RETENTION_MS)}
+    out = {settings.topic_dlq: dlq, settings.topic_feedback_dlq: dlq}
+    for name in (settings.topic_labelled, *settings.compacted_topics()):
+        out[name] = {"cleanup.policy": "compact"}
+    return out
+
+
+def copartitioned(settings: Settings) -> list[tuple[str, ...]]:
+    """Topics that must have one partition count, each set's reader's topic first: the
+    joiner's inputs (a score meets its feedback in the same-numbered partition), and
+    the scorer's velocity changelog with ``topic_events`` (a partition's state)."""
+    return [
+        (settings.topic_feedback, settings.topic_scores, settings.topic_scores_shadow),
+        (settings.topic_accounts_changelog, settings.topic_events),
+    ]
+
+
+def plan_topics(
+    settings: Settings,
+    names: Iterable[str],
+    existing: Mapping[str, int],
+    partitions: int | None = None,
+) -> list[TopicSpec]:
+    """The topics of ``names`` not in ``existing`` (name: partitions), each with the
+    partition count of an existing topic it is co-partitioned with, else
+    ``topic_partitions``, and its configs; ``partitions`` given: that many, always.
+
+    >>> [(t.name, t.partitions) for t in plan_topics(Settings(), ["feedback"], {"scores": 3})]
+    [('feedback', 3)]
+    """
+    configs, count = topic_configs(settings), partitions or settings.topic_partitions
+    out = []
+    for name in dict.fromkeys(names):
+        if name in existing:
+            continue
+        peers = [t for group in copartitioned(settings) if name in group for t in group]
+        counts = [existing[t] for t in peers if existing.get(t) and partitions is None]
+        out.append(TopicSpec(name, counts[0] if counts else count, configs.get(name, {})))
+    return out
+
+
+def partition_mismatches(settings: Settings, counts: Mapping[str, int]) -> list[str]:
+    """What is wrong, and what to change, for each co-partitioned set whose topics in
+    ``counts`` (those that exist) differ, if ``counts`` has the set's reader's topic.
+
+    >>> partition_mismatches(Settings(), {"feedback": 4, "scores": 6})[0].split(":")[0]
+    "the joiner's inputs are not co-partitioned (feedback=4, scores=6)"
+    """
+    out = []
+    for group in copartitioned(settings):
+        found = {t: counts[t] for t in group if counts.get(t)}
+        if group[0] not in found or len(set(found.values())) < 2:
+            continue
+        most = max(found.values())
+        detail = ", ".join(f"{t}={n}" for t, n in found.items())
+        fewer = ", ".join(t for t, n in found.items() if n < most)
+        what, why = _why(settings, group)
+        out.append(
+            f"{what} are not co-partitioned ({detail}): {why}. Fix: give {fewer} {most} "
+            f"partitions: while empty, `kafka-topics.sh --alter --topic <name> --partitions "
+            f"{most}`; else delete it and run `streamscore topics create --topic-partitions "
+            f"{most}` (adding partitions to a topic with records moves keys to other partitions)"
+        )
+    return out
+
+
+def _why(settings: Settings, group: tuple[str, ...]) -> tuple[str, str]:
+    if group[0] == settings.topic_feedback:
+        return "the joiner's inputs", "a score meets its feedback in the same-numbered partition"
+    return "the velocity changelog and events", "a partition's state is in the same partition"
+
+
 def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | None = None) -> None:
-    """Create the topics the principal cannot see yet, and wait until metadata shows them.
+    """Create the topics the principal cannot see yet (:func:`plan_topics`: co-partitioned
+    with existing ones, the DLQs kept long, ``labelled`` and state compacted), and wait
+    until metadata shows them.
 
     A topic it may not create (no CREATE ACL: it may exist, unseen) is skipped with a
     warning: a command that uses it fails there, naming it. (On the embedded broker see
     EmbeddedBroker.create_topics.)
     """
     admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
-    visible = _visible(admin, settings)
-    names = [t for t in topics if t not in visible]
-    if not names:
+    wanted = plan_topics(settings, topics, _visible(admin, settings), partitions)
+    if not wanted:
         return
-    count = partitions or settings.topic_partitions
-    wanted = [_new_topic(settings, t, count, visible) for t in names]
-    futures = admin.create_topics(wanted, operation_timeout=TIMEOUT_S)
+    names = [t.name for t in wanted]
+    new = [NewTopic(t.name, t.partitions, 1, config=dict(t.config)) for t in wanted]
+    futures = admin.create_topics(new, operation_timeout=TIMEOUT_S)
     for name, fut in futures.items():
         try:
             fut.result(timeout=TIMEOUT_S)
@@ -62,23 +157,19 @@ def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | N
         time.sleep(0.1)  # polling metadata, bounded by the deadline
 
 
-def _new_topic(settings: Settings, name: str, partitions: int, visible: set[str]) -> NewTopic:
-    """``name`` with ``partitions``; a state topic compacted, with ``topic_events``'s
-    partitions if that exists (a partition's state is in the same-numbered partition)."""
-    if name not in settings.compacted_topics():
-        return NewTopic(name, partitions, 1)
-    if settings.topic_events in visible:
-        partitions = topic_partitions(settings, settings.topic_events) or partitions
-    return NewTopic(name, partitions, 1, config={"cleanup.policy": "compact"})
+def existing_topics(settings: Settings) -> dict[str, int]:
+    """Every topic the principal may describe, and its partition count."""
+    return _visible(AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG)), settings)
 
 
-def _visible(admin: AdminClient, settings: Settings) -> set[str]:
-    """The topics the principal may describe."""
+def _visible(admin: AdminClient, settings: Settings) -> dict[str, int]:
+    """The topics the principal may describe, and their partition counts."""
     try:
-        return set(admin.list_topics(timeout=TIMEOUT_S).topics)
+        topics = admin.list_topics(timeout=TIMEOUT_S).topics
     except KafkaException as exc:
         admin.poll(0)  # serves error_cb: refused credentials raise AuthError
         raise BrokerError(f"broker unreachable at {settings.bootstrap_servers}: {exc}") from exc
+    return {name: len(meta.partitions) for name, meta in topics.items()}
 
 
 def topic_partitions(settings: Settings, topic: str, timeout_s: float = TIMEOUT_S) -> int:

@@ -247,22 +247,21 @@ def cmd_autopilot(settings: Settings, _args: argparse.Namespace) -> int:
     return run_autopilot(settings, stop)
 
 
-def add_models_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
-    """Register ``streamscore models ...`` on the CLI's subparsers."""
-    p = sub.add_parser("models", help="the model registry: list, show, promote, roll back, retire")
-    models = p.add_subparsers(dest="models_command", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``streamscore models``'s sub-commands (the CLI adds the settings flags to each)."""
+    models = parser.add_subparsers(dest="models_command", required=True)
 
     def add(
         name: str, handler: Any, text: str, version: bool = True, force: bool = False
     ) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = models.add_parser(name, parents=[parent], help=text)
+        p: argparse.ArgumentParser = models.add_parser(name, help=text, description=text)
         if version:
             p.add_argument("version", help="a directory under model_dir")
         if name not in ("list", "show"):
             p.add_argument("--reason", default=None, help="why (recorded in HISTORY.jsonl)")
         if force:
             p.add_argument("--force", action="store_true", help="past a failed gate or retirement")
-        p.set_defaults(handler=handler)
+        p.set_defaults(models_handler=handler)
         return p
 
     add("list", cmd_list, "versions: role, created, parent, holdout AUC, ok or why not", False)
@@ -285,3 +284,8 @@ def add_models_commands(sub: Any, parent: argparse.ArgumentParser) -> None:
         "a concept-drift alert -> retrain -> shadow (never promotes)",
         False,
     )
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the chosen ``models`` sub-command."""
+    return int(args.models_handler(settings, args))

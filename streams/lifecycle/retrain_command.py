@@ -8,7 +8,6 @@ The parser stays light: the retrain (and LightGBM) is imported when the command 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from streams.config import Settings
 
@@ -31,11 +30,8 @@ def cmd_retrain(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_retrain_command(sub: Any, parent: argparse.ArgumentParser) -> None:
-    """Register ``streamscore retrain`` on the CLI's subparsers."""
-    p = sub.add_parser(
-        "retrain", parents=[parent], help="train a new model version on the labelled topic"
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """``streamscore retrain``'s selection and training flags."""
     p.add_argument("--from-offset", type=int, default=None, help="first offset, every partition")
     p.add_argument("--to-offset", type=int, default=None, help="end offset (exclusive)")
     p.add_argument("--since", default=None, help="first event time: epoch ms or ISO-8601")
@@ -44,4 +40,7 @@ def add_retrain_command(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--parent", default=None, help="parent version (default: models/CURRENT)")
     p.add_argument("--seed", type=int, default=None, help="default: the parent's")
     p.add_argument("--rounds", type=int, default=None, help="default: the parent's trees")
-    p.set_defaults(handler=cmd_retrain)
+
+
+run = cmd_retrain
+"""What ``streamscore retrain`` runs."""
