@@ -102,6 +102,7 @@ class RunData:
     events: list[tuple[int, int]] = field(default_factory=list)  # (time, partition)
     scores: Scores = field(default_factory=Scores)
     dead: list[tuple[int, int, str]] = field(default_factory=list)  # (time, partition, reason)
+    feedback_dead: list[tuple[int, int, str]] = field(default_factory=list)  # feedback.dlq
     alerts: list[Alert] = field(default_factory=list)
     labels: dict[str, Label] = field(default_factory=dict)  # by event id
 
@@ -188,6 +189,9 @@ def read_run(settings: Settings, names: Sequence[str], deadline_s: float = 120.0
     def take_dead(msg: Message) -> None:
         run.dead.append(dead_letter_of(msg))
 
+    def take_feedback_dead(msg: Message) -> None:
+        run.feedback_dead.append(dead_letter_of(msg))
+
     def take_alert(msg: Message) -> None:
         if (alert := alert_of(msg)) is not None:
             run.alerts.append(alert)
@@ -196,6 +200,7 @@ def read_run(settings: Settings, names: Sequence[str], deadline_s: float = 120.0
     scan_topic(s, s.topic_events, take_event, deadline_s)
     scan_topic(s, s.topic_scores, _keep_score(run.scores, names), deadline_s)
     scan_topic(s, s.topic_dlq, take_dead, deadline_s)
+    scan_topic(s, s.topic_feedback_dlq, take_feedback_dead, deadline_s)
     scan_topic(s, s.topic_drift_alerts, take_alert, deadline_s)
     scan_topic(s, s.topic_labelled, _keep_label(run.labels), deadline_s)
     run.alerts.sort(key=lambda a: a.at)

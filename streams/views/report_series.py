@@ -5,7 +5,7 @@ Time is in seconds since the run's first record (``x``); a bucket's value is dra
 middle (rates, latency, AUC) or at its end (lag: what was still to do at that moment).
 A bucket with nothing to measure is NaN: a gap in the line, not a zero.
 
->>> b = Buckets.over(0, 9_000, 10)
+>>> b = Buckets.over(0, 9_999, 10)
 >>> b.width_ms, b.count
 (1000, 10)
 >>> rate(b, [0, 10, 1_500], "events/s").points[:2]
@@ -24,11 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from streams.model.metrics import roc_auc
-
-NICE_WIDTHS_MS = tuple(
-    s * 1000 for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600)
-)
-"""Bucket widths a person reads easily; a day per bucket beyond the last."""
 
 
 @dataclass(frozen=True)
@@ -53,14 +48,13 @@ class Buckets:
     count: int
 
     @classmethod
-    def over(cls, start_ms: int, end_ms: int, most: int = 40) -> Buckets:
-        """The narrowest nice width that cuts ``[start_ms, end_ms]`` into ``most`` buckets
-        or fewer."""
-        span = max(end_ms - start_ms, 1)
-        width = next((w for w in NICE_WIDTHS_MS if span / w < most), 0)
-        if not width:
-            width = 86_400_000 * math.ceil(span / most / 86_400_000)
-        return cls(start_ms, width, span // width + 1)
+    def over(cls, start_ms: int, end_ms: int, most: int = 60) -> Buckets:
+        """``most`` (or fewer) equal buckets from ``start_ms`` whose last one ends with
+        ``end_ms``'s millisecond: a bucket at the end is as full as the others, so a rate
+        does not seem to fall there."""
+        span = max(end_ms - start_ms + 1, 1)
+        width = -(-span // most)
+        return cls(start_ms, width, -(-span // width))
 
     def index(self, times: Sequence[int]) -> np.ndarray:
         """The bucket of each time, clipped to the buckets."""

@@ -189,16 +189,17 @@ def line_chart(
     x_max: float,
     x_label: str = "seconds since the start",
     y_label: str = "",
-    y_range: tuple[float, float] | None = None,
+    y_span: tuple[float, float] = (0.0, 0.0),
     marks: bool = False,
     f: Frame = FRAME,
 ) -> str:
-    """Lines of ``series`` over ``[0, x_max]``; y from 0 to the largest value, or ``y_range``."""
+    """Lines of ``series`` over ``[0, x_max]``; y over the values and ``y_span`` (zero by
+    default)."""
     drawn = [s for s in series if s.drawn]
     if not drawn:
         return no_data(plot_id, title, f=f)
     values = [y for s in drawn for _, y in s.points if not math.isnan(y)]
-    lo, hi = y_range or (min(0.0, min(values)), max(values))
+    lo, hi = min(y_span[0], *values), max(y_span[1], *values)
     yt, xt = nice_ticks(lo, hi), nice_ticks(0.0, x_max, 8)
     oy, ky = scale(yt[0], yt[-1], f.y1, f.top)
     ox, kx = scale(0.0, xt[-1], f.left, f.x1)
