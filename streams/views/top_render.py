@@ -111,7 +111,7 @@ def _throughput(frame: Frame) -> Table:
 
 
 def _mix(title: str, values: Mapping[str, float]) -> Table:
-    table = _table(title if values else f"{title}: none yet", "", "count", "share")
+    table = _table(title if values else f"{title}: none", "", "count", "share")
     total = sum(values.values())
     for key, value in sorted(values.items(), key=lambda kv: -kv[1])[:ROWS]:
         table.add_row(key, count(value), f"{value / total:.1%}")
