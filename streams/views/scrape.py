@@ -20,12 +20,8 @@ samples are dropped.
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-from prometheus_client.parser import text_string_to_metric_families
 
 
 @dataclass(frozen=True)
@@ -79,6 +75,9 @@ class Scrape:
 
 def parse(text: str) -> list[Sample]:
     """The samples of a Prometheus text exposition, without ``_created`` ones."""
+    # here, not at the top: `streamscore --help` imports this module, and pays only for use
+    from prometheus_client.parser import text_string_to_metric_families
+
     return [
         Sample(s.name, dict(s.labels), float(s.value))
         for family in text_string_to_metric_families(text)
@@ -100,6 +99,8 @@ def url_of(target: str) -> str:
 
 def fetch(target: str, timeout_s: float = 2.0) -> Scrape:
     """Read one target; a target that cannot be read is a :class:`Scrape` with ``error``."""
+    import urllib.request
+
     at = time.monotonic()
     try:
         with urllib.request.urlopen(url_of(target), timeout=timeout_s) as response:
@@ -111,6 +112,8 @@ def fetch(target: str, timeout_s: float = 2.0) -> Scrape:
 
 def fetch_all(targets: Iterable[str], timeout_s: float = 2.0) -> list[Scrape]:
     """Read every target at once (a slow one delays the others by its timeout at most)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     names = list(targets)
     if not names:
         return []
