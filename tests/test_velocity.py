@@ -105,8 +105,8 @@ def test_state_is_bounded_by_a_day_and_the_lateness() -> None:
     acc = AccountFeatures(cfg)
     for i in range(10_000):  # one event a minute for ~7 days
         acc.observe("a", i * MINUTE_MS, 1.0, "grocery", "GB")
-    kept = acc.accounts["a"].state
-    assert len(kept.times) == (DAY_MS + HOUR_MS) // MINUTE_MS
+    kept, reachable = acc.accounts["a"].state, (DAY_MS + HOUR_MS) // MINUTE_MS
+    assert reachable <= len(kept.times) <= reachable * 8 // 7  # dropped an eighth at a time
     assert kept.count == 10_000  # the running mean still sees every event
 
 

@@ -28,6 +28,7 @@ import msgspec
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 WINDOWS: Final = (MINUTE_MS, HOUR_MS, DAY_MS)
 _UNIT: Final = 1074  # 2**-1074, the smallest float: every float is a whole multiple of it
+_ONE: Final = 1 << _UNIT  # 1.0 in units of 2**-1074
 _NAN: Final = float("nan")
 
 Categories = Counter[str | None]
@@ -118,14 +119,17 @@ class AccountWindows:
         since_last = max(0, t - state.last_time) / 1000
         if t >= state.last_time:
             self._slide(t)
-            counts = [len(state.times) - lo for lo in self.lo]
+            n, (lo1, lo2, lo3) = len(state.times), self.lo
+            counts = [n - lo1, n - lo2, n - lo3]
             sums, merchants, countries = self.sums, self.merchants, self.countries
         else:
             counts, sums, merchants, countries = self._earlier(t)
         mean = state.total / (state.count << _UNIT)
         return [
             *counts,
-            *(s / (1 << _UNIT) for s in sums),
+            sums[0] / _ONE,
+            sums[1] / _ONE,
+            sums[2] / _ONE,
             len(merchants) - (None in merchants),
             len(countries) - (None in countries),
             since_last,
@@ -134,17 +138,22 @@ class AccountWindows:
 
     def _slide(self, t: int) -> None:
         """Move every window's start to ``t - window`` (events only leave)."""
-        times, amounts = self.state.times, self.state.amounts
-        for k, w in enumerate(WINDOWS):
-            lo, bound = self.lo[k], t - w
-            while lo < len(times) and times[lo] <= bound:
-                self.sums[k] -= exact(amounts[lo])
-                if w == DAY_MS:
-                    _drop(self.merchants, self.state.merchants[lo])
-                    _drop(self.countries, self.state.countries[lo])
-                lo += 1
-            self.lo[k] = lo
-        self.state.last_time = t
+        s = self.state
+        times, amounts, lo, n = s.times, s.amounts, self.lo, len(s.times)
+        for k in (0, 1):  # the minute and the hour
+            i, bound = lo[k], t - WINDOWS[k]
+            if i < n and times[i] <= bound:
+                gone = bisect_right(times, bound, i)
+                self.sums[k] -= _exact_sum(amounts, i, gone)
+                lo[k] = gone
+        i, bound = lo[2], t - DAY_MS
+        if i < n and times[i] <= bound:  # the day: its categories too
+            gone = bisect_right(times, bound, i)
+            self.sums[2] -= _exact_sum(amounts, i, gone)
+            _drop(self.merchants, s.merchants[i:gone])
+            _drop(self.countries, s.countries[i:gone])
+            lo[2] = gone
+        s.last_time = t
 
     def _earlier(self, t: int) -> tuple[list[int], list[int], Categories, Categories]:
         """The windows ending at ``t`` before the latest time: the kept ones, with the
@@ -167,14 +176,38 @@ class AccountWindows:
         self, t: int, amount: float, merchant: str | None, country: str | None, keep_ms: int
     ) -> None:
         """Add an event (after those of the same time), then drop the events no later
-        window can reach (older than ``keep_ms`` before the latest)."""
+        window can reach (older than ``keep_ms`` before the latest), a batch of them
+        at a time (at least an eighth of those kept: a list's head costs its length to
+        delete, so a busy account pays it once per eighth, not per event)."""
+        s, ex = self.state, exact(amount)
+        if t >= s.last_time:  # in order: at the end, inside every window
+            s.times.append(t)
+            s.amounts.append(amount)
+            s.merchants.append(merchant)
+            s.countries.append(country)
+            sums = self.sums
+            sums[0], sums[1], sums[2] = sums[0] + ex, sums[1] + ex, sums[2] + ex
+            self.merchants[merchant] += 1
+            self.countries[country] += 1
+            s.last_time = t
+        else:
+            self._insert(t, amount, merchant, country, ex)
+        s.count, s.total = s.count + 1, s.total + ex
+        gone = bisect_right(s.times, s.last_time - keep_ms, 0, self.lo[0])
+        if gone and gone * 8 >= len(s.times):
+            del s.times[:gone], s.amounts[:gone], s.merchants[:gone], s.countries[:gone]
+            self.lo = [lo - gone for lo in self.lo]
+
+    def _insert(
+        self, t: int, amount: float, merchant: str | None, country: str | None, ex: int
+    ) -> None:
+        """Add an event earlier than the latest where its time puts it."""
         s = self.state
         at = bisect_right(s.times, t)
         s.times.insert(at, t)
         s.amounts.insert(at, amount)
         s.merchants.insert(at, merchant)
         s.countries.insert(at, country)
-        ex = exact(amount)
         for k, w in enumerate(WINDOWS):
             if t <= s.last_time - w:  # before the window (which starts after it)
                 self.lo[k] += 1
@@ -183,21 +216,20 @@ class AccountWindows:
             if w == DAY_MS:
                 self.merchants[merchant] += 1
                 self.countries[country] += 1
-        s.count, s.total, s.last_time = s.count + 1, s.total + ex, max(s.last_time, t)
-        gone = bisect_right(s.times, s.last_time - keep_ms)
-        if gone:
-            del s.times[:gone], s.amounts[:gone], s.merchants[:gone], s.countries[:gone]
-            self.lo = [lo - gone for lo in self.lo]
 
 
 def _exact_sum(amounts: list[float], start: int, stop: int) -> int:
     return sum(map(exact, amounts[start:stop]))
 
 
-def _drop(counts: Categories, key: str | None) -> None:
-    counts[key] -= 1
-    if not counts[key]:
-        del counts[key]
+def _drop(counts: Categories, keys: list[str | None]) -> None:
+    """Take ``keys`` out of ``counts``, dropping the levels left with none."""
+    for key in keys:
+        left = counts[key] - 1
+        if left:
+            counts[key] = left
+        else:
+            del counts[key]
 
 
 def _moved(

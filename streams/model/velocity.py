@@ -18,7 +18,7 @@ Rules, each one checked against a brute-force recomputation (``tests/test_veloci
   earlier event gets every velocity feature missing (its windows may reach past what
   is kept) but still counts for later events;
 - **bounded**: an account keeps the events of its last ``day + lateness`` of event
-  time, plus its running count and sum.
+  time (and up to a seventh more, dropped in batches), its running count and sum.
 
 Each window's count, exact sum and (for the day) category counts are kept as the
 window slides (:mod:`streams.model.account_window`), so an event in order costs the
