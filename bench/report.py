@@ -299,6 +299,7 @@ def write_report() -> None:
         ("throughput_variants", throughput),
         ("latency", latency),
         ("latency_reasons", latency),
+        ("latency_velocity", latency),
         ("memory", memory),
         ("joiner", joiner),
         ("joiner_recovery", recovery),

@@ -34,9 +34,11 @@ def velocity_cost(result: dict[str, Any]) -> list[str]:
         f"In process, over {result['events']:,} generated events ({result['accounts']:,} "
         f"accounts) in batches of {result['batch']:,} on 6 partitions. *features*: the "
         "windows alone; *scorer's state*: as the scorer runs it (undo, changelog record per "
-        "touched account, transaction sent and committed). *bytes*: an account's changelog "
-        "value (msgpack). *restore*: accounts rebuilt per second from their changelog "
-        "values, the Kafka read not included.",
+        "touched account, transaction sent and committed; GC as the scorer runs it). "
+        "*bytes*: an account's state as a snapshot holds it (msgpack); *compacted*: what "
+        "the compacted changelog keeps per account (snapshot and latest deltas); *written "
+        "per event*: changelog keys and values over events. *restore*: accounts rebuilt "
+        "per second from the compacted changelog, the Kafka read not included.",
     )
     b = result["state_bytes"]
     row = [
@@ -46,8 +48,11 @@ def velocity_cost(result: dict[str, Any]) -> list[str]:
         round(b["p99"]),
         f"{b['max']:,}",
         b["key_mean"],
+        b["compacted_changelog_mean"],
+        result["changelog_bytes_per_event"],
         f"{result['restore_accounts_per_s']:,}",
     ]
     header = ["features µs/event", "scorer's state µs/event", "bytes mean", "bytes p99",
-              "bytes max", "key bytes", "restore accounts/s"]  # fmt: skip
+              "bytes max", "key bytes", "compacted bytes mean", "written per event",
+              "restore accounts/s"]  # fmt: skip
     return lines + table(header, [row])

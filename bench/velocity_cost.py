@@ -18,7 +18,9 @@ them), in batches of ``--batch`` events spread over 6 partitions as the topic wo
 - *restore*: :meth:`AccountStates.restore` from the compacted changelog, accounts/s (the
   Kafka read of the changelog comes on top).
 
-Each time is the best of ``--repeat`` runs. Writes ``bench/results/velocity_cost.json``.
+Python's GC runs as in the scorer (:class:`~streams.ops.gc_control.Collector`: between
+batches, what survives frozen). Each time is the best of ``--repeat`` runs. Writes
+``bench/results/velocity_cost.json``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from streams.dev.generator import GeneratorConfig, generate_events_clean
 from streams.dev.training import TAKEOVERS, VELOCITY_FIELDS, TrainConfig
 from streams.model.account_window import encode_state
 from streams.model.velocity import AccountFeatures, VelocityConfig
+from streams.ops.gc_control import Collector
 from streams.scoring.account_state import AccountStates, Event
 
 PARTITIONS = 6
@@ -84,9 +87,15 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
             written.extend(states.observe(rows[i : i + batch], origins[i : i + batch]).changelog)
             states.sent()
             states.committed()
+            collector.between_batches()
         final[:] = [states]
 
-    feature_s, state_s = _best(features, repeat), _best(scorer_state, repeat)
+    # Python's GC as the scorer runs it (between batches, survivors frozen)
+    collector = Collector(1.0, freeze_survivors=True)
+    try:
+        feature_s, state_s = _best(features, repeat), _best(scorer_state, repeat)
+    finally:
+        collector.close()
     states = final[0]
     sizes = np.array(
         [len(encode_state(s)) for p in states.partitions for s in states.accounts(p).values()]
@@ -102,7 +111,11 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
         for p, recs in compacted.items():
             fresh.restore(p, recs.items())
 
-    restore_s = _best(restore, repeat)
+    collector = Collector(1.0, freeze_survivors=True)
+    try:
+        restore_s = _best(restore, repeat)
+    finally:
+        collector.close()
     return {
         "events": n,
         "accounts": len(sizes),
