@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
+from streams.cli import main
 from streams.config import Settings
 from streams.dev.demo import run_demo
 from streams.dev.local import ROOT
@@ -27,3 +29,19 @@ def test_demo_prints_plain_top_lines_then_its_summary(capsys: pytest.CaptureFixt
     assert lines[-1] == (
         "  check: OK, every event is exactly one score or one dead letter, nothing dropped"
     )
+
+
+def test_the_demo_command_ends_with_the_check_and_the_report_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "run.html"
+    code = main(
+        ["demo", "--count", "2000", "--rate", "0", "--no-live", "--report", str(out),
+         "--model-dir", str(ROOT / "models")]
+    )  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert lines[-2].startswith("  check: OK")
+    assert lines[-1] == f"report: {out.resolve()}"
+    page = out.read_text()
+    assert page.count("<svg") >= 5 and "http://" not in page.replace("http://www.w3.org", "")

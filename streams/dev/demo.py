@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -38,6 +39,7 @@ from streams.ops.lag import LagCollector
 from streams.ops.metrics import JoinerMetrics
 from streams.scoring.factory import build_scorer
 from streams.scoring.scorer import Scorer, ScorerStats
+from streams.views.report import write_report
 from streams.views.top_frame import Thresholds
 from streams.views.top_thread import BackgroundTop
 
@@ -283,10 +285,12 @@ def run_demo(
     seed: int,
     drift_at: int | None = None,
     live: bool | None = None,
+    report_to: Path | None = None,
 ) -> int:
     """``streamscore demo``; exit 0 when every check passes. While it runs it shows
     ``streamscore top`` of its processors: redrawn when ``live`` (None: when stdout is a
-    terminal), else a plain line every few seconds."""
+    terminal), else a plain line every few seconds. At the end, before the broker goes,
+    it writes the run's HTML report to ``report_to`` (None: none) and prints its path."""
     drift = (DriftSpec(drift_at, amount_scale=3.0, merchant_shift=0.5),) if drift_at else ()
     config = GeneratorConfig(
         seed=seed,
@@ -300,5 +304,8 @@ def run_demo(
     live = sys.stdout.isatty() if live is None else live
     with connect(settings) as rt:
         report = run_pipeline(rt, config, rate, view="live" if live else "plain")
+        html = None if report_to is None else write_report(rt.settings, report_to)
     print(report.render())
+    if html is not None:
+        print(f"report: {html}")
     return 0 if not report.problems() else 1
