@@ -3,7 +3,6 @@ immutable model version with its lineage, reproducible for a seed."""
 
 from __future__ import annotations
 
-import io
 import math
 import shutil
 from pathlib import Path
@@ -24,7 +23,6 @@ from streams.kafka.embedded import EmbeddedBroker
 from streams.lifecycle.labelled_data import latest_by_event, training_matrix
 from streams.lifecycle.retrain import (
     NotEnoughLabels,
-    Progress,
     RetrainOptions,
     Selection,
     next_version,
@@ -253,31 +251,6 @@ def test_selection_by_offset_and_event_time(
     assert Selection(from_offset=2, to_offset=4).takes_offset(3)
     assert not Selection(from_offset=2, to_offset=4).takes_offset(4)
     assert parse_time("2026-01-01T00:00:00+00:00") == 1_767_225_600_000
-
-
-def test_progress_writes_a_line_per_tenth_off_a_terminal() -> None:
-    out = io.StringIO()
-    bar = Progress("reading", 1_000, out)
-    for done in range(0, 1_001, 5):
-        bar.update(done)
-    bar.finish(1_000)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == 12 and lines[-1] == "reading: 1,000 done"
-
-
-def test_progress_rewrites_one_line_on_a_terminal() -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    out = Terminal()
-    bar = Progress("training", 10, out)
-    for done in range(1, 11):
-        bar.update(done)
-    bar.finish(10)
-    text = out.getvalue()
-    assert text.startswith("\rtraining: 1/10 (10%)") and text.count("\n") == 1
-    assert "\rtraining: 10/10 (100%)" in text and text.endswith("\rtraining: 10 done\n")
 
 
 def test_cli_retrain_on_the_embedded_broker(

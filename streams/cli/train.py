@@ -31,11 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(_settings: Settings, args: argparse.Namespace) -> int:
     """Train, write the artifact, print its metrics."""
     from streams.dev.training import TrainConfig, train, write_artifact
+    from streams.ops.progress import Progress
 
     config = TrainConfig(
         seed=args.seed, events=args.events, rounds=args.rounds, velocity=args.velocity
     )
-    result = train(config, version=args.version)
+    bar = Progress("training", args.rounds)
+    result = train(config, version=args.version, on_round=lambda done, _total: bar.update(done))
+    bar.finish(args.rounds)
     target = write_artifact(result, args.out, set_current=not args.no_set_current)
     print(f"wrote {target}: {result.manifest['metrics']}")
     return 0

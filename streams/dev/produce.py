@@ -22,6 +22,7 @@ from streams.dev.generator import DriftSpec, FeedbackSpec, GeneratorConfig, Reco
 from streams.dev.messy import MESSY_KINDS, MessySpec
 from streams.errors import ConfigError
 from streams.kafka import DeliveryTracker, flush, make_producer, produce
+from streams.ops.progress import Progress
 
 
 def add_generator_flags(p: argparse.ArgumentParser) -> None:
@@ -180,5 +181,8 @@ def run_produce(settings: Settings, config: GeneratorConfig, rate: float) -> Pro
     """``streamscore produce``: on the embedded broker too (then it is gone on exit)."""
     from streams.kafka.runtime import connect
 
+    bar = Progress("producing events", config.count)
     with connect(settings) as rt:
-        return write_records(rt.settings, generate(config), rate)
+        summary = write_records(rt.settings, generate(config), rate, bar.update)
+    bar.finish(summary.events)
+    return summary

@@ -16,13 +16,11 @@ holdout. Progress goes to stderr.
 from __future__ import annotations
 
 import re
-import sys
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +46,7 @@ from streams.model.training import (
     training_params,
     write_version,
 )
+from streams.ops.progress import Progress
 
 MIN_EVENTS = 100
 CHECK_ROWS = 2_000  # rows of the training matrix that compiled trees are checked on
@@ -110,36 +109,6 @@ class RetrainResult:
             f"AUC {hold['new']['auc']:.4f} (parent {hold['parent']['auc']:.4f}), "
             f"log loss {hold['new']['log_loss']:.4f} (parent {hold['parent']['log_loss']:.4f})"
         )
-
-
-class Progress:
-    """A progress line on a stream: rewritten in place on a TTY, else a line per ~10%."""
-
-    def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
-        self.label, self.total = label, max(total, 1)
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty()
-        self.start = "\r" if self.tty else ""
-        self._shown, self._at = -1, 0.0
-
-    def update(self, done: int) -> None:
-        """Show ``done`` of the total when it moved enough to be worth a write."""
-        pct = min(100, done * 100 // self.total)
-        now = time.monotonic()
-        if self.tty:
-            due = pct != self._shown and (now - self._at > 0.1 or pct == 100)
-        else:
-            due = self._shown < 0 or pct // 10 > self._shown // 10
-        if due:
-            end = "" if self.tty else "\n"
-            self.stream.write(f"{self.start}{self.label}: {done:,}/{self.total:,} ({pct}%){end}")
-            self.stream.flush()
-            self._shown, self._at = pct, now
-
-    def finish(self, done: int) -> None:
-        """The final count, and the end of the line on a TTY."""
-        self.stream.write(f"{self.start}{self.label}: {done:,} done\n")
-        self.stream.flush()
 
 
 def parse_time(text: str) -> int:

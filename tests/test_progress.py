@@ -1,0 +1,33 @@
+"""Progress of long commands (train, retrain, produce): a line per tenth off a terminal,
+a rich bar on one."""
+
+from __future__ import annotations
+
+import io
+
+from streams.ops.progress import Progress
+
+
+def test_progress_writes_a_line_per_tenth_off_a_terminal() -> None:
+    out = io.StringIO()
+    bar = Progress("reading", 1_000, out)
+    for done in range(0, 1_001, 5):
+        bar.update(done)
+    bar.finish(1_000)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 12 and lines[-1] == "reading: 1,000 done"
+
+
+def test_progress_draws_a_bar_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    bar = Progress("training", 10, out)
+    for done in range(1, 11):
+        bar.update(done)
+    bar.finish(10)
+    text = out.getvalue()
+    assert "training" in text and "10/10" in text
+    assert "\x1b[" in text  # drawn with terminal codes, not plain lines
