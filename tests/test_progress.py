@@ -1,10 +1,14 @@
-"""Progress of long commands (train, retrain, produce): a line per tenth off a terminal,
-a rich bar on one."""
+"""Progress of long commands (train, retrain, produce, dlq replay): a line per tenth off
+a terminal, a rich bar on one."""
 
 from __future__ import annotations
 
 import io
 
+from streams.config import Settings
+from streams.contract.records import OutRecord
+from streams.kafka import publish
+from streams.kafka.embedded import EmbeddedBroker
 from streams.ops.progress import Progress
 
 
@@ -31,3 +35,12 @@ def test_progress_draws_a_bar_on_a_terminal() -> None:
     text = out.getvalue()
     assert "training" in text and "10/10" in text
     assert "\x1b[" in text  # drawn with terminal codes, not plain lines
+
+
+def test_publishing_reports_every_thousand_records_sent() -> None:
+    seen: list[int] = []
+    with EmbeddedBroker() as broker:
+        broker.create_topics(["t"])
+        records = [OutRecord("t", str(k).encode(), b"{}") for k in range(2_500)]
+        sent = publish(Settings(bootstrap_servers=broker.bootstrap), records, seen.append)
+    assert sent == 2_500 and seen == [1_000, 2_000]

@@ -31,6 +31,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     """Select the dead letters and publish them (or count them, ``--dry-run``)."""
     from streams.contract.dead_letters import ReplaySelection, replay_records
     from streams.kafka import publish, read_topic
+    from streams.ops.progress import Progress
 
     selection = ReplaySelection(
         reasons=frozenset(args.reason or ()),
@@ -44,5 +45,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"would replay {len(records)} records")
         return 0
-    print(f"replayed {publish(settings, records)} records")
+    bar = Progress("replaying dead letters", len(records))
+    sent = publish(settings, records, bar.update)
+    bar.finish(sent)
+    print(f"replayed {sent} records")
     return 0

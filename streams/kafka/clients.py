@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,12 +240,19 @@ def origin_of(msg: Message) -> Origin:
     )
 
 
-def publish(settings: Settings, records: Iterable[OutRecord]) -> int:
-    """Produce ``records`` and wait until every one is confirmed; return how many."""
+def publish(
+    settings: Settings,
+    records: Iterable[OutRecord],
+    on_sent: Callable[[int], None] | None = None,
+) -> int:
+    """Produce ``records`` and wait until every one is confirmed; return how many.
+    ``on_sent(n)`` is called every 1,000 records sent (a progress bar)."""
     producer = make_producer(settings)
     tracker = DeliveryTracker()
-    for rec in records:
+    for n, rec in enumerate(records, 1):
         produce(producer, tracker, rec.topic, rec.key, rec.value, rec.headers, rec.timestamp_ms)
+        if on_sent is not None and n % 1_000 == 0:
+            on_sent(n)
     flush(producer, tracker)
     return tracker.delivered
 
