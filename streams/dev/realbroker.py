@@ -50,8 +50,10 @@ from streams.dev.broker_security import (
 from streams.errors import BrokerError
 from streams.kafka.acls import Acl, create_acls
 from streams.kafka.clients import Probe
+from streams.ops.progress import Progress
 
 KAFKA_VERSION = "4.1.1"
+KAFKA_JARS = 46  # the runtime jars Maven copies for KAFKA_VERSION: the fetch's progress total
 CACHE_MARKER = ".streamscore-complete"
 """File written into a libs dir once every jar has been copied into it."""
 
@@ -100,6 +102,29 @@ def _run(cmd: list[str], what: str, timeout_s: float) -> None:
         raise BrokerError(f"{what} timed out after {timeout_s:.0f} s") from exc
 
 
+def _copy_jars(cmd: list[str], into: Path, timeout_s: float) -> None:
+    """Run Maven's copy (``cmd``) into ``into``, the jars that arrived counted on stderr;
+    a failure becomes a BrokerError with the output's tail."""
+    what = "fetching the Kafka jars with Maven"
+    bar = Progress(what, KAFKA_JARS)
+    deadline = time.monotonic() + timeout_s
+    with tempfile.TemporaryFile("w+") as out:
+        try:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True)
+        except FileNotFoundError as exc:
+            raise BrokerError(f"{what}: {cmd[0]!r} not found on PATH") from exc
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise BrokerError(f"{what} timed out after {timeout_s:.0f} s")
+            bar.update(len(list(into.glob("*.jar"))))
+            time.sleep(0.2)  # a directory filling: nothing to wait on but time
+        if proc.returncode:
+            out.seek(0)
+            raise BrokerError(f"{what} failed (exit {proc.returncode}):\n{_tail(out.read())}")
+    bar.finish(len(list(into.glob("*.jar"))))
+
+
 def fetch_jars(cache_dir: Path | None = None) -> Path:
     """Return a directory holding Kafka's runtime jars, fetching them with Maven if needed.
 
@@ -118,7 +143,7 @@ def fetch_jars(cache_dir: Path | None = None) -> Path:
     try:
         cmd = ["mvn", "-q", "-B", "-f", str(_POM), "dependency:copy-dependencies"]
         cmd += [f"-DoutputDirectory={tmp}", f"-Dkafka.version={KAFKA_VERSION}"]
-        _run(cmd, "fetching the Kafka jars with Maven", timeout_s=900.0)
+        _copy_jars(cmd, tmp, timeout_s=900.0)
         (tmp / CACHE_MARKER).write_text(f"kafka {KAFKA_VERSION}\n")
         if not (libs / CACHE_MARKER).is_file():  # else a concurrent fetch won
             shutil.rmtree(libs, ignore_errors=True)  # an incomplete earlier copy
