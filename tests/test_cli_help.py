@@ -130,11 +130,8 @@ def test_root_help_imports_no_command_nor_pydantic() -> None:
 
 
 @pytest.mark.parametrize("name", ["top", "report"])
-def test_view_commands_build_when_their_modules_exist(name: str) -> None:
-    try:
-        importlib.import_module(COMMANDS[name].module)
-    except ImportError:
-        pytest.skip(f"{COMMANDS[name].module} is not written yet")
+def test_view_commands_show_their_help(name: str) -> None:
+    importlib.import_module(COMMANDS[name].module)
     proc = _run(name, "--help")
     assert proc.returncode == 0 and f"example:\n  {COMMANDS[name].example}" in proc.stdout
 

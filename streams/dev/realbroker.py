@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import base64
+import contextlib
 import os
 import secrets
 import shutil
@@ -118,7 +119,8 @@ def _copy_jars(cmd: list[str], into: Path, timeout_s: float) -> None:
                 proc.kill()
                 raise BrokerError(f"{what} timed out after {timeout_s:.0f} s")
             bar.update(len(list(into.glob("*.jar"))))
-            time.sleep(0.2)  # a directory filling: nothing to wait on but time
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.2)  # returns when Maven ends; else the count is redrawn
         if proc.returncode:
             out.seek(0)
             raise BrokerError(f"{what} failed (exit {proc.returncode}):\n{_tail(out.read())}")
