@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import orjson
+from confluent_kafka import KafkaError, KafkaException
 from helpers import child_env, wait_for
 
 from bench.chaos_check import labelled_found
@@ -84,9 +85,20 @@ def start_joiner(settings: Settings, log: Path, **extra: object) -> subprocess.P
         )
 
 
-def labelled_so_far(settings: Settings) -> int:
-    """Records in ``labelled`` (its high watermarks)."""
-    return end_total(settings, settings.topic_labelled)
+_NOT_LEADING_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+
+
+def labelled_so_far(settings: Settings, deadline_s: float = 30.0) -> int:
+    """Records in ``labelled`` (its high watermarks); waits up to ``deadline_s`` while a
+    partition has no leader yet (a broker just restarted elects them one by one)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return end_total(settings, settings.topic_labelled)
+        except KafkaException as exc:
+            if exc.args[0].code() not in _NOT_LEADING_YET or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)  # polling the broker's leadership, bounded by the deadline
 
 
 def await_every_label(
