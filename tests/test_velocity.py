@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.model.account_window import COARSE, FINE, decode_state, encode_state
 from streams.model.velocity import (
     DAY_MS,
     HOUR_MS,
@@ -156,3 +157,24 @@ def test_out_of_order_on_a_coarse_clock_equal_to_the_definition() -> None:
         assert cold == want_cold and same(got, want), (event, got, want)
         late += event[1] < acc.accounts[event[0]].state.last_time
     assert late > 300  # the out-of-order path ran
+
+
+def test_an_amount_finer_than_the_coarse_unit_keeps_every_sum_exact() -> None:
+    """An account counts in 2**-64 units until an amount is not a whole number of them
+    (5e-324, 1e-30); from then on in 2**-1074, its sums and mean still exact, and its
+    state stored and read back the same."""
+    cfg = VelocityConfig(lateness_ms=HOUR_MS)
+    amounts = [0.1, 2.5, 1e-30, 99.99, 5e-324, 1e4, 0.3, 1e-30]
+    events: list[Event] = [
+        ("a", DAY_MS + i * 20 * MINUTE_MS - (i % 3) * MINUTE_MS, amounts[i % 8], "m", "GB")
+        for i in range(200)  # through several days: fine amounts leave the windows too
+    ]
+    acc = AccountFeatures(cfg)
+    units = []
+    for event, (want, want_cold) in zip(events, brute_force(events, cfg), strict=True):
+        got, cold = acc.observe(*event)
+        assert cold == want_cold and same(got, want), (event, got, want)
+        units.append(acc.accounts["a"].state.unit)
+    assert units[:2] == [COARSE, COARSE] and units[2:] == [FINE] * 198
+    state = acc.accounts["a"].state
+    assert decode_state(encode_state(state)) == state

@@ -281,6 +281,5 @@ class AccountStates:
 def _copy(state: AccountState) -> AccountState:
     """A copy to undo to: the lists are copied, their items are immutable."""
     s = state
-    return AccountState(
-        s.times[:], s.amounts[:], s.merchants[:], s.countries[:], s.count, s.total, s.last_time
-    )
+    lists = s.times[:], s.amounts[:], s.merchants[:], s.countries[:]
+    return AccountState(*lists, s.count, s.total, s.last_time, s.unit)
