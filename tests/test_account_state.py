@@ -11,7 +11,7 @@ import zlib
 from test_velocity import Event, brute_force, same
 
 from streams.contract.records import Origin, OutRecord
-from streams.model.account_window import DAY_MS, HOUR_MS, MINUTE_MS
+from streams.model.account_window import DAY_MS, HOUR_MS, MINUTE_MS, encode_state
 from streams.model.velocity import VelocityConfig
 from streams.scoring.account_state import AccountStates, Observed
 
@@ -204,3 +204,24 @@ def test_an_aborted_sweep_brings_the_accounts_back() -> None:
     assert set(states.accounts(0)) == {"new"}
     states.aborted()
     assert set(states.accounts(0)) == {"old"}
+
+
+def test_an_account_expired_by_the_batch_that_touched_it_comes_back_whole_on_abort() -> None:
+    """Its undo was a mark (its lists only grew), so expiry must copy them before it
+    drops the account: the abort brings back exactly what was committed."""
+    states, offsets = AccountStates(CFG, "changelog"), iter(range(10))
+
+    def observe(*events: Event) -> Observed:
+        return states.observe(list(events), [Origin("events", 0, next(offsets)) for _ in events])
+
+    observe(("a", DAY_MS, 1.0, "m1", "GB"), ("a", DAY_MS + 1_000, 2.0, "m2", "FR"))
+    states.sent()
+    states.committed()
+    committed = encode_state(states.accounts(0)["a"])
+    # b moves the partition 9 days on: a, touched in the same batch, expires in it
+    seen = observe(("b", 10 * DAY_MS, 5.0, None, None), ("a", DAY_MS + 2_000, 3.0, None, None))
+    assert "a" not in states.accounts(0)
+    assert (b"a", None) in [(r.key, r.value) for r in seen.changelog]  # its tombstone
+    states.sent()
+    states.aborted()
+    assert encode_state(states.accounts(0)["a"]) == committed

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 from typing import Final
 
 import msgspec
@@ -117,6 +118,9 @@ class AccountWindows:
 
     def __init__(self, state: AccountState) -> None:
         self.state = state
+        # called before the kept lists are rewritten in place, not appended to (the
+        # scorer's undo copies them then: :mod:`streams.scoring.state_undo`)
+        self.guard: Callable[[], None] | None = None
         last = state.last_time
         self.lo = [bisect_right(state.times, last - w) for w in WINDOWS]
         n = len(state.times)
@@ -214,10 +218,14 @@ class AccountWindows:
             self.countries[country] += 1
             s.last_time = t
         else:
+            if self.guard is not None:
+                self.guard()
             self._insert(t, amount, merchant, country, ex)
         s.count, s.total = s.count + 1, s.total + ex
         gone = bisect_right(s.times, s.last_time - keep_ms, 0, self.lo[0])
         if gone and gone * 8 >= len(s.times):
+            if self.guard is not None:
+                self.guard()
             del s.times[:gone], s.amounts[:gone], s.merchants[:gone], s.countries[:gone]
             self.lo = [lo - gone for lo in self.lo]
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
 
 import numpy as np
@@ -47,6 +48,7 @@ from streams.scoring.state_changelog import (
     encode_snapshot,
     parse_key,
 )
+from streams.scoring.state_undo import Before, Mark, copy_for, undone
 
 Event = tuple[str, int, float, str | None, str | None]
 """What velocity reads of an event: account, event time, amount, merchant category, country."""
@@ -63,8 +65,8 @@ Log = tuple[int, int, int]
 """An account's changelog position: its generation, the deltas written since its
 snapshot, and the highest slot it ever wrote (the tombstones when it expires)."""
 
-# the undo of one batch: per (partition, account), its state and log before (None: new)
-Undo = dict[tuple[int, str], tuple[AccountState | None, Log | None]]
+# the undo of one transaction: per (partition, account), what it and its log were before
+Undo = dict[tuple[int, str], tuple[Before, Log | None]]
 
 
 @dataclass
@@ -114,9 +116,7 @@ class AccountStates:
             p, account = origin.partition, event[0]
             part, key = self._part(p), (p, account)
             if key not in self._open:  # first change since the last transaction went out
-                before = part.accounts.get(account)
-                state = None if before is None else _copy(before.state)
-                self._open[key] = (state, self._logs[p].get(account))
+                self._open[key] = (self._before(key, part), self._logs[p].get(account))
             values, is_cold = part.observe(*event)
             rows.append(values)
             cold.append(is_cold)
@@ -171,6 +171,8 @@ class AccountStates:
                 mark - cfg.retention_ms - cfg.lateness_ms,
             )
             for account in [a for a, w in part.accounts.items() if w.state.last_time < before]:
+                if (guard := part.accounts[account].guard) is not None:
+                    guard()  # its marks keep its lists: it goes
                 log = logs.pop(account, None)
                 if (p, account) not in self._open:
                     self._open[(p, account)] = (part.accounts[account].state, log)
@@ -206,6 +208,19 @@ class AccountStates:
         """The partitions with a state: restored, or observed since."""
         return set(self._parts)
 
+    def _before(self, key: tuple[int, str], part: AccountFeatures) -> Before:
+        """What the account is before this transaction changes it; its windows' guard
+        copies its lists for the marks without a copy before they are rewritten."""
+        windows = part.accounts.get(key[1])
+        if windows is None:
+            return None
+        if windows.guard is None:
+            windows.guard = partial(self._guard, key, windows)
+        return Mark(windows.state)
+
+    def _guard(self, key: tuple[int, str], windows: AccountWindows) -> None:
+        copy_for((undo[key][0] for undo in (*self._sent, self._open) if key in undo), windows)
+
     def _undo(self, undo: Undo) -> None:
         for (p, account), (before, log) in undo.items():
             part = self._parts.get(p)
@@ -213,6 +228,10 @@ class AccountStates:
                 continue  # revoked meanwhile: nothing to undo
             if before is None:
                 part.accounts.pop(account, None)
+            elif isinstance(before, Mark):
+                current = part.accounts.get(account)  # None: expired since (copied then)
+                state = undone(before, None if current is None else current.state)
+                part.accounts[account] = AccountWindows(state)
             else:
                 part.accounts[account] = AccountWindows(before)
             if log is None:
@@ -276,10 +295,3 @@ class AccountStates:
             part = self._parts[partition] = AccountFeatures(self.config)
             self._logs[partition] = {}
         return part
-
-
-def _copy(state: AccountState) -> AccountState:
-    """A copy to undo to: the lists are copied, their items are immutable."""
-    s = state
-    lists = s.times[:], s.amounts[:], s.merchants[:], s.countries[:]
-    return AccountState(*lists, s.count, s.total, s.last_time, s.unit)

@@ -43,17 +43,9 @@ class _Snapshot(msgspec.Struct, array_like=True):
     state: bytes
 
 
-class _Delta(msgspec.Struct, array_like=True):
-    gen: int
-    times: list[int]
-    amounts: list[float]
-    merchants: list[str | None]
-    countries: list[str | None]
-
-
 _ENCODE: Final = msgspec.msgpack.Encoder().encode
 _SNAPSHOT: Final = msgspec.msgpack.Decoder(_Snapshot).decode
-_DELTA: Final = msgspec.msgpack.Decoder(_Delta).decode
+_DELTA: Final = msgspec.msgpack.Decoder(tuple[int, list[Added]]).decode
 
 
 def encode_snapshot(gen: int, state: AccountState) -> bytes:
@@ -68,15 +60,14 @@ def decode_snapshot(raw: bytes) -> tuple[int, AccountState]:
 
 
 def encode_delta(gen: int, added: Sequence[Added]) -> bytes:
-    """A delta's value: the generation and the events a batch added, in order."""
-    times, amounts, merchants, countries = (list(c) for c in zip(*added, strict=True))
-    return _ENCODE(_Delta(gen, times, amounts, merchants, countries))
+    """A delta's value: the generation and the events a batch added, in order (one C
+    call: a delta is written per account a batch touches)."""
+    return _ENCODE((gen, added))
 
 
 def decode_delta(raw: bytes) -> tuple[int, list[Added]]:
     """:func:`encode_delta`'s inverse."""
-    d = _DELTA(raw)
-    return d.gen, list(zip(d.times, d.amounts, d.merchants, d.countries, strict=True))
+    return _DELTA(raw)
 
 
 def delta_key(account: str, slot: int) -> bytes:
