@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from helpers import child_env, free_port, isolated_settings, readyz, wait_for
 
 from streams.config import Settings
@@ -139,20 +139,24 @@ def _recreated(settings: Settings) -> bool:
         return False
 
 
-def test_a_dlq_refusing_writes_then_fixed_is_waited_out(settings: Settings, tmp_path: Path) -> None:
+def _set_max_message_bytes(settings: Settings, topic: str, value: int) -> None:
+    op = AlterConfigOpType.SET
+    entry = ConfigEntry("max.message.bytes", str(value), incremental_operation=op)
+    resource = ConfigResource("topic", topic, incremental_configs=[entry])
     admin = AdminClient(librdkafka_config(settings))
+    admin.incremental_alter_configs([resource])[resource].result(30)
+
+
+def test_a_dlq_refusing_writes_then_fixed_is_waited_out(settings: Settings, tmp_path: Path) -> None:
     # every dead letter is larger (its error headers alone), the transaction markers not
-    small = ConfigResource("topic", settings.topic_dlq, set_config={"max.message.bytes": "256"})
-    admin.alter_configs([small])[small].result(30)
+    _set_max_message_bytes(settings, settings.topic_dlq, 256)
     scorer = Scorer(settings, tmp_path / "scorer.log")
     try:
         sent = _events(73, 1_000)
         write_records(settings, sent, 0)
         wait_for(lambda: scorer.ready().get("outputs_committing") is False, 90, "readyz false")
         assert not _scored_up_to(settings)
-        default = {"max.message.bytes": "1048588"}
-        fixed = ConfigResource("topic", settings.topic_dlq, set_config=default)
-        admin.alter_configs([fixed])[fixed].result(30)
+        _set_max_message_bytes(settings, settings.topic_dlq, 1_048_588)  # Kafka's default
         wait_for(lambda: _scored_up_to(settings), 120, "the scorer to recover by itself")
         assert scorer.proc.poll() is None
     finally:
