@@ -39,6 +39,7 @@ COMMANDS: dict[str, list[str]] = {
     "burst": ["--factor", "10", "--factor", "20"],  # bursts over the steady rate: lag, RSS, p99
     "velocity_auc": [],  # in process: AUC with and without the velocity features
     "velocity_cost": [],  # in process: the velocity state per event, per account, restore
+    "commit_cost": [],  # the scorer's commit by the partitions a transaction writes
 }
 
 

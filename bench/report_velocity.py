@@ -56,3 +56,31 @@ def velocity_cost(result: dict[str, Any]) -> list[str]:
               "bytes max", "key bytes", "compacted bytes mean", "written per event",
               "restore accounts/s"]  # fmt: skip
     return lines + table(header, [row])
+
+
+def commit_cost(result: dict[str, Any]) -> list[str]:
+    """The scorer's stages per batch at a fixed rate, by the partitions a commit writes."""
+    lines = heading(
+        "Commit cost by partitions written",
+        result,
+        f"One scorer (exactly-once) per row, its own topics of *partitions* partitions, "
+        f"{result['rate']:,} events/s for {result['seconds']:g} s; the scorer's own "
+        "`streamscore_stage_seconds` and `streamscore_batch_size` over that time: ms per "
+        "batch. A transaction writes to the partitions its batch reached (`scores`, and the "
+        "velocity state's changelog: as many partitions again), each gets a commit marker; "
+        "a batch's scores go out after the commit before it.",
+    )
+    stages = ("validate", "features", "predict", "reasons", "records", "produce", "commit")
+    rows = [
+        [
+            r["pipeline"],
+            r["partitions"],
+            r["round"] + 1,
+            f"{r['batches']:,}",
+            r["mean_batch"],
+            *(f"{r['stage_ms'].get(s, 0.0):.2f}" for s in stages),
+        ]
+        for r in result["rows"]
+    ]
+    header = ["pipeline", "partitions", "round", "batches", "mean batch", *stages]
+    return lines + table(header, rows)

@@ -16,6 +16,7 @@ from bench.joiner_recovery import stall_after
 from bench.latency import ScoreReader, percentiles, valid_among, warm_up
 from bench.memory import summarise
 from bench.report import drift, drift_detectors, joiner, latency, memory, throughput
+from bench.report_velocity import commit_cost
 from bench.system_probes import LabelTimer
 from streams.config import Settings
 from streams.contract.records import InRecord, Origin
@@ -277,3 +278,12 @@ def test_the_chaos_section_shows_faults_and_every_count() -> None:
     assert "| process kills | 5 | mid-stream: 4, during recovery: 1 |" in text
     assert "| exits restarted | 2 | exit 3: 2 |" in text
     assert "| 27,000 | 26,069 | 931 | 8,479 | 11,966 | 0 | 0 | 3,487 |" in text
+
+
+def test_the_commit_cost_section_has_a_row_per_run_with_each_stage() -> None:
+    row = {"round": 1, "pipeline": "streamscore", "partitions": 12, "batches": 2427,
+           "mean_batch": 61.8, "stage_ms": {"commit": 10.141, "features": 0.111}}  # fmt: skip
+    text = "\n".join(commit_cost({"command": "c", "rate": 5000, "seconds": 30, "rows": [row]}))
+    assert "5,000 events/s for 30 s" in text
+    assert "| streamscore | 12 | 2 | 2,427 | 61.8 | 0.00 | 0.11 |" in text
+    assert text.rstrip().endswith("| 10.14 |")
