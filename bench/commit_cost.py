@@ -11,7 +11,9 @@ size, and each stage's mean time per batch (``streamscore_stage_seconds``). A
 transaction writes to every partition of the outputs its batch reached (``scores``, and
 the velocity state's changelog for a velocity model) and each of them gets a commit
 marker, so the ``commit`` stage shows what each partition costs. Variants run in
-``--rounds`` interleaved rounds, each reported. Writes ``bench/results/commit_cost.json``.
+``--rounds`` interleaved rounds, each reported, after ``--warmup-runs`` of the first
+variant that are not (a new broker's JIT makes its first commits slow). Writes
+``bench/results/commit_cost.json``.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=5000)
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--warmup-runs", type=int, default=1, help="of the first variant")
     p.add_argument("--variants", default="streamscore:6,streamscore:12,streamscore-velocity:6")
     args = p.parse_args()
     variants = [(v.split(":")[0], int(v.split(":")[1])) for v in args.variants.split(",")]
@@ -131,6 +134,8 @@ def main() -> None:
     payloads = [(r.key, r.value or b"") for r in generate(config) if r.topic == "events"]
     rows = []
     with broker(None) as kafka:
+        for _ in range(args.warmup_runs):
+            run_variant(kafka.bootstrap, variants[0], args.rate, args.seconds, payloads)
         for round_ in range(args.rounds):
             for variant in variants:
                 row = run_variant(kafka.bootstrap, variant, args.rate, args.seconds, payloads)
@@ -138,7 +143,7 @@ def main() -> None:
                 print(orjson.dumps(rows[-1]).decode(), flush=True)
     command = (
         f"python -m bench.commit_cost --rate {args.rate} --seconds {args.seconds:g} "
-        f"--rounds {args.rounds} --variants {args.variants}"
+        f"--rounds {args.rounds} --warmup-runs {args.warmup_runs} --variants {args.variants}"
     )
     result = {"command": command, "rate": args.rate, "seconds": args.seconds, "rows": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)

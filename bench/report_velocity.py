@@ -64,7 +64,8 @@ def commit_cost(result: dict[str, Any]) -> list[str]:
         "Commit cost by partitions written",
         result,
         f"One scorer (exactly-once) per row, its own topics of *partitions* partitions, "
-        f"{result['rate']:,} events/s for {result['seconds']:g} s; the scorer's own "
+        f"{result['rate']:,} events/s for {result['seconds']:g} s, after a run not reported "
+        "(the broker's JIT warming up); the scorer's own "
         "`streamscore_stage_seconds` and `streamscore_batch_size` over that time: ms per "
         "batch. A transaction writes to the partitions its batch reached (`scores`, and the "
         "velocity state's changelog: as many partitions again), each gets a commit marker; "
