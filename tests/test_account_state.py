@@ -5,7 +5,9 @@ committed event's features equal the brute-force recomputation of
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 import zlib
 
 from test_velocity import Event, brute_force, same
@@ -225,3 +227,21 @@ def test_an_account_expired_by_the_batch_that_touched_it_comes_back_whole_on_abo
     states.sent()
     states.aborted()
     assert encode_state(states.accounts(0)["a"]) == committed
+
+
+def test_an_accounts_windows_are_freed_by_reference_counting_once_it_goes() -> None:
+    """The scorer's GC freezes what survives a collection, and never frees a frozen
+    object inside a reference cycle: the undo's guard must not make one."""
+    gc.disable()
+    try:
+        states, offsets = AccountStates(CFG, "changelog"), iter(range(10))
+        for t in (DAY_MS, DAY_MS + 1_000, DAY_MS + 2_000):  # the 2nd and 3rd set the guard
+            states.observe([("a", t, 1.0, None, None)], [Origin("events", 0, next(offsets))])
+            states.sent()
+            states.committed()
+        windows = weakref.ref(states._parts[0].accounts["a"])  # what would leak
+        assert windows() is not None and windows().guard is not None  # type: ignore[union-attr]
+        states.revoke(0)
+        assert windows() is None
+    finally:
+        gc.enable()

@@ -214,11 +214,12 @@ class AccountStates:
         windows = part.accounts.get(key[1])
         if windows is None:
             return None
-        if windows.guard is None:
-            windows.guard = partial(self._guard, key, windows)
+        if windows.guard is None:  # not a reference to windows: no cycle (GC freezes them)
+            windows.guard = partial(self._guard, key)
         return Mark(windows.state)
 
-    def _guard(self, key: tuple[int, str], windows: AccountWindows) -> None:
+    def _guard(self, key: tuple[int, str]) -> None:
+        windows = self._parts[key[0]].accounts[key[1]]  # the one about to be rewritten
         copy_for((undo[key][0] for undo in (*self._sent, self._open) if key in undo), windows)
 
     def _undo(self, undo: Undo) -> None:
