@@ -36,6 +36,7 @@ from streams.kafka import committed_total, end_total
 
 _STAGES = "streamscore_stage_seconds"
 _SIZES = "streamscore_batch_size"
+_WANTED = tuple(f"{name}_{part}" for name in (_STAGES, _SIZES) for part in ("sum", "count"))
 
 
 def _free_port() -> int:
@@ -54,7 +55,7 @@ def scrape(port: int) -> dict[str, float]:
         text = r.read().decode()
     out = {}
     for line in text.splitlines():
-        if line.startswith((f"{_STAGES}_sum", f"{_STAGES}_count", f"{_SIZES}_sum", _SIZES)):
+        if line.startswith(_WANTED):
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
