@@ -19,7 +19,6 @@ variant that are not (a new broker's JIT makes its first commits slow). Writes
 from __future__ import annotations
 
 import argparse
-import socket
 import urllib.request
 from functools import partial
 from typing import Any
@@ -30,19 +29,13 @@ from bench.harness import RESULTS, broker, spawn, stop
 from bench.latency import PIPELINES, Payload, ScoreReader, produce_paced
 from streams.config import Settings
 from streams.dev.generator import GeneratorConfig, generate
-from streams.dev.local import fresh_settings, wait_until
+from streams.dev.local import free_port, fresh_settings, wait_until
 from streams.dev.messy import MessySpec
 from streams.kafka import committed_total, end_total
 
 _STAGES = "streamscore_stage_seconds"
 _SIZES = "streamscore_batch_size"
 _WANTED = tuple(f"{name}_{part}" for name in (_STAGES, _SIZES) for part in ("sum", "count"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _caught_up(settings: Settings, group: str, topic: str) -> bool:
@@ -89,7 +82,7 @@ def run_variant(
     """One variant's run (pipeline, partitions): its scorer's stage times over ``seconds``
     at ``rate``."""
     pipeline, partitions = variant
-    port = _free_port()
+    port = free_port()
     settings = fresh_settings(
         bootstrap,
         f"commit{partitions}",

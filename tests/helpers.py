@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 import urllib.request
 from typing import Any
 
 import orjson
+from confluent_kafka import KafkaError, KafkaException
 
 from streams.config import Settings
 from streams.contract.records import Headers, InRecord, header
-from streams.dev.local import child_env, fresh_settings, wait_until
+from streams.dev.local import child_env, free_port, fresh_settings, wait_until
+from streams.kafka import end_total
 
 __all__ = [
     "ERROR_HEADERS",
     "FULL_EVENT",
     "KCAT_HEADERS",
+    "NOT_LED",
     "check_dead_letter",
     "child_env",
+    "end_total_when_led",
     "free_port",
     "isolated_settings",
     "readyz",
@@ -26,6 +29,30 @@ __all__ = [
 ]
 
 wait_for = wait_until  # one implementation for the tests and the benchmarks (streams/dev/local.py)
+
+NOT_LED = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+"""Errors of a partition that has no leader yet: a topic just made, a broker restarting."""
+
+
+def end_total_when_led(settings: Settings, topic: str, deadline_s: float = 30.0) -> int:
+    """:func:`end_total` of ``topic``, waiting up to ``deadline_s`` for leaders."""
+    got: list[int] = []
+
+    def answered() -> bool:
+        try:
+            got.append(end_total(settings, topic))
+        except KafkaException as exc:
+            if exc.args[0].code() not in NOT_LED:
+                raise
+            return False
+        return True
+
+    wait_for(answered, deadline_s, f"leaders for every partition of {topic}")
+    return got[-1]
 
 
 FULL_EVENT: dict[str, Any] = {
@@ -91,13 +118,6 @@ def check_dead_letter(dead: InRecord, original: Headers, timestamp_ms: int, writ
     assert [k for k, _ in headers[len(original) :]] == ERROR_HEADERS
     assert dead.origin.timestamp_ms == timestamp_ms
     assert int(header(headers, "__streamscore.errors.time") or -1) in written
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free on ``host`` now (for a child's metrics port or a broker to come)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def readyz(port: int) -> dict[str, bool]:

@@ -11,13 +11,12 @@ import time
 from pathlib import Path
 
 import orjson
-from confluent_kafka import KafkaError, KafkaException
-from helpers import child_env, wait_for
+from helpers import child_env, end_total_when_led, wait_for
 
 from bench.chaos_check import labelled_found
 from streams.config import Settings
 from streams.feedback.examples import feedback_record, score_record
-from streams.kafka import end_total, make_producer
+from streams.kafka import make_producer
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1_767_225_600_000
@@ -85,20 +84,10 @@ def start_joiner(settings: Settings, log: Path, **extra: object) -> subprocess.P
         )
 
 
-_NOT_LEADING_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
-
-
-def labelled_so_far(settings: Settings, deadline_s: float = 30.0) -> int:
-    """Records in ``labelled`` (its high watermarks); waits up to ``deadline_s`` while a
-    partition has no leader yet (a broker just restarted elects them one by one)."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            return end_total(settings, settings.topic_labelled)
-        except KafkaException as exc:
-            if exc.args[0].code() not in _NOT_LEADING_YET or time.monotonic() > deadline:
-                raise
-        time.sleep(0.2)  # polling the broker's leadership, bounded by the deadline
+def labelled_so_far(settings: Settings) -> int:
+    """Records in ``labelled`` (its high watermarks), once every partition has a leader
+    (a broker just restarted elects them one by one)."""
+    return end_total_when_led(settings, settings.topic_labelled)
 
 
 def await_every_label(

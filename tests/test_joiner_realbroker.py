@@ -15,8 +15,15 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import KafkaError, KafkaException
-from helpers import KCAT_HEADERS, check_dead_letter, child_env, isolated_settings, wait_for
+from confluent_kafka import KafkaException
+from helpers import (
+    KCAT_HEADERS,
+    NOT_LED,
+    check_dead_letter,
+    child_env,
+    isolated_settings,
+    wait_for,
+)
 
 from streams.cli import main
 from streams.config import Settings
@@ -190,13 +197,6 @@ def _joiner_process(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "streams", "join"], env=env, cwd=ROOT)
 
 
-_NOT_READY = {
-    KafkaError.NOT_LEADER_FOR_PARTITION,
-    KafkaError.LEADER_NOT_AVAILABLE,
-    KafkaError.UNKNOWN_TOPIC_OR_PART,
-}
-
-
 def _records_in(s: Settings, topic: str) -> int:
     """:func:`end_total` of ``topic``; 0 while the topic has no partition leaders yet
     (the joiner creates its changelog as it starts: the broker lists the topic a moment
@@ -204,7 +204,7 @@ def _records_in(s: Settings, topic: str) -> int:
     try:
         return end_total(s, topic)
     except KafkaException as exc:
-        if exc.args[0].code() in _NOT_READY:
+        if exc.args[0].code() in NOT_LED:
             return 0
         raise
 

@@ -1,5 +1,6 @@
 """Running streamscore locally: fresh settings per run, child-process environments,
-waiting for a condition with a deadline. Shared by the tests and the benchmarks.
+free ports, waiting for a condition with a deadline. Shared by the tests and the
+benchmarks.
 
 >>> wait_until(lambda: True, 1.0, "nothing")
 >>> child_env(Settings(topic_events="ev"))["STREAMSCORE_TOPIC_EVENTS"]
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,3 +61,10 @@ def wait_until(cond: Callable[[], bool], deadline_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)  # polling a condition with a deadline
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free on ``host`` now (for a child's metrics port or a broker to come)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
