@@ -314,6 +314,7 @@ def write_report() -> None:
         ("joiner_shadow", joiner_shadow),
         ("lifecycle", lifecycle),
         ("online", online),
+        ("online_velocity", online),
         ("restart_pause", restart_pause),
         ("chaos", chaos),
         ("junk_throughput", junk_throughput),

@@ -14,11 +14,15 @@ def _f(value: Any, fmt: str) -> str:
 def online(result: dict[str, Any]) -> list[str]:
     """Rolling AUC of the champion and of each River candidate around a concept change,
     and what each costs per record."""
+    takeovers = result.get("takeovers", 0.0)
+    title = "The online challenger" + (" on a velocity champion's features" if takeovers else "")
     lines = heading(
-        "The online challenger",
+        title,
         result,
         f"{result['events']:,} generated events (seed {result['seed']}, fraud rate "
-        f"{result['fraud_rate']:.3f}), a concept change at event "
+        f"{result['fraud_rate']:.3f}"
+        + (f", account takeovers: {takeovers} per event" if takeovers else "")
+        + f"), a concept change at event "
         f"{result['concept_change_at']:,}; {result['labels']:,} first labels arriving on "
         f"average {result['label_delay_mean_events']:,.0f} events after their event. "
         "Candidates start untrained and are validated progressively (each event predicted "

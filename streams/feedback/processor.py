@@ -47,7 +47,7 @@ from streams.contract.validation import Problem
 from streams.feedback.entries import ScoreIn, State, fast_score
 from streams.feedback.join import Join
 from streams.feedback.store import Change
-from streams.model.features import FEATURE_NAMES
+from streams.model.features import FEATURE_NAMES, VELOCITY_SET
 from streams.monitoring.estimate import PerformanceEstimator
 from streams.monitoring.online_learner import OnlineLearner
 from streams.monitoring.quality import OnlineQuality
@@ -264,9 +264,11 @@ class Learned(NamedTuple):
 
 
 def learned(labelled: State) -> Learned:
-    """A labelled record's features (as the model saw them), label and event time."""
+    """A labelled record's features (as the model saw them: the event's, and the computed
+    ones if the record has them all), label and event time."""
     features = labelled["features"]
-    values = (features.get(name) for name in FEATURE_NAMES)
+    names = VELOCITY_SET.names if VELOCITY_SET.name_set.issubset(features) else FEATURE_NAMES
+    values = (features.get(name) for name in names)
     row = tuple(math.nan if v is None else float(v) for v in values)
     return Learned(row, labelled["label"], labelled["event_time"])
 

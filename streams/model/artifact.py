@@ -32,7 +32,6 @@ from streams.contract.schemas import validator
 from streams.errors import ModelError
 from streams.model.compiled import CompiledTrees, check_same_scores, compile_trees
 from streams.model.features import (
-    EVENT_SET,
     FeatureAssembler,
     FeatureSet,
     Matrix,
@@ -161,9 +160,9 @@ def load_model(
     levels = {f["name"]: f.get("levels", []) for f in manifest["features"] if "levels" in f}
     assembler = FeatureAssembler(levels, features)
     if manifest.get("model_kind", "lightgbm") == LINEAR_KIND:
-        if features is not EVENT_SET:
-            raise ModelError(f"model {version}: a linear model takes the event's features only")
         linear = LinearPredictor.from_json(blob)
+        if not linear.fits(features):
+            raise ModelError(f"model {version}: its linear model uses features not in its manifest")
         return Model(version, None, manifest, assembler, linear=linear)
     booster = _booster(blob, base / manifest["model_file"], version, features)
     compiled = shap = None

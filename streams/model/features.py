@@ -118,6 +118,18 @@ def feature_set(names: Sequence[str]) -> FeatureSet:
     )
 
 
+def feature_set_of_width(width: int) -> FeatureSet:
+    """The feature set of a row of ``width`` values (the sets' widths differ).
+
+    >>> feature_set_of_width(25) is VELOCITY_SET
+    True
+    """
+    for known in (EVENT_SET, VELOCITY_SET):
+        if width == len(known.names):
+            return known
+    raise ValueError(f"no feature set has {width} features")
+
+
 CONTRACT_LEVELS: dict[str, list[str]] = {name: list(FIELDS[name].levels) for name in CATEGORICAL}
 """The event contract's known levels: what a model is trained with."""
 

@@ -10,8 +10,8 @@ As River does: a missing value (NaN) adds nothing, a numeric feature of zero var
 adds nothing, and a code without a weight (unseen, or the unseen-level code) adds nothing.
 
 >>> m = LinearPredictor({"amount": (10.0, 4.0, 0.5)}, {"channel": {1: 2.0}}, -1.0)
->>> X = np.full((3, len(FEATURE_NAMES)), np.nan)
->>> X[0, 0], X[1, 0], X[1, FEATURE_NAMES.index("channel")] = 12.0, 12.0, 1.0
+>>> X = np.full((3, 15), np.nan)  # the event's 15 features; channel is the 13th
+>>> X[0, 0], X[1, 0], X[1, 12] = 12.0, 12.0, 1.0
 >>> [round(p, 4) for p in m.predict(X).tolist()]
 [0.3775, 0.8176, 0.2689]
 >>> LinearPredictor.from_json(m.to_json()) == m
@@ -28,12 +28,16 @@ import numpy.typing as npt
 import orjson
 
 from streams.errors import ModelError
-from streams.model.features import CATEGORICAL, FEATURE_NAMES, FEATURES, Matrix
+from streams.model.features import CATEGORICAL, VELOCITY_SET, FeatureSet, Matrix
 
 FORMAT = "streamscore-linear/1"
 MODEL_JSON = "model.json"
 KIND = "river_linear"
-NUMERIC: tuple[str, ...] = tuple(f.name for f in FEATURES if f.kind == "numeric")
+NUMERIC: tuple[str, ...] = tuple(f.name for f in VELOCITY_SET.features if f.kind == "numeric")
+"""Every numeric input a linear model may weigh: the event's and the computed ones."""
+# every feature set is a prefix of VELOCITY_SET (the event's own first), so a feature's
+# column is the same in each model's matrix
+_COLUMNS: dict[str, int] = {name: j for j, name in enumerate(VELOCITY_SET.names)}
 _LOGIT_CLAMP = 30.0  # River's sigmoid: 0 below -30, 1 above 30
 
 
@@ -57,13 +61,19 @@ class LinearPredictor:
         if unknown:
             raise ModelError(f"linear model has features the code does not: {sorted(unknown)}")
         # per column: mean, 1/std (0: adds nothing), weight; per categorical column a table
-        cols = [FEATURE_NAMES.index(n) for n in self.numeric]
+        cols = [_COLUMNS[n] for n in self.numeric]
         stats = np.array(list(self.numeric.values()), dtype=np.float64).reshape(-1, 3)
         var = stats[:, 1]
         inv = np.divide(1.0, np.sqrt(var), out=np.zeros_like(var), where=var > 0)
         object.__setattr__(self, "_cols", np.array(cols, dtype=np.intp))
         object.__setattr__(self, "_num", (stats[:, 0], inv, stats[:, 2]))
         object.__setattr__(self, "_tables", [_table(n, w) for n, w in self.categorical.items()])
+
+    def fits(self, features: FeatureSet) -> bool:
+        """Whether every feature it weighs is one of ``features`` (a model's inputs)."""
+        return features.name_set.issuperset(self.numeric) and features.name_set.issuperset(
+            self.categorical
+        )
 
     def predict(self, X: Matrix) -> Matrix:
         """Probability per row of the champion's assembled matrix (NaN: missing)."""
@@ -123,4 +133,4 @@ def _table(name: str, weights: dict[int, float]) -> tuple[int, Matrix]:
     table = np.zeros(max(weights, default=-1) + 2, dtype=np.float64)
     for code, w in weights.items():
         table[code] = w
-    return FEATURE_NAMES.index(name), table
+    return _COLUMNS[name], table

@@ -40,7 +40,14 @@ from river import compose, forest, linear_model, optim, preprocessing, tree
 
 from streams.config import Settings, default
 from streams.errors import ModelError
-from streams.model.features import CATEGORICAL, CONTRACT_LEVELS, FEATURE_NAMES, Matrix
+from streams.model.features import (
+    CATEGORICAL,
+    CONTRACT_LEVELS,
+    EVENT_SET,
+    FEATURE_NAMES,
+    Matrix,
+    feature_set_of_width,
+)
 from streams.model.metrics import log_loss, roc_auc
 from streams.model.online import KIND, MODEL_JSON, NUMERIC, LinearPredictor
 from streams.model.reference import feature_reference, histogram_bins
@@ -65,12 +72,12 @@ CHECK_ROWS = 64  # rows of check_sample.json: the window's last
 _CATEGORICAL = frozenset(CATEGORICAL)
 
 
-def river_row(features: Sequence[float]) -> RiverRow:
-    """A feature vector (``FEATURE_NAMES`` order, NaN missing) as River's dict: missing
-    values left out, categorical codes as integers (one-hot keys ``<name>_<code>``)."""
+def river_row(features: Sequence[float], names: Sequence[str] = FEATURE_NAMES) -> RiverRow:
+    """A feature vector (``names`` order, NaN missing) as River's dict: missing values
+    left out, categorical codes as integers (one-hot keys ``<name>_<code>``)."""
     return {
         name: int(v) if name in _CATEGORICAL else v
-        for name, v in zip(FEATURE_NAMES, features, strict=True)
+        for name, v in zip(names, features, strict=True)
         if v == v  # NaN is missing
     }
 
@@ -91,13 +98,15 @@ class RiverModel:
     impl: Any
     parts: dict[str, Any] = field(default_factory=dict)
 
-    def predict(self, features: Sequence[float]) -> float:
-        """P(fraud) of one vector (0 before anything is learned)."""
-        return float(self.impl.predict_proba_one(river_row(features)).get(True, 0.0))
+    def predict(self, features: Sequence[float], names: Sequence[str] = FEATURE_NAMES) -> float:
+        """P(fraud) of one vector of ``names`` (0 before anything is learned)."""
+        return float(self.impl.predict_proba_one(river_row(features, names)).get(True, 0.0))
 
-    def learn(self, features: Sequence[float], label: int) -> None:
-        """Learn one labelled vector."""
-        self.impl.learn_one(river_row(features), bool(label))
+    def learn(
+        self, features: Sequence[float], label: int, names: Sequence[str] = FEATURE_NAMES
+    ) -> None:
+        """Learn one labelled vector of ``names``."""
+        self.impl.learn_one(river_row(features, names), bool(label))
 
 
 def logistic(learning_rate: float, l2: float = 0.0) -> RiverModel:
@@ -177,12 +186,23 @@ class _Seen:
 
 
 class OnlineLearner:
-    """The logistic model learning one label at a time, its progressive window, publishing."""
+    """The logistic model learning one label at a time, its progressive window, publishing.
+
+    It learns the features the champion scored with: the event's 15, or those and the
+    10 computed velocity features (a row's width says which). A row of the other set
+    (the champion was swapped for one with other inputs) starts it over: a version over
+    other features than the champion's could not be its challenger.
+    """
 
     def __init__(self, config: OnlineConfig) -> None:
         self.config = config
-        self.model = logistic(config.learning_rate)
-        self.window: deque[_Seen] = deque(maxlen=config.window)
+        self.features = EVENT_SET
+        self.restarts = 0  # times a row of another feature set started it over
+        self._start()
+
+    def _start(self) -> None:
+        self.model = logistic(self.config.learning_rate)
+        self.window: deque[_Seen] = deque(maxlen=self.config.window)
         self.labels = 0
         self.published_at = 0  # labels learned when the last version was written
         self.min_time: int | None = None  # the earliest event time learned
@@ -191,8 +211,15 @@ class OnlineLearner:
         """Predict, then learn, each row; how many were learned."""
         n = 0
         for row in rows:
-            score = self.model.predict(row.features)
-            self.model.learn(row.features, row.label)
+            if len(row.features) != len(self.features.names):
+                self.features = feature_set_of_width(len(row.features))
+                if self.labels or n:
+                    self.restarts += 1
+                self._start()
+                n = 0
+            names = self.features.names
+            score = self.model.predict(row.features, names)
+            self.model.learn(row.features, row.label, names)
             self.window.append(_Seen(row.label, score, row.features, row.event_time))
             t = row.event_time
             self.min_time = t if self.min_time is None else min(self.min_time, t)
@@ -211,7 +238,8 @@ class OnlineLearner:
         seen = list(self.window)
         y = np.array([s.label for s in seen], dtype=np.float64)
         p = np.array([s.score for s in seen], dtype=np.float64)
-        X = np.array([s.features for s in seen], dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
+        width = len(self.features.names)
+        X = np.array([s.features for s in seen], dtype=np.float64).reshape(-1, width)
         t = np.array([s.event_time for s in seen], dtype=np.float64)
         return y, p, X, t
 
@@ -245,8 +273,11 @@ class OnlineLearner:
                 "window": self.config.window,
             },
         }
-        reference = {"features": feature_reference(X, levels), "score": histogram_bins(fitted)}
-        manifest = build_manifest(version, levels, training, metrics, reference)
+        reference = {
+            "features": feature_reference(X, levels, self.features),
+            "score": histogram_bins(fitted),
+        }
+        manifest = build_manifest(version, levels, training, metrics, reference, self.features)
         libraries = {k: v for k, v in manifest["libraries"].items() if k != "lightgbm"}
         manifest |= {
             "model_kind": KIND,
