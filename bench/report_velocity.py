@@ -38,7 +38,9 @@ def velocity_cost(result: dict[str, Any]) -> list[str]:
         "*bytes*: an account's state as a snapshot holds it (msgpack); *compacted*: what "
         "the compacted changelog keeps per account (snapshot and latest deltas); *written "
         "per event*: changelog keys and values over events. *restore*: accounts rebuilt "
-        "per second from the compacted changelog, the Kafka read not included.",
+        "per second from the compacted changelog, the Kafka read not included; "
+        "*checkpoint save* and *from checkpoint*: a clean stop's save of every account to "
+        "the local RocksDB checkpoints, and a restart's restore from them, accounts/s.",
     )
     b = result["state_bytes"]
     row = [
@@ -51,10 +53,13 @@ def velocity_cost(result: dict[str, Any]) -> list[str]:
         b["compacted_changelog_mean"],
         result["changelog_bytes_per_event"],
         f"{result['restore_accounts_per_s']:,}",
+        f"{result.get('checkpoint_save_accounts_per_s', float('nan')):,}",
+        f"{result.get('checkpoint_restore_accounts_per_s', float('nan')):,}",
     ]
     header = ["features µs/event", "scorer's state µs/event", "bytes mean", "bytes p99",
               "bytes max", "key bytes", "compacted bytes mean", "written per event",
-              "restore accounts/s"]  # fmt: skip
+              "restore accounts/s", "checkpoint save accounts/s",
+              "from checkpoint accounts/s"]  # fmt: skip
     return lines + table(header, [row])
 
 

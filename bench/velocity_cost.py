@@ -16,7 +16,11 @@ them), in batches of ``--batch`` events spread over 6 partitions as the topic wo
   the compacted changelog keeps per account (its snapshot and latest deltas);
 - *changelog bytes per event*: keys and values written to the changelog, over events;
 - *restore*: :meth:`AccountStates.restore` from the compacted changelog, accounts/s (the
-  Kafka read of the changelog comes on top).
+  Kafka read of the changelog comes on top);
+- *checkpoint*: a clean stop's save of every partition to the local RocksDB checkpoints
+  (:class:`~streams.scoring.state_store.CheckpointStore`), and a restart's restore from
+  them (load and :meth:`AccountStates.restore` with the base, no changelog after it),
+  accounts/s each.
 
 Python's GC runs as in the scorer (:class:`~streams.ops.gc_control.Collector`: between
 batches, what survives frozen). Each time is the best of ``--repeat`` runs. Writes
@@ -26,8 +30,10 @@ batches, what survives frozen). Each time is the best of ``--repeat`` runs. Writ
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,6 +48,7 @@ from streams.model.account_window import encode_state
 from streams.model.velocity import AccountFeatures, VelocityConfig
 from streams.ops.gc_control import Collector
 from streams.scoring.account_state import AccountStates, Event
+from streams.scoring.state_store import Checkpoint, CheckpointStore
 
 PARTITIONS = 6
 
@@ -111,11 +118,27 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
         for p, recs in compacted.items():
             fresh.restore(p, recs.items())
 
-    collector = Collector(1.0, freeze_survivors=True)
-    try:
-        restore_s = _best(restore, repeat)
-    finally:
-        collector.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = CheckpointStore(Path(tmp) / "velocity", max_age_s=3600)
+
+        def save() -> None:
+            for p in states.partitions:
+                store.save(p, "topic-id", 0, states.checkpoint(p))
+
+        def restore_checkpoint() -> None:
+            fresh = AccountStates(VelocityConfig(), "scores.accounts-changelog")
+            for p in states.partitions:
+                got = store.load(p, "topic-id", 0)
+                assert isinstance(got, Checkpoint), got
+                fresh.restore(p, (), got.accounts)
+
+        collector = Collector(1.0, freeze_survivors=True)
+        try:
+            restore_s = _best(restore, repeat)
+            save_s = _best(save, repeat)
+            checkpoint_s = _best(restore_checkpoint, repeat)
+        finally:
+            collector.close()
     return {
         "events": n,
         "accounts": len(sizes),
@@ -133,6 +156,8 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
             sum(len(r.key or b"") + len(r.value or b"") for r in written) / n, 1
         ),
         "restore_accounts_per_s": round(len(sizes) / restore_s),
+        "checkpoint_save_accounts_per_s": round(len(sizes) / save_s),
+        "checkpoint_restore_accounts_per_s": round(len(sizes) / checkpoint_s),
     }
 
 

@@ -175,6 +175,22 @@ class Settings(BaseSettings):
         description="an account's changelog record is its whole state once every this many "
         "batches that touch it, and only the batch's events in between",
     )
+    velocity_store: Literal["rocksdb", "none"] = Field(
+        "rocksdb",
+        description="local checkpoints of the velocity state (RocksDB, written at a clean "
+        "stop): a restart restores from them and the changelog written since; none: from "
+        "the whole changelog",
+    )
+    scorer_data_dir: Path = Field(
+        Path("var/scorer"),
+        description="where the scorer keeps its checkpoints, per group and instance id",
+    )
+    velocity_checkpoint_max_age_s: int = Field(
+        12 * 3600,
+        ge=0,
+        description="an older checkpoint is not used; keep it below the changelog's "
+        "delete.retention.ms (Kafka's default: 24 h), after which compaction drops tombstones",
+    )
 
     # --- drift monitoring (in the scorer) ---------------------------------------------
     drift_enabled: bool = True

@@ -10,12 +10,20 @@ import random
 import weakref
 import zlib
 
+import pytest
 from test_velocity import Event, brute_force, same
 
 from streams.contract.records import Origin, OutRecord
-from streams.model.account_window import DAY_MS, HOUR_MS, MINUTE_MS, encode_state
+from streams.model.account_window import (
+    DAY_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    AccountState,
+    decode_state,
+    encode_state,
+)
 from streams.model.velocity import VelocityConfig
-from streams.scoring.account_state import AccountStates, Observed
+from streams.scoring.account_state import AccountStates, Base, Log, Observed
 
 CFG = VelocityConfig(retention_ms=2 * DAY_MS)
 Features = dict[int, tuple[list[float], bool]]  # by offset: the features, cold or not
@@ -160,15 +168,23 @@ def test_one_changelog_record_per_account_a_batch_touched() -> None:
     ]
 
 
-def test_idle_accounts_expire_with_tombstones_and_features_stay_exact() -> None:
-    cfg = VelocityConfig(lateness_ms=MINUTE_MS, retention_ms=10 * MINUTE_MS)
-    rng = random.Random(27)
+EXPIRING = VelocityConfig(lateness_ms=MINUTE_MS, retention_ms=10 * MINUTE_MS)
+
+
+def _expiring_stream(seed: int, count: int) -> list[tuple[Event, Origin]]:
+    """~8 h of events for 3,000: new accounts all along, a few coming back."""
+    rng = random.Random(seed)
     clock, stream = 10 * DAY_MS, []
-    for offset in range(3_000):  # ~8 h: new accounts all along, a few coming back
+    for offset in range(count):
         clock += rng.choice([1, 5, 10, 30]) * 1000
         account = f"a{rng.randrange(offset + 1)}" if rng.random() < 0.3 else f"n{offset}"
-        event = (account, clock, 5.0, "m1", "GB")
+        event = (account, clock, rng.choice([5.0, 0.5]), rng.choice(["m1", "m2"]), "GB")
         stream.append((event, Origin("events", zlib.crc32(account.encode()) % 3, offset)))
+    return stream
+
+
+def test_idle_accounts_expire_with_tombstones_and_features_stay_exact() -> None:
+    cfg, stream = EXPIRING, _expiring_stream(27, 3_000)
     want = {
         o.offset: w
         for (_, o), w in zip(stream, brute_force([e for e, _ in stream], cfg), strict=True)
@@ -245,3 +261,65 @@ def test_an_accounts_windows_are_freed_by_reference_counting_once_it_goes() -> N
         assert windows() is None
     finally:
         gc.enable()
+
+
+def _copy(base: Base) -> dict[str, tuple[Log, AccountState]]:
+    """A checkpoint as a store keeps it: encoded then (restoring it grows its lists)."""
+    return {a: (log, decode_state(encode_state(s))) for a, (log, s) in base.items()}
+
+
+def _positions(states: AccountStates, p: int) -> dict[str, tuple[int, int, bytes]]:
+    """Each account's generation, slot since its snapshot and state: what its next
+    changelog record and features depend on."""
+    return {a: (g, n, encode_state(s)) for a, ((g, n, _), s) in states.checkpoint(p).items()}
+
+
+@pytest.mark.parametrize("expiring", [True, False], ids=["expiring", "busy"])
+def test_a_checkpoint_and_the_changelog_after_it_restore_the_committed_state(
+    expiring: bool,
+) -> None:
+    """Checkpoints taken between commits, then more batches (aborts, snapshots and
+    deltas, and expiry tombstones or busy accounts); each checkpoint plus the changelog
+    after it, raw or compacted, restores exactly the state at the end."""
+    cfg = EXPIRING if expiring else CFG
+    stream = _expiring_stream(31, 3_000) if expiring else _stream(31, 3_000)
+    every = 3 if expiring else 16  # busy: most accounts go on in their generation
+    states, changelog, checkpoints, rng = AccountStates(cfg, "c", every), [], [], random.Random(32)
+    i = 0
+    while i < len(stream):
+        batch = stream[i : i + rng.randrange(1, 60)]
+        seen = states.observe([e for e, _ in batch], [o for _, o in batch])
+        states.sent()
+        if rng.random() < 0.2:
+            states.aborted()
+            continue
+        states.committed()
+        i += len(batch)
+        changelog += seen.changelog
+        if rng.random() < 0.08 or i > len(stream) - 150:  # and near the end: few snapshots
+            bases = {p: _copy(states.checkpoint(p)) for p in states.partitions}
+            checkpoints.append((len(changelog), bases))
+    assert len(checkpoints) >= 5
+    if expiring:  # accounts expired after the first checkpoint
+        assert sum(r.value is None for r in changelog[checkpoints[0][0] :]) > 20
+    for at, bases in checkpoints:
+        tail = changelog[at:]
+        for p in range(3):
+            raw = [(r.key or b"", r.value) for r in tail if r.partition == p]
+            for records in (raw, _compacted(tail, p)):
+                restored = AccountStates(cfg, "c", every)
+                restored.restore(p, records, _copy(bases[p]) if p in bases else None)
+                assert _positions(restored, p) == _positions(states, p)
+                # its tombstones, when it expires, cover every slot it ever wrote
+                live, got = states.checkpoint(p), restored.checkpoint(p)
+                assert all(got[a][0][2] >= log[2] for a, (log, _) in live.items())
+
+
+def test_a_checkpoint_needs_every_change_committed() -> None:
+    states = AccountStates(CFG, "c")
+    states.observe([("a", DAY_MS, 1.0, None, None)], [Origin("events", 0, 0)])
+    states.sent()
+    with pytest.raises(ValueError, match="not committed"):
+        states.checkpoint(0)
+    states.committed()
+    assert list(states.checkpoint(0)) == ["a"]

@@ -29,6 +29,7 @@ from streams.scoring.account_state import account_states
 from streams.scoring.factory import pipeline_config
 from streams.scoring.pipeline import ScoringPipeline
 from streams.scoring.scorer import Scorer
+from streams.scoring.state_restore import StateRestorer
 
 PARTITIONS = 3
 CHANGELOG = "streamscore-scorer-accounts-changelog"
@@ -138,7 +139,7 @@ def _run(models: Path, version: str, io: LogIO, changelog_from: LogIO | None = N
     metrics = ScorerMetrics(CollectorRegistry())
     drift = drift_monitor(settings, model)  # it watches the event's own features
     changelog = _changelog(changelog_from or io)
-    scorer = Scorer(settings, pipeline, io, metrics, drift, changelog=changelog)  # type: ignore[arg-type]
+    scorer = Scorer(settings, pipeline, io, metrics, drift, restorer=StateRestorer(changelog))  # type: ignore[arg-type]
     scorer.run(io.stop)
 
 

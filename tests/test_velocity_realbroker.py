@@ -63,10 +63,16 @@ def _stream(settings: Settings, seed: int, rate: float = 3_000.0) -> threading.T
     return writer
 
 
-def _restored(log: Path) -> int:
-    """The accounts a scorer restored from the changelog, from its log lines."""
+def _restored(log: Path, field: str = "accounts") -> int:
+    """The accounts a scorer restored (``from_checkpoints``: of them, those from its
+    local checkpoints), from its log lines."""
     lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if line.startswith(b"{")]
-    return sum(r["accounts"] for r in lines if r["message"] == "velocity state restored")
+    return sum(r[field] for r in lines if r["message"] == "velocity state restored")
+
+
+def _stop(scorer: subprocess.Popen[bytes]) -> None:
+    scorer.send_signal(signal.SIGTERM)
+    assert scorer.wait(30) == 0
 
 
 def _check(settings: Settings) -> None:
@@ -150,3 +156,36 @@ def test_idle_accounts_expire_with_tombstones_and_the_features_stay_exact(
     assert check_velocity(scores, events, config) == COUNT
     changelog = read_topic(settings, settings.topic_accounts_changelog)
     assert sum(r.value is None for r in changelog) > 20  # accounts dropped, and said so
+
+
+def test_a_clean_restart_restores_from_its_checkpoints_and_the_changelog_since(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Scorer a stops cleanly (its checkpoints saved), scorer b takes every partition
+    (no checkpoint of its own: the whole changelog) and writes more of the changelog,
+    then a comes back: its checkpoints and what b wrote since, the features exact."""
+    writer = _stream(settings, seed=30, rate=600.0)
+    done = lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)  # noqa: E731
+    logs = {name: tmp_path / f"{name}.log" for name in ("a1", "b", "a2")}
+    first = _scorer(settings, logs["a1"], "a")
+    wait_for(lambda: done() > 2_500, 120, "scorer a to commit some batches")
+    _stop(first)
+    assert b'"velocity checkpoints saved"' in logs["a1"].read_bytes()
+    second = _scorer(settings, logs["b"], "b")
+    try:
+        wait_for(lambda: done() > 6_000, 120, "scorer b to commit some batches")
+    finally:
+        _stop(second)
+    assert _restored(logs["b"]) > 0 and _restored(logs["b"], "from_checkpoints") == 0
+    assert done() < COUNT, "scorer a came back too late to be mid-stream"
+    third = _scorer(settings, logs["a2"], "a")
+    try:
+        writer.join(60)
+        wait_for(lambda: done() == COUNT, 180, "scorer a to finish")
+    finally:
+        _stop(third)
+    assert _restored(logs["a2"], "from_checkpoints") > 0
+    for log in logs.values():
+        text = log.read_text()
+        assert "Traceback" not in text and "velocity checkpoint not used" not in text
+    _check(settings)

@@ -106,6 +106,9 @@ GROUPS: tuple[Group, ...] = (
             "velocity_lateness_ms",
             "velocity_retention_ms",
             "velocity_snapshot_every",
+            "velocity_store",
+            "scorer_data_dir",
+            "velocity_checkpoint_max_age_s",
         ),
     ),
     Group(

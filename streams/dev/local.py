@@ -24,7 +24,7 @@ _ids = itertools.count()
 
 
 def fresh_settings(bootstrap: str, name: str, **overrides: object) -> Settings:
-    """Settings with topics, groups, transactional id and joiner state of their own (6
+    """Settings with topics, groups, transactional id and local state of their own (6
     partitions unless ``overrides`` say otherwise), every topic created."""
     p = f"{name}.{os.getpid()}.{next(_ids)}"
     topics = {
@@ -40,6 +40,7 @@ def fresh_settings(bootstrap: str, name: str, **overrides: object) -> Settings:
         "joiner_group_id": f"{p}-joiner",
         "scorer_instance_id": p,
         "joiner_data_dir": Path(f"/tmp/{p}-joiner"),
+        "scorer_data_dir": Path(f"/tmp/{p}-scorer"),
         **topics,
     }
     settings = Settings(bootstrap_servers=bootstrap, **{**defaults, **overrides})  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ from streams.kafka.topics import (
     read_keyed,
     read_topic,
     scan_topic,
+    topic_id,
     topic_partitions,
     watermarks,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "read_keyed",
     "read_topic",
     "scan_topic",
+    "topic_id",
     "topic_partitions",
     "watermarks",
 ]

@@ -54,7 +54,9 @@ def connect(settings: Settings, create_topics: bool = True) -> Iterator[Runtime]
         return
     broker = EmbeddedBroker()
     try:
-        resolved = settings.model_copy(update={"bootstrap_servers": broker.start()})
+        # its topics end with the process: no velocity checkpoint to keep against them
+        local = {"bootstrap_servers": broker.start(), "velocity_store": "none"}
+        resolved = settings.model_copy(update=local)
         broker.create_topics(settings.all_topics())
         yield Runtime(resolved, broker)
     finally:

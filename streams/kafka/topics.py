@@ -205,6 +205,20 @@ def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
         consumer.close()
 
 
+def topic_id(settings: Settings, topic: str) -> str | None:
+    """Kafka's id of ``topic`` (KIP-516: a topic deleted and made again has a new one);
+    None if the broker gives none; BrokerError if it cannot be described."""
+    from confluent_kafka import TopicCollection
+
+    admin = AdminClient(librdkafka_config(settings, logger=LIBRDKAFKA_LOG))
+    fut = admin.describe_topics(TopicCollection([topic]), request_timeout=TIMEOUT_S)[topic]
+    try:
+        found = str(fut.result().topic_id or "")
+    except KafkaException as exc:
+        raise BrokerError(f"cannot describe topic {topic}: {exc}") from exc
+    return found if found.strip("A") else None  # an all-zero id: none
+
+
 def end_total(settings: Settings, topic: str) -> int:
     """Sum of ``topic``'s high watermarks: its records (and commit markers) so far."""
     return sum(high for _, high in watermarks(settings, topic).values())
@@ -223,18 +237,18 @@ def read_topic(settings: Settings, topic: str, deadline_s: float = 60.0) -> list
 
 
 def read_keyed(
-    settings: Settings, topic: str, partitions: Collection[int], deadline_s: float = 60.0
+    settings: Settings, topic: str, starts: Mapping[int, int], deadline_s: float = 60.0
 ) -> dict[int, list[tuple[bytes, bytes | None]]]:
-    """Every committed (key, value) of ``partitions`` of ``topic``, up to their current
-    end, in order per partition (as :func:`scan_topic` reads them); records without a
-    key are skipped."""
-    out: dict[int, list[tuple[bytes, bytes | None]]] = {p: [] for p in partitions}
+    """Every committed (key, value) of the partitions of ``topic`` in ``starts``, from
+    the offset given each (0: the start) up to their current end, in order per partition
+    (as :func:`scan_topic` reads them); records without a key are skipped."""
+    out: dict[int, list[tuple[bytes, bytes | None]]] = {p: [] for p in starts}
 
     def take(msg: Message) -> None:
         if (key := msg.key()) is not None:
             out[msg.partition() or 0].append((key, msg.value()))
 
-    scan_topic(settings, topic, take, deadline_s, partitions)
+    scan_topic(settings, topic, take, deadline_s, starts)
     return out
 
 
@@ -243,23 +257,25 @@ def scan_topic(
     topic: str,
     take: Callable[[Message], None],
     deadline_s: float = 60.0,
-    partitions: Collection[int] | None = None,
+    partitions: Collection[int] | Mapping[int, int] | None = None,
 ) -> int:
-    """Hand every committed record of ``topic`` (of ``partitions`` only, if given) up to
-    its current end to ``take``, a fetch at a time, without joining a group or keeping
-    them; how many there were.
+    """Hand every committed record of ``topic`` (of ``partitions`` only, if given; from
+    the offset each maps to, if a mapping) up to its current end to ``take``, a fetch at
+    a time, without joining a group or keeping them; how many there were.
 
     The end is the high watermark, and the read is read_committed: a transaction that is
     committed but whose markers are not written yet is waited for, not skipped (an open
     one, until it ends or ``deadline_s`` passes: BrokerError)."""
+    starts = partitions if isinstance(partitions, Mapping) else {}
     ends = {
         p: high
         for p, (low, high) in watermarks(settings, topic).items()
-        if high > low and (partitions is None or p in partitions)
+        if high > max(low, starts.get(p, 0)) and (partitions is None or p in partitions)
     }
     consumer = make_consumer(settings, "streamscore-reader")
     try:
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        offsets = {p: starts.get(p) or OFFSET_BEGINNING for p in ends}
+        consumer.assign([TopicPartition(topic, p, offsets[p]) for p in ends])
         n, deadline = 0, time.monotonic() + deadline_s
         while ends and time.monotonic() < deadline:
             for msg in consumer.consume(10_000, 0.2):

@@ -58,12 +58,16 @@ events_of: Callable[[Row], Event] = itemgetter(
 )
 """The :data:`Event` of a validated event's row."""
 
-ChangelogReader = Callable[[Collection[int]], Mapping[int, Iterable[tuple[bytes, bytes | None]]]]
-"""Reads the changelog partitions given to their end (read committed): their (key, value)s."""
+ChangelogReader = Callable[[Mapping[int, int]], Mapping[int, Iterable[tuple[bytes, bytes | None]]]]
+"""Reads the changelog partitions given from the offset given each (0: the start) to
+their end (read committed): their (key, value)s."""
 
 Log = tuple[int, int, int]
 """An account's changelog position: its generation, the deltas written since its
 snapshot, and the highest slot it ever wrote (the tombstones when it expires)."""
+
+Base = Mapping[str, tuple[Log, AccountState]]
+"""A partition's accounts as a checkpoint kept them: their changelog position and state."""
 
 # the undo of one transaction: per (partition, account), what it and its log were before
 Undo = dict[tuple[int, str], tuple[Before, Log | None]]
@@ -240,45 +244,67 @@ class AccountStates:
             else:
                 self._logs[p][account] = log
 
-    def restore(self, partition: int, records: Iterable[tuple[bytes, bytes | None]]) -> int:
-        """Rebuild a newly assigned partition's state from its changelog records in
-        order (the last one of a key wins; a None value deletes): each account's
-        snapshot, then its deltas of the same generation in slot order, observed as
-        they were. How many accounts."""
+    def restore(
+        self,
+        partition: int,
+        records: Iterable[tuple[bytes, bytes | None]],
+        base: Base | None = None,
+    ) -> int:
+        """Rebuild a newly assigned partition's state from ``base`` (a checkpoint's
+        accounts; none: empty) and its changelog records written since (all of them without
+        a base), in order (the last one of a key wins; a None value deletes): an account
+        with a snapshot among them is rebuilt from it and its deltas of the same generation
+        in slot order; one without, from the base and its deltas of the base's generation
+        after the base's slot; each delta observed as it was. How many accounts."""
         part = self._parts[partition] = AccountFeatures(self.config)
         logs = self._logs[partition] = {}
+        for account, (log, state) in (base or {}).items():
+            part.accounts[account] = AccountWindows(state)
+            logs[account] = log
         latest: dict[str, dict[int, bytes | None]] = {}
         for key, value in records:
             account, slot = parse_key(key)
             latest.setdefault(account, {})[slot] = value
         for account, slots in latest.items():
-            snapshot = slots.pop(0, None)
-            if snapshot is None:
-                continue  # expired (its deltas were deleted with it)
-            gen, state = decode_snapshot(snapshot)
-            part.accounts[account] = AccountWindows(state)
-            since = 0
+            high = max(max(slots), logs[account][2] if account in logs else 0)
+            if 0 in slots:
+                if (snapshot := slots.pop(0)) is None:  # expired (its deltas deleted with it)
+                    part.accounts.pop(account, None)
+                    logs.pop(account, None)
+                    continue
+                gen, state = decode_snapshot(snapshot)
+                part.accounts[account] = AccountWindows(state)
+                since = 0
+            elif account in logs:  # the base's generation goes on
+                gen, since, _ = logs[account]
+            else:
+                continue  # deltas without a snapshot: expired
             for slot in sorted(s for s, v in slots.items() if v is not None):
                 delta_gen, added = decode_delta(slots[slot])  # type: ignore[arg-type]
                 if delta_gen == gen:
                     for event in added:
                         part.observe(account, *event)
                     since = slot
-            logs[account] = (gen, since, max(slots, default=0))
+            logs[account] = (gen, since, high)
         mark = max((w.state.last_time for w in part.accounts.values()), default=0)
         self._mark[partition] = self._swept[partition] = mark
         return len(part.accounts)
 
-    def follow(self, assigned: Collection[int], read: ChangelogReader) -> dict[int, int]:
-        """Keep the state of exactly the ``assigned`` partitions: a revoked one's goes, a
-        newly assigned one's is restored from what ``read`` returns of its changelog
-        (before its first event is observed); the accounts restored per partition."""
+    def follow(self, assigned: Collection[int]) -> list[int]:
+        """Keep the state of exactly the ``assigned`` partitions: a revoked one's goes; the
+        newly assigned ones, whose state the caller restores (:meth:`restore`) before any
+        of their events is observed."""
         for p in self.partitions - set(assigned):
             self.revoke(p)
-        new = [p for p in assigned if p not in self._parts]
-        if not new:
-            return {}
-        return {p: self.restore(p, records) for p, records in read(new).items()}
+        return sorted(p for p in assigned if p not in self._parts)
+
+    def checkpoint(self, partition: int) -> dict[str, tuple[Log, AccountState]]:
+        """A partition's accounts with their changelog positions (a :data:`Base`), once
+        every change is committed (ValueError if not: a checkpoint holds committed state)."""
+        if self._open or self._sent:
+            raise ValueError("velocity state has changes not committed: no checkpoint")
+        logs = self._logs[partition]
+        return {a: (logs[a], w.state) for a, w in self._parts[partition].accounts.items()}
 
     def revoke(self, partition: int) -> None:
         """A partition went to another scorer: its state goes."""

@@ -6,13 +6,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import logging
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
 from streams.config import Settings
 from streams.errors import BrokerError
-from streams.kafka import read_keyed
+from streams.kafka import read_keyed, topic_id, watermarks
 from streams.kafka.batch import BatchIO
 from streams.kafka.runtime import require_topics
 from streams.monitoring.drift import drift_monitor
@@ -21,9 +22,13 @@ from streams.scoring.account_state import account_states
 from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
 from streams.scoring.reload import ModelReloader, load, load_or_fallback
 from streams.scoring.scorer import Scorer
+from streams.scoring.state_restore import Checkpoints, StateRestorer
+from streams.scoring.state_store import CheckpointStore
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+log = logging.getLogger(__name__)
 
 # a restore waits for a dead owner's open transaction: its timeout, and this for the read
 _RESTORE_SLACK_S = 30.0
@@ -76,17 +81,47 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
         else None
     )
     drift = drift_monitor(settings, models.champion)
-    changelog = partial(read_changelog, settings)
-    return Scorer(settings, pipeline, io, metrics, drift, reloader, changelog)
+    restorer = StateRestorer(
+        partial(read_changelog, settings), checkpoints(settings) if velocity else None
+    )
+    return Scorer(settings, pipeline, io, metrics, drift, reloader, restorer)
 
 
 def read_changelog(
-    settings: Settings, partitions: Collection[int]
+    settings: Settings, starts: Mapping[int, int]
 ) -> dict[int, list[tuple[bytes, bytes | None]]]:
-    """The velocity state's changelog records of ``partitions``, to their end; waits out
-    a dead owner's open transaction (up to ``transaction_timeout_ms``)."""
+    """The velocity state's changelog records of the partitions in ``starts``, each from
+    its offset there to its end; waits out a dead owner's open transaction (up to
+    ``transaction_timeout_ms``)."""
     deadline_s = settings.transaction_timeout_ms / 1000 + _RESTORE_SLACK_S
-    return read_keyed(settings, settings.topic_accounts_changelog, partitions, deadline_s)
+    return read_keyed(settings, settings.topic_accounts_changelog, starts, deadline_s)
+
+
+def checkpoints(settings: Settings) -> Checkpoints | None:
+    """The velocity state's local checkpoints, if ``velocity_store`` asks for them and
+    the broker gives the changelog's topic id (to tell a topic made again)."""
+    if settings.velocity_store == "none":
+        return None
+    topic = settings.topic_accounts_changelog
+    tid = topic_id(settings, topic)
+    if tid is None:
+        log.warning(
+            "velocity checkpoints off: the broker gives no topic id", extra={"topic": topic}
+        )
+        return None
+    member = f"{settings.scorer_group_id}-{settings.scorer_instance_id}"
+    store = CheckpointStore(
+        settings.scorer_data_dir / member / "velocity", settings.velocity_checkpoint_max_age_s
+    )
+    ends = partial(changelog_ends, settings)
+    return Checkpoints(store, tid, ends)
+
+
+def changelog_ends(settings: Settings) -> dict[int, int]:
+    """The velocity changelog's partitions' ends (high watermarks)."""
+    return {
+        p: high for p, (_, high) in watermarks(settings, settings.topic_accounts_changelog).items()
+    }
 
 
 def scorer_io(settings: Settings, exactly_once: bool) -> BatchIO:

@@ -28,11 +28,12 @@ from streams.model.fallback import FALLBACK_VERSION
 from streams.monitoring.drift import DriftMonitor, drift_monitor
 from streams.ops.gc_control import Collector
 from streams.ops.metrics import ScorerMetrics
-from streams.scoring.account_state import ChangelogReader, account_states
+from streams.scoring.account_state import account_states
 from streams.scoring.challengers import GuardTrip, ModelSet, guard_alert, guard_evidence
 from streams.scoring.pipeline import BatchResult, ScoringPipeline, merge_results
 from streams.scoring.reload import ModelReloader, stop_canary
 from streams.scoring.scorer_io import ScorerIO
+from streams.scoring.state_restore import StateRestorer
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Scorer:
         metrics: ScorerMetrics,
         drift: DriftMonitor | None = None,
         reloader: ModelReloader | None = None,
-        changelog: ChangelogReader = lambda partitions: {},
+        restorer: StateRestorer | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
@@ -90,7 +91,8 @@ class Scorer:
         self.reloader = reloader
         self.io = io
         self.metrics = metrics
-        self._read_changelog = changelog  # the velocity state's, for restores on assignment
+        # the velocity state's restores on assignment (none without a changelog)
+        self.restorer = restorer or StateRestorer(lambda starts: {})
         self.stats = ScorerStats()
         self._sent: Scored | None = None  # the batch whose delivery is in flight
         # the batch settled last, until _account_settled: (inputs, result, seconds)
@@ -115,6 +117,7 @@ class Scorer:
                 collector.between_batches()
             self._settle()
             self._account_settled()
+            self._save_state()  # after the last commit: committed state only
         finally:
             collector.close()
             self.io.close()
@@ -203,12 +206,30 @@ class Scorer:
         states, assigned = self.pipeline.states, self.io.assigned
         if states is None or assigned is None:  # None: every partition (MemoryIO)
             return
-        t0 = time.perf_counter()
-        restored = states.follow({p for _, p in assigned}, self._read_changelog)
-        if restored:
-            seconds = round(time.perf_counter() - t0, 3)
-            extra = {"partitions": sorted(restored), "accounts": sum(restored.values())}
-            log.info("velocity state restored", extra={**extra, "seconds": seconds})
+        new = states.follow({p for _, p in assigned})
+        if new:
+            t0 = time.perf_counter()
+            restored = self.restorer.restore(states, new)
+            extra = {
+                "partitions": new,
+                "accounts": sum(r.accounts for r in restored.values()),
+                "from_checkpoints": sum(r.from_checkpoint or 0 for r in restored.values()),
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            log.info("velocity state restored", extra=extra)
+
+    def _save_state(self) -> None:
+        """At a clean stop, the velocity state's checkpoints (a failure is logged: the
+        next start restores from the whole changelog instead)."""
+        if self.pipeline.states is None:
+            return
+        try:
+            saved = self.restorer.save(self.pipeline.states)
+        except Exception as exc:  # RocksDB's and Kafka's errors alike: the state is in Kafka
+            log.warning("velocity checkpoints not saved", extra={"error": repr(exc)})
+            return
+        if saved:
+            log.info("velocity checkpoints saved", extra={"accounts": saved})
 
     def checks(self) -> dict[str, bool]:
         """Readiness: partitions assigned, broker reachable, model loaded, outputs committing

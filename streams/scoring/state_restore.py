@@ -1,0 +1,97 @@
+"""Where a newly assigned partition's velocity state comes from, and where it goes at a
+clean stop.
+
+With a :class:`~streams.scoring.state_store.CheckpointStore` (``velocity_store:
+rocksdb``): a partition's usable checkpoint and the changelog after its offset; without
+one (or none usable), the whole changelog. At a clean stop, after the last commit, every
+partition's state is saved with the changelog's end then, which covers every record the
+scorer wrote: a committed transaction's records are appended before its commit returns.
+
+The order, written down: the last transaction commits -> the changelog's ends are read ->
+each partition's committed state is saved at its end. The Kafka reads are the caller's
+(the scorer's factory passes them from :mod:`streams.kafka`).
+
+>>> from streams.scoring.account_state import AccountStates, VelocityConfig
+>>> restorer = StateRestorer(lambda starts: {p: [] for p in starts})
+>>> restorer.restore(AccountStates(VelocityConfig(), "accounts"), [0, 1])
+{0: Restored(accounts=0, from_checkpoint=None), 1: Restored(accounts=0, from_checkpoint=None)}
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+from streams.scoring.account_state import AccountStates, ChangelogReader
+from streams.scoring.state_store import Checkpoint, CheckpointStore
+
+log = logging.getLogger(__name__)
+
+EndsReader = Callable[[], Mapping[int, int]]
+"""The changelog partitions' ends (high watermarks)."""
+
+
+class Restored(NamedTuple):
+    """A partition's restore: its accounts, and those of them from a checkpoint (None:
+    none was used)."""
+
+    accounts: int
+    from_checkpoint: int | None
+
+
+class Checkpoints(NamedTuple):
+    """A checkpoint store and what it checks a checkpoint against."""
+
+    store: CheckpointStore
+    topic_id: str  # the changelog's (Kafka's topic id)
+    ends: EndsReader
+
+
+class StateRestorer:
+    """Restores partitions' velocity state from checkpoints (if any) and the changelog;
+    saves checkpoints at a clean stop."""
+
+    def __init__(self, read: ChangelogReader, checkpoints: Checkpoints | None = None) -> None:
+        self.read = read
+        self.checkpoints = checkpoints
+
+    def restore(self, states: AccountStates, partitions: Sequence[int]) -> dict[int, Restored]:
+        """Restore ``partitions`` (newly assigned) into ``states``."""
+        if not partitions:
+            return {}
+        usable = self._usable(partitions)
+        starts = {p: usable[p].offset if p in usable else 0 for p in partitions}
+        tails = self.read(starts)
+        out = {}
+        for p in partitions:
+            base = usable[p].accounts if p in usable else None
+            n = states.restore(p, tails.get(p, ()), base)
+            out[p] = Restored(n, None if base is None else len(base))
+        return out
+
+    def _usable(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
+        """The partitions' checkpoints that can be used (why not, logged)."""
+        c = self.checkpoints
+        if c is None:
+            return {}
+        ends, usable = c.ends(), {}
+        for p in partitions:
+            got = c.store.load(p, c.topic_id, ends.get(p, 0))
+            if isinstance(got, Checkpoint):
+                usable[p] = got
+            elif got != "no checkpoint":
+                log.info("velocity checkpoint not used", extra={"partition": p, "why": got})
+        return usable
+
+    def save(self, states: AccountStates) -> int:
+        """After the last commit: every partition's state, at the changelog's end; how
+        many accounts (0 without a store)."""
+        c = self.checkpoints
+        if c is None or not states.partitions:
+            return 0
+        ends = c.ends()
+        return sum(
+            c.store.save(p, c.topic_id, ends.get(p, 0), states.checkpoint(p))
+            for p in sorted(states.partitions)
+        )

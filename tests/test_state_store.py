@@ -1,0 +1,106 @@
+"""The velocity state's local checkpoints (RocksDB) and the restorer that uses them,
+without a broker: what is saved is what loads, a save replaces a partition's checkpoint
+and no other's, and a checkpoint that cannot be trusted (another topic, past the end, too
+old) is not used, the whole changelog read instead."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from pathlib import Path
+
+from streams.contract.records import Origin
+from streams.model.account_window import DAY_MS, AccountState, encode_state
+from streams.model.velocity import VelocityConfig
+from streams.scoring.account_state import AccountStates
+from streams.scoring.state_restore import Checkpoints, Restored, StateRestorer
+from streams.scoring.state_store import Checkpoint, CheckpointStore
+
+CFG = VelocityConfig()
+Records = list[tuple[bytes, bytes | None]]
+
+
+def _states(seed: int, count: int = 400) -> tuple[AccountStates, dict[int, Records]]:
+    """States of 40 accounts on partitions 0, 1 and 256 (a prefix's last byte is 0 for
+    both 0 and 256), everything committed, and the changelog written."""
+    rng, states, changelog = random.Random(seed), AccountStates(CFG, "c", 4), {}
+    for k in range(count):
+        a = rng.randrange(40)
+        event = (f"acct-{a}", DAY_MS + 1_000 * k, rng.choice([1.0, 9.5]), "m1", "GB")
+        seen = states.observe([event], [Origin("events", (0, 1, 256)[a % 3], k)])
+        states.sent()
+        states.committed()
+        for r in seen.changelog:
+            changelog.setdefault(r.partition or 0, []).append((r.key or b"", r.value))
+    return states, changelog
+
+
+def _encoded(accounts: Mapping[str, tuple[object, AccountState]]) -> dict[str, object]:
+    return {a: (log, encode_state(s)) for a, (log, s) in accounts.items()}
+
+
+def test_what_is_saved_loads_per_partition_and_a_save_replaces(tmp_path: Path) -> None:
+    states, _ = _states(1)
+    store = CheckpointStore(tmp_path / "v", max_age_s=3600)
+    for p in (0, 1, 256):
+        assert store.save(p, "tid", 100 + p, states.checkpoint(p)) == len(states.accounts(p))
+    for p in (0, 1, 256):
+        got = store.load(p, "tid", end=1_000)
+        assert isinstance(got, Checkpoint) and got.offset == 100 + p
+        assert _encoded(got.accounts) == _encoded(states.checkpoint(p))
+    one = dict(list(states.checkpoint(1).items())[:1])
+    store.save(1, "tid", 500, one)  # fewer accounts: the others go
+    got = store.load(1, "tid", end=1_000)
+    assert isinstance(got, Checkpoint) and _encoded(got.accounts) == _encoded(one)
+    got = store.load(256, "tid", end=1_000)
+    assert isinstance(got, Checkpoint) and _encoded(got.accounts) == _encoded(
+        states.checkpoint(256)
+    )
+
+
+def test_a_checkpoint_that_cannot_be_trusted_is_not_used(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    store = CheckpointStore(tmp_path / "v", max_age_s=60, clock=lambda: now[0])
+    assert store.load(0, "tid", end=10) == "no checkpoint"
+    store.save(0, "tid", 10, {})
+    assert isinstance(store.load(0, "tid", end=10), Checkpoint)
+    assert store.load(0, "other", end=10) == "the changelog topic was made again since"
+    assert "past the changelog's end" in str(store.load(0, "tid", end=9))
+    now[0] += 61
+    assert store.load(0, "tid", end=10) == "older than velocity_checkpoint_max_age_s"
+
+
+def test_the_restorer_reads_only_the_changelog_after_a_usable_checkpoint(
+    tmp_path: Path,
+) -> None:
+    states, changelog = _states(2, 600)
+    ends = {p: len(records) for p, records in changelog.items()}
+    store = CheckpointStore(tmp_path / "v", max_age_s=3600)
+    checkpoints = Checkpoints(store, "tid", lambda: ends)
+    # a checkpoint of partition 1 at its offset 30 (its state then, replayed from the log)
+    at = AccountStates(CFG, "c", 4)
+    at.restore(1, changelog[1][:30])
+    store.save(1, "tid", 30, at.checkpoint(1))
+    store.save(0, "other-topic", 5, {})  # not usable: partition 0 reads it all
+    asked: list[dict[int, int]] = []
+
+    def read(starts: Mapping[int, int]) -> dict[int, Records]:
+        asked.append(dict(starts))
+        return {p: changelog[p][s:] for p, s in starts.items()}
+
+    fresh = AccountStates(CFG, "c", 4)
+    got = StateRestorer(read, checkpoints).restore(fresh, [0, 1])
+    assert asked == [{0: 0, 1: 30}]
+    assert got[0] == Restored(len(states.accounts(0)), None)
+    assert got[1] == Restored(len(states.accounts(1)), len(at.accounts(1)))
+    for p in (0, 1):
+        assert _encoded(fresh.checkpoint(p)) == _encoded(states.checkpoint(p))
+
+    # a clean stop saves every partition at the changelog's end: the next restore reads none
+    assert StateRestorer(read, checkpoints).save(fresh) == sum(
+        len(fresh.accounts(p)) for p in (0, 1)
+    )
+    again = AccountStates(CFG, "c", 4)
+    StateRestorer(read, checkpoints).restore(again, [0, 1])
+    assert asked[-1] == {0: ends[0], 1: ends[1]}
+    assert _encoded(again.checkpoint(1)) == _encoded(states.checkpoint(1))
