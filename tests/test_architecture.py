@@ -56,6 +56,7 @@ ONLY_IN = {
     "tl2cgen": ("model/compiled.py",),
     "prometheus_client": ("ops/", "dev/", "views/scrape.py"),  # scrape: the text parser
     "mlflow": ("lifecycle/mlflow_log.py",),
+    "rocksdict": ("feedback/tables.py", "scoring/state_store.py"),
 }
 """Third-party packages and the only places that import them."""
 
