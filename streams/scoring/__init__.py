@@ -11,6 +11,8 @@ reloads). Imports everything below it: monitoring, model, kafka, ops, contract.
 - :mod:`~streams.scoring.reload`: new model versions (champion, challengers, fallback)
   loaded in the background;
 - :mod:`~streams.scoring.scorer_io`: what the loop needs of its Kafka I/O;
+- :mod:`~streams.scoring.side_outputs`: drift alerts and the canary guard's stop, added
+  to a batch's outputs;
 - :mod:`~streams.scoring.account_state`: the velocity state per partition, its
   changelog records (:mod:`~streams.scoring.state_changelog`) and undo
   (:mod:`~streams.scoring.state_undo`), pure; where a partition's state comes from on

@@ -18,21 +18,19 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import orjson
-
 from streams.config import Settings
-from streams.contract.records import InRecord, OutRecord
-from streams.errors import ModelError
+from streams.contract.records import InRecord
 from streams.kafka.batch import BatchAborted
 from streams.model.fallback import FALLBACK_VERSION
 from streams.monitoring.drift import DriftMonitor, drift_monitor
 from streams.ops.gc_control import Collector
 from streams.ops.metrics import ScorerMetrics
 from streams.scoring.account_state import account_states
-from streams.scoring.challengers import GuardTrip, ModelSet, guard_alert, guard_evidence
+from streams.scoring.challengers import ModelSet
 from streams.scoring.pipeline import BatchResult, ScoringPipeline, merge_results
-from streams.scoring.reload import ModelReloader, stop_canary
+from streams.scoring.reload import ModelReloader
 from streams.scoring.scorer_io import ScorerIO
+from streams.scoring.side_outputs import canary_stopped, drift_outputs
 from streams.scoring.state_restore import StateRestorer
 
 log = logging.getLogger(__name__)
@@ -117,7 +115,8 @@ class Scorer:
                 collector.between_batches()
             self._settle()
             self._account_settled()
-            self._save_state()  # after the last commit: committed state only
+            if self.pipeline.states is not None:  # after the last commit: committed state
+                self.restorer.stopped(self.pipeline.states)
         finally:
             collector.close()
             self.io.close()
@@ -202,34 +201,10 @@ class Scorer:
 
     def _follow_assignment(self) -> None:
         """After a poll, with velocity features: the state of the partitions assigned now,
-        a newly assigned one's restored from its changelog before its events are scored."""
+        a newly assigned one's restored before its events are scored."""
         states, assigned = self.pipeline.states, self.io.assigned
-        if states is None or assigned is None:  # None: every partition (MemoryIO)
-            return
-        new = states.follow({p for _, p in assigned})
-        if new:
-            t0 = time.perf_counter()
-            restored = self.restorer.restore(states, new)
-            extra = {
-                "partitions": new,
-                "accounts": sum(r.accounts for r in restored.values()),
-                "from_checkpoints": sum(r.from_checkpoint or 0 for r in restored.values()),
-                "seconds": round(time.perf_counter() - t0, 3),
-            }
-            log.info("velocity state restored", extra=extra)
-
-    def _save_state(self) -> None:
-        """At a clean stop, the velocity state's checkpoints (a failure is logged: the
-        next start restores from the whole changelog instead)."""
-        if self.pipeline.states is None:
-            return
-        try:
-            saved = self.restorer.save(self.pipeline.states)
-        except Exception as exc:  # RocksDB's and Kafka's errors alike: the state is in Kafka
-            log.warning("velocity checkpoints not saved", extra={"error": repr(exc)})
-            return
-        if saved:
-            log.info("velocity checkpoints saved", extra={"accounts": saved})
+        if states is not None and assigned is not None:  # None: every partition (MemoryIO)
+            self.restorer.follow(states, {p for _, p in assigned})
 
     def checks(self) -> dict[str, bool]:
         """Readiness: partitions assigned, broker reachable, model loaded, outputs committing
@@ -284,22 +259,8 @@ class Scorer:
         result = self.pipeline.process(batch, int(time.time() * 1000))
         self._watch_drift(result)
         if result.guard_trip is not None:
-            self._canary_stopped(result.guard_trip, result)
+            canary_stopped(self.settings, self.metrics, result.guard_trip, result)
         return batch, result
-
-    def _canary_stopped(self, trip: GuardTrip, result: BatchResult) -> None:
-        """The guard stopped the canary: an alert in this batch, a metric, and the
-        registry told (it stays a shadow; ``models/CHALLENGERS`` and ``HISTORY.jsonl``)."""
-        alert = guard_alert(trip, result.origins)
-        key = trip.version.encode()
-        topic = self.settings.topic_drift_alerts
-        result.records.append(OutRecord(topic, key, orjson.dumps(alert.record())))
-        self.metrics.canary_guard_trips.labels(model_version=trip.version).inc()
-        log.warning("canary stopped by its guard", extra=alert.record())
-        try:
-            stop_canary(self.settings, trip.version, guard_evidence(trip))
-        except (ModelError, OSError) as exc:  # e.g. a read-only models/: stopped here anyway
-            log.warning("canary stop not recorded", extra={"error": str(exc)})
 
     def _send(self, scored: Scored) -> None:
         batch, result = scored
@@ -356,26 +317,9 @@ class Scorer:
 
     def _watch_drift(self, result: BatchResult) -> None:
         """Feed the batch's valid events to the drift monitor; alerts join the batch's outputs."""
-        if self.drift is None or not result.scored:
-            return
-        t0 = time.perf_counter()
-        closed = self.drift.chunks_closed
-        alerts = self.drift.observe(
-            result.features, result.scores, result.origins, result.event_times
-        )
-        topic = self.settings.topic_drift_alerts
-        for alert in alerts:
-            self.stats.drift_alerts += 1
-            self.metrics.drift_detections.labels(
-                signal=alert.signal, feature=alert.feature or "score"
-            ).inc()
-            key = alert.model_version.encode()
-            result.records.append(OutRecord(topic, key, orjson.dumps(alert.record()), []))
-            log.warning("drift detected", extra={"signal": alert.signal, "feature": alert.feature})
-        if self.drift.chunks_closed != closed:  # the window moved: gauges once per batch
-            for (measure, feature), value in self.drift.values.items():
-                self.metrics.drift_value.labels(measure=measure, feature=feature).set(value)
-        self.metrics.stage_seconds.labels(stage="drift").observe(time.perf_counter() - t0)
+        if self.drift is not None and result.scored:
+            topic = self.settings.topic_drift_alerts
+            self.stats.drift_alerts += drift_outputs(self.drift, result, topic, self.metrics)
 
     def _account(
         self, batch: list[InRecord], result: BatchResult, deliver: dict[str, float]

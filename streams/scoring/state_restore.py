@@ -20,7 +20,8 @@ each partition's committed state is saved at its end. The Kafka reads are the ca
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from streams.scoring.account_state import AccountStates, ChangelogReader
@@ -56,6 +57,22 @@ class StateRestorer:
         self.read = read
         self.checkpoints = checkpoints
 
+    def follow(self, states: AccountStates, assigned: Collection[int]) -> None:
+        """After a poll: ``states`` keeps exactly the ``assigned`` partitions' state, a
+        newly assigned one's restored (logged) before any of its events is observed."""
+        new = states.follow(assigned)
+        if not new:
+            return
+        t0 = time.perf_counter()
+        restored = self.restore(states, new)
+        extra = {
+            "partitions": new,
+            "accounts": sum(r.accounts for r in restored.values()),
+            "from_checkpoints": sum(r.from_checkpoint or 0 for r in restored.values()),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        log.info("velocity state restored", extra=extra)
+
     def restore(self, states: AccountStates, partitions: Sequence[int]) -> dict[int, Restored]:
         """Restore ``partitions`` (newly assigned) into ``states``."""
         if not partitions:
@@ -83,6 +100,17 @@ class StateRestorer:
             elif got != "no checkpoint":
                 log.info("velocity checkpoint not used", extra={"partition": p, "why": got})
         return usable
+
+    def stopped(self, states: AccountStates) -> None:
+        """A clean stop, after the last commit: :meth:`save`, logged; a failure too (the
+        next start restores from the whole changelog instead)."""
+        try:
+            saved = self.save(states)
+        except Exception as exc:  # RocksDB's and Kafka's errors alike: the state is in Kafka
+            log.warning("velocity checkpoints not saved", extra={"error": repr(exc)})
+            return
+        if saved:
+            log.info("velocity checkpoints saved", extra={"accounts": saved})
 
     def save(self, states: AccountStates) -> int:
         """After the last commit: every partition's state, at the changelog's end; how
