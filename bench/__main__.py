@@ -40,6 +40,7 @@ COMMANDS: dict[str, list[str]] = {
     "velocity_auc": [],  # in process: AUC with and without the velocity features
     "velocity_cost": [],  # in process: the velocity state per event, per account, restore
     "commit_cost": [],  # the scorer's commit by the partitions a transaction writes
+    "velocity_restore": [],  # a restart's velocity restore: local checkpoints or Kafka
 }
 
 

@@ -17,7 +17,7 @@ from bench.report_online import online
 from bench.report_reliability import burst, chaos, junk_throughput, restart_pause
 from bench.report_table import heading as _heading
 from bench.report_table import table as _table
-from bench.report_velocity import commit_cost, velocity_auc, velocity_cost
+from bench.report_velocity import commit_cost, velocity_auc, velocity_cost, velocity_restore
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -321,6 +321,7 @@ def write_report() -> None:
         ("burst", burst),
         ("velocity_auc", velocity_auc),
         ("velocity_cost", velocity_cost),
+        ("velocity_restore", velocity_restore),
         ("commit_cost", commit_cost),
     ]
     for name, render in sections:
