@@ -60,7 +60,18 @@ def velocity_cost(result: dict[str, Any]) -> list[str]:
               "bytes max", "key bytes", "compacted bytes mean", "written per event",
               "restore accounts/s", "checkpoint save accounts/s",
               "from checkpoint accounts/s"]  # fmt: skip
-    return lines + table(header, [row])
+    lines += table(header, [row])
+    if (bounded := result.get("bounded")) is not None:
+        lines += [
+            "",
+            f"In memory, an account takes {result['memory_bytes_per_account']:,} B of "
+            f"Python objects (tracemalloc, the restored state over its accounts). With at "
+            f"most {bounded['max_resident']:,} accounts in memory (a fifth), the rest in "
+            f"RocksDB: the scorer's state {bounded['scorer_state_us_per_event']} µs/event, "
+            f"{bounded['moved_out_per_event']} accounts moved out and "
+            f"{bounded['moved_in_per_event']} back per event.",
+        ]
+    return lines
 
 
 def commit_cost(result: dict[str, Any]) -> list[str]:

@@ -18,9 +18,14 @@ them), in batches of ``--batch`` events spread over 6 partitions as the topic wo
 - *restore*: :meth:`AccountStates.restore` from the compacted changelog, accounts/s (the
   Kafka read of the changelog comes on top);
 - *checkpoint*: a clean stop's save of every partition to the local RocksDB checkpoints
-  (:class:`~streams.scoring.state_store.CheckpointStore`), and a restart's restore from
+  (:class:`~streams.scoring.state_store.AccountStore`), and a restart's restore from
   them (load and :meth:`AccountStates.restore` with the base, no changelog after it),
-  accounts/s each.
+  accounts/s each;
+- *memory per account*: Python's allocations (tracemalloc) for the restored state, over
+  its accounts;
+- *bounded*: the scorer's state again with at most a fifth of the accounts in memory,
+  the rest in RocksDB (:mod:`streams.scoring.account_spill`): µs per event, and the
+  accounts moved out and back per event.
 
 Python's GC runs as in the scorer (:class:`~streams.ops.gc_control.Collector`: between
 batches, what survives frozen). Each time is the best of ``--repeat`` runs. Writes
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,8 +53,9 @@ from streams.dev.training import TAKEOVERS, VELOCITY_FIELDS, TrainConfig
 from streams.model.account_window import encode_state
 from streams.model.velocity import AccountFeatures, VelocityConfig
 from streams.ops.gc_control import Collector
+from streams.scoring.account_spill import Spilling
 from streams.scoring.account_state import AccountStates, Event
-from streams.scoring.state_store import Checkpoint, CheckpointStore
+from streams.scoring.state_store import AccountStore, Checkpoint
 
 PARTITIONS = 6
 
@@ -87,8 +94,8 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
     final: list[AccountStates] = []
     written: list[OutRecord] = []
 
-    def scorer_state() -> None:
-        states = AccountStates(VelocityConfig(), "scores.accounts-changelog")
+    def scorer_state(spilling: Spilling | None = None) -> None:
+        states = AccountStates(VelocityConfig(), "scores.accounts-changelog", spilling=spilling)
         written.clear()
         for i in range(0, n, batch):
             written.extend(states.observe(rows[i : i + batch], origins[i : i + batch]).changelog)
@@ -113,13 +120,14 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
     }
     kept = sum(len(k) + len(v or b"") for recs in compacted.values() for k, v in recs.items())
 
-    def restore() -> None:
+    def restore() -> AccountStates:
         fresh = AccountStates(VelocityConfig(), "scores.accounts-changelog")
         for p, recs in compacted.items():
             fresh.restore(p, recs.items())
+        return fresh
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = CheckpointStore(Path(tmp) / "velocity", max_age_s=3600)
+        store = AccountStore(Path(tmp) / "velocity", max_age_s=3600)
 
         def save() -> None:
             for p in states.partitions:
@@ -132,13 +140,31 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
                 assert isinstance(got, Checkpoint), got
                 fresh.restore(p, (), got.accounts)
 
+        bound = len(sizes) // 5
+        spill = AccountStore(Path(tmp) / "spill", max_age_s=3600)
+        spillings: list[Spilling] = []
+
+        def bounded() -> None:
+            spillings.append(Spilling(spill, bound))
+            for p in range(PARTITIONS):
+                spill.clear(p)
+            scorer_state(spillings[-1])
+
         collector = Collector(1.0, freeze_survivors=True)
         try:
             restore_s = _best(restore, repeat)
             save_s = _best(save, repeat)
             checkpoint_s = _best(restore_checkpoint, repeat)
+            bounded_s = _best(bounded, repeat)
         finally:
             collector.close()
+            spill.close()
+            store.close()
+        tracemalloc.start()
+        restored = restore()
+        per_account = tracemalloc.get_traced_memory()[0] / len(sizes)
+        tracemalloc.stop()
+        del restored
     return {
         "events": n,
         "accounts": len(sizes),
@@ -158,6 +184,13 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
         "restore_accounts_per_s": round(len(sizes) / restore_s),
         "checkpoint_save_accounts_per_s": round(len(sizes) / save_s),
         "checkpoint_restore_accounts_per_s": round(len(sizes) / checkpoint_s),
+        "memory_bytes_per_account": round(per_account),
+        "bounded": {
+            "max_resident": bound,
+            "scorer_state_us_per_event": round(bounded_s / n * 1e6, 2),
+            "moved_out_per_event": round(spillings[-1].moved_out / n, 3),
+            "moved_in_per_event": round(spillings[-1].moved_in / n, 3),
+        },
     }
 
 

@@ -181,6 +181,13 @@ class Settings(BaseSettings):
         "stop): a restart restores from them and the changelog written since; none: from "
         "the whole changelog",
     )
+    velocity_max_resident_accounts: int = Field(
+        500_000,
+        ge=0,
+        description="with velocity_store rocksdb: beyond this many accounts in memory, those "
+        "least recently touched move to the local store until an event of theirs comes; "
+        "0: all in memory",
+    )
     scorer_data_dir: Path = Field(
         Path("var/scorer"),
         description="where the scorer keeps its checkpoints, per group and instance id",

@@ -23,7 +23,8 @@ from streams.model.account_window import (
     encode_state,
 )
 from streams.model.velocity import VelocityConfig
-from streams.scoring.account_state import AccountStates, Base, Log, Observed
+from streams.scoring.account_state import AccountStates, Observed
+from streams.scoring.state_changelog import Base, Log
 
 CFG = VelocityConfig(retention_ms=2 * DAY_MS)
 Features = dict[int, tuple[list[float], bool]]  # by offset: the features, cold or not

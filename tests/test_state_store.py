@@ -14,7 +14,7 @@ from streams.model.account_window import DAY_MS, AccountState, encode_state
 from streams.model.velocity import VelocityConfig
 from streams.scoring.account_state import AccountStates
 from streams.scoring.state_restore import Checkpoints, Restored, StateRestorer
-from streams.scoring.state_store import Checkpoint, CheckpointStore
+from streams.scoring.state_store import AccountStore, Checkpoint
 
 CFG = VelocityConfig()
 Records = list[tuple[bytes, bytes | None]]
@@ -39,9 +39,11 @@ def _encoded(accounts: Mapping[str, tuple[object, AccountState]]) -> dict[str, o
     return {a: (log, encode_state(s)) for a, (log, s) in accounts.items()}
 
 
-def test_what_is_saved_loads_per_partition_and_a_save_replaces(tmp_path: Path) -> None:
+def test_what_is_saved_loads_per_partition_and_clearing_one_leaves_the_others(
+    tmp_path: Path,
+) -> None:
     states, _ = _states(1)
-    store = CheckpointStore(tmp_path / "v", max_age_s=3600)
+    store = AccountStore(tmp_path / "v", max_age_s=3600)
     for p in (0, 1, 256):
         assert store.save(p, "tid", 100 + p, states.checkpoint(p)) == len(states.accounts(p))
     for p in (0, 1, 256):
@@ -49,7 +51,9 @@ def test_what_is_saved_loads_per_partition_and_a_save_replaces(tmp_path: Path) -
         assert isinstance(got, Checkpoint) and got.offset == 100 + p
         assert _encoded(got.accounts) == _encoded(states.checkpoint(p))
     one = dict(list(states.checkpoint(1).items())[:1])
-    store.save(1, "tid", 500, one)  # fewer accounts: the others go
+    store.clear(1)  # as at the partition's next assignment: nothing of it is left
+    assert store.load(1, "tid", end=1_000) == "no checkpoint"
+    store.save(1, "tid", 500, one)
     got = store.load(1, "tid", end=1_000)
     assert isinstance(got, Checkpoint) and _encoded(got.accounts) == _encoded(one)
     got = store.load(256, "tid", end=1_000)
@@ -60,7 +64,7 @@ def test_what_is_saved_loads_per_partition_and_a_save_replaces(tmp_path: Path) -
 
 def test_a_checkpoint_that_cannot_be_trusted_is_not_used(tmp_path: Path) -> None:
     now = [1_000_000.0]
-    store = CheckpointStore(tmp_path / "v", max_age_s=60, clock=lambda: now[0])
+    store = AccountStore(tmp_path / "v", max_age_s=60, clock=lambda: now[0])
     assert store.load(0, "tid", end=10) == "no checkpoint"
     store.save(0, "tid", 10, {})
     assert isinstance(store.load(0, "tid", end=10), Checkpoint)
@@ -75,7 +79,7 @@ def test_the_restorer_reads_only_the_changelog_after_a_usable_checkpoint(
 ) -> None:
     states, changelog = _states(2, 600)
     ends = {p: len(records) for p, records in changelog.items()}
-    store = CheckpointStore(tmp_path / "v", max_age_s=3600)
+    store = AccountStore(tmp_path / "v", max_age_s=3600)
     checkpoints = Checkpoints(store, "tid", lambda: ends)
     # a checkpoint of partition 1 at its offset 30 (its state then, replayed from the log)
     at = AccountStates(CFG, "c", 4)
@@ -96,6 +100,7 @@ def test_the_restorer_reads_only_the_changelog_after_a_usable_checkpoint(
     for p in (0, 1):
         assert _encoded(fresh.checkpoint(p)) == _encoded(states.checkpoint(p))
 
+    assert store.load(1, "tid", end=ends[1]) == "no checkpoint"  # cleared once restored
     # a clean stop saves every partition at the changelog's end: the next restore reads none
     assert StateRestorer(read, checkpoints).save(fresh) == sum(
         len(fresh.accounts(p)) for p in (0, 1)

@@ -63,11 +63,11 @@ def _stream(settings: Settings, seed: int, rate: float = 3_000.0) -> threading.T
     return writer
 
 
-def _restored(log: Path, field: str = "accounts") -> int:
+def _restored(log: Path, field: str = "accounts", message: str = "velocity state restored") -> int:
     """The accounts a scorer restored (``from_checkpoints``: of them, those from its
-    local checkpoints), from its log lines."""
+    local checkpoints), from its log lines; or ``field`` of another ``message``."""
     lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if line.startswith(b"{")]
-    return sum(r[field] for r in lines if r["message"] == "velocity state restored")
+    return sum(r[field] for r in lines if r["message"] == message)
 
 
 def _stop(scorer: subprocess.Popen[bytes]) -> None:
@@ -163,22 +163,24 @@ def test_a_clean_restart_restores_from_its_checkpoints_and_the_changelog_since(
 ) -> None:
     """Scorer a stops cleanly (its checkpoints saved), scorer b takes every partition
     (no checkpoint of its own: the whole changelog) and writes more of the changelog,
-    then a comes back: its checkpoints and what b wrote since, the features exact."""
+    then a comes back: its checkpoints and what b wrote since, the features exact. At
+    most 50 of the 200 accounts in memory: the rest move to RocksDB and back."""
     writer = _stream(settings, seed=30, rate=600.0)
     done = lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)  # noqa: E731
     logs = {name: tmp_path / f"{name}.log" for name in ("a1", "b", "a2")}
-    first = _scorer(settings, logs["a1"], "a")
+    bound = {"velocity_max_resident_accounts": 50}
+    first = _scorer(settings, logs["a1"], "a", **bound)
     wait_for(lambda: done() > 2_500, 120, "scorer a to commit some batches")
     _stop(first)
-    assert b'"velocity checkpoints saved"' in logs["a1"].read_bytes()
-    second = _scorer(settings, logs["b"], "b")
+    assert _restored(logs["a1"], "in_store", "velocity checkpoints saved") > 100
+    second = _scorer(settings, logs["b"], "b", **bound)
     try:
         wait_for(lambda: done() > 6_000, 120, "scorer b to commit some batches")
     finally:
         _stop(second)
     assert _restored(logs["b"]) > 0 and _restored(logs["b"], "from_checkpoints") == 0
     assert done() < COUNT, "scorer a came back too late to be mid-stream"
-    third = _scorer(settings, logs["a2"], "a")
+    third = _scorer(settings, logs["a2"], "a", **bound)
     try:
         writer.join(60)
         wait_for(lambda: done() == COUNT, 180, "scorer a to finish")

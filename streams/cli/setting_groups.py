@@ -107,6 +107,7 @@ GROUPS: tuple[Group, ...] = (
             "velocity_retention_ms",
             "velocity_snapshot_every",
             "velocity_store",
+            "velocity_max_resident_accounts",
             "scorer_data_dir",
             "velocity_checkpoint_max_age_s",
         ),

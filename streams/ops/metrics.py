@@ -202,6 +202,12 @@ class ScorerMetrics:
             ["model_version", "role"],
             registry=registry,
         )
+        self.velocity_accounts = Gauge(
+            "streamscore_velocity_accounts",
+            "Accounts of the velocity state, in memory and in the local store (RocksDB)",
+            ["where"],
+            registry=registry,
+        )
         self.canary_guard_trips = Counter(
             "streamscore_canary_guard_trips",
             "Canaries stopped by the guard (decision rate too far from the champion's)",

@@ -29,6 +29,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,14 +42,17 @@ from streams.model.features import Matrix
 from streams.model.velocity import HOUR_MS, VELOCITY_FEATURES, AccountFeatures, VelocityConfig
 from streams.scoring.state_changelog import (
     Added,
-    decode_delta,
-    decode_snapshot,
+    Base,
+    Log,
     delta_key,
     encode_delta,
     encode_snapshot,
-    parse_key,
+    replay,
 )
 from streams.scoring.state_undo import Before, Mark, copy_for, undone
+
+if TYPE_CHECKING:
+    from streams.scoring.account_spill import Spilling
 
 Event = tuple[str, int, float, str | None, str | None]
 """What velocity reads of an event: account, event time, amount, merchant category, country."""
@@ -62,12 +66,6 @@ ChangelogReader = Callable[[Mapping[int, int]], Mapping[int, Iterable[tuple[byte
 """Reads the changelog partitions given from the offset given each (0: the start) to
 their end (read committed): their (key, value)s."""
 
-Log = tuple[int, int, int]
-"""An account's changelog position: its generation, the deltas written since its
-snapshot, and the highest slot it ever wrote (the tombstones when it expires)."""
-
-Base = Mapping[str, tuple[Log, AccountState]]
-"""A partition's accounts as a checkpoint kept them: their changelog position and state."""
 
 # the undo of one transaction: per (partition, account), what it and its log were before
 Undo = dict[tuple[int, str], tuple[Before, Log | None]]
@@ -83,11 +81,11 @@ class Observed:
     changelog: list[OutRecord] = field(default_factory=list)
 
 
-def account_states(settings: Settings) -> AccountStates:
+def account_states(settings: Settings, spilling: Spilling | None = None) -> AccountStates:
     """The scorer's (empty) velocity state, as the settings configure it."""
     config = VelocityConfig(settings.velocity_lateness_ms, settings.velocity_retention_ms)
     return AccountStates(
-        config, settings.topic_accounts_changelog, settings.velocity_snapshot_every
+        config, settings.topic_accounts_changelog, settings.velocity_snapshot_every, spilling
     )
 
 
@@ -99,10 +97,12 @@ class AccountStates:
         config: VelocityConfig,
         changelog_topic: str,
         snapshot_every: int = default("velocity_snapshot_every"),
+        spilling: Spilling | None = None,
     ) -> None:
         self.config = config
         self.topic = changelog_topic
         self.snapshot_every = snapshot_every
+        self.spilling = spilling  # None: every account in memory
         self._parts: dict[int, AccountFeatures] = {}
         self._logs: dict[int, dict[str, Log]] = {}
         self._open: Undo = {}  # the batches since the last transaction went out
@@ -114,6 +114,8 @@ class AccountStates:
         """Each event's features in order (it then joins its account's state), and a
         changelog record per account touched."""
         rows, cold = [], []
+        if self.spilling is not None:
+            self._page_in(events, origins)
         # per (partition, account) touched, the events it added; None: it started afresh
         touched: dict[tuple[int, str], list[Added] | None] = {}
         for event, origin in zip(events, origins, strict=True):
@@ -130,6 +132,8 @@ class AccountStates:
                 added.append(event[1:])
             self._mark[p] = max(self._mark.get(p, 0), event[1])
         features = np.array(rows, dtype=np.float64).reshape(len(rows), len(VELOCITY_FEATURES))
+        if self.spilling is not None:
+            self.spilling.touched(touched)
         gone = self._expire({p for p, _ in touched})
         changelog = [
             self._record(p, a, added) for (p, a), added in touched.items() if (p, a) not in gone
@@ -174,6 +178,8 @@ class AccountStates:
                 self._logs[p],
                 mark - cfg.retention_ms - cfg.lateness_ms,
             )
+            if self.spilling is not None:  # the store's expire as the others: back first
+                self.spilling.page_in_older(p, before, part, logs)
             for account in [a for a, w in part.accounts.items() if w.state.last_time < before]:
                 if (guard := part.accounts[account].guard) is not None:
                     guard()  # its marks keep its lists: it goes
@@ -190,9 +196,13 @@ class AccountStates:
         self._open = {}
 
     def committed(self) -> None:
-        """The oldest transaction out committed: its changes stay."""
+        """The oldest transaction out committed: its changes stay (and, with spilling,
+        the least recently touched accounts beyond the bound move out of memory)."""
         if self._sent:
             self._sent.pop(0)
+        if self.spilling is not None:
+            pending = set(self._open).union(*self._sent)
+            self.spilling.evict(self._parts, self._logs, pending)
 
     def aborted(self) -> None:
         """Every change not committed is undone, newest first (they come again)."""
@@ -207,10 +217,25 @@ class AccountStates:
         self._undo(self._open)
         self._open = {}
 
+    def sizes(self) -> tuple[int, int]:
+        """How many accounts are in memory, and in the store (with spilling)."""
+        out = sum(self.spilling.out.values()) if self.spilling is not None else 0
+        return sum(len(part.accounts) for part in self._parts.values()), out
+
     @property
     def partitions(self) -> set[int]:
         """The partitions with a state: restored, or observed since."""
         return set(self._parts)
+
+    def _page_in(self, events: Sequence[Event], origins: Sequence[Origin]) -> None:
+        """The batch's accounts kept out of memory come back first (one read each partition)."""
+        missing: dict[int, set[str]] = {}
+        for event, origin in zip(events, origins, strict=True):
+            p = origin.partition
+            if event[0] not in self._part(p).accounts:
+                missing.setdefault(p, set()).add(event[0])
+        for p, accounts in missing.items():
+            self.spilling.page_in(p, accounts, self._parts[p], self._logs[p])  # type: ignore[union-attr]
 
     def _before(self, key: tuple[int, str], part: AccountFeatures) -> Before:
         """What the account is before this transaction changes it; its windows' guard
@@ -243,6 +268,8 @@ class AccountStates:
                 self._logs[p].pop(account, None)
             else:
                 self._logs[p][account] = log
+            if self.spilling is not None and account in part.accounts:
+                self.spilling.touched([(p, account)])  # back in memory (an expiry undone)
 
     def restore(
         self,
@@ -258,36 +285,12 @@ class AccountStates:
         after the base's slot; each delta observed as it was. How many accounts."""
         part = self._parts[partition] = AccountFeatures(self.config)
         logs = self._logs[partition] = {}
-        for account, (log, state) in (base or {}).items():
-            part.accounts[account] = AccountWindows(state)
-            logs[account] = log
-        latest: dict[str, dict[int, bytes | None]] = {}
-        for key, value in records:
-            account, slot = parse_key(key)
-            latest.setdefault(account, {})[slot] = value
-        for account, slots in latest.items():
-            high = max(max(slots), logs[account][2] if account in logs else 0)
-            if 0 in slots:
-                if (snapshot := slots.pop(0)) is None:  # expired (its deltas deleted with it)
-                    part.accounts.pop(account, None)
-                    logs.pop(account, None)
-                    continue
-                gen, state = decode_snapshot(snapshot)
-                part.accounts[account] = AccountWindows(state)
-                since = 0
-            elif account in logs:  # the base's generation goes on
-                gen, since, _ = logs[account]
-            else:
-                continue  # deltas without a snapshot: expired
-            for slot in sorted(s for s, v in slots.items() if v is not None):
-                delta_gen, added = decode_delta(slots[slot])  # type: ignore[arg-type]
-                if delta_gen == gen:
-                    for event in added:
-                        part.observe(account, *event)
-                    since = slot
-            logs[account] = (gen, since, high)
+        replay(part, logs, records, base)
         mark = max((w.state.last_time for w in part.accounts.values()), default=0)
         self._mark[partition] = self._swept[partition] = mark
+        if self.spilling is not None:  # oldest first: they move out first (next commit)
+            by_time = sorted(part.accounts, key=lambda a: part.accounts[a].state.last_time)
+            self.spilling.touched((partition, a) for a in by_time)
         return len(part.accounts)
 
     def follow(self, assigned: Collection[int]) -> list[int]:
@@ -310,6 +313,8 @@ class AccountStates:
         """A partition went to another scorer: its state goes."""
         for kept in (self._parts, self._logs, self._mark, self._swept):
             kept.pop(partition, None)
+        if self.spilling is not None:
+            self.spilling.revoke(partition)
 
     def accounts(self, partition: int) -> dict[str, AccountState]:
         """A partition's accounts' states (for tests and the benchmark)."""

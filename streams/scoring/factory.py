@@ -18,12 +18,13 @@ from streams.kafka.batch import BatchIO
 from streams.kafka.runtime import require_topics
 from streams.monitoring.drift import drift_monitor
 from streams.ops.metrics import ScorerMetrics
+from streams.scoring.account_spill import Spilling
 from streams.scoring.account_state import account_states
 from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
 from streams.scoring.reload import ModelReloader, load, load_or_fallback
 from streams.scoring.scorer import Scorer
 from streams.scoring.state_restore import Checkpoints, StateRestorer
-from streams.scoring.state_store import CheckpointStore
+from streams.scoring.state_store import AccountStore
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -71,7 +72,10 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
             "partition's velocity state is in the same-numbered changelog partition"
         )
     config = pipeline_config(settings)
-    states = account_states(settings)
+    local = local_store(settings) if velocity else None
+    bound = settings.velocity_max_resident_accounts
+    spilling = Spilling(local.store, bound) if local is not None and bound else None
+    states = account_states(settings, spilling)
     pipeline = ScoringPipeline(models.champion, config, models.challengers, models.fallback, states)
     io = scorer_io(settings, exactly_once)
     metrics = ScorerMetrics(registry)
@@ -81,9 +85,7 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
         else None
     )
     drift = drift_monitor(settings, models.champion)
-    restorer = StateRestorer(
-        partial(read_changelog, settings), checkpoints(settings) if velocity else None
-    )
+    restorer = StateRestorer(partial(read_changelog, settings), local)
     return Scorer(settings, pipeline, io, metrics, drift, reloader, restorer)
 
 
@@ -97,24 +99,26 @@ def read_changelog(
     return read_keyed(settings, settings.topic_accounts_changelog, starts, deadline_s)
 
 
-def checkpoints(settings: Settings) -> Checkpoints | None:
-    """The velocity state's local checkpoints, if ``velocity_store`` asks for them and
-    the broker gives the changelog's topic id (to tell a topic made again)."""
+def local_store(settings: Settings) -> Checkpoints | None:
+    """The velocity state's local store (RocksDB), if ``velocity_store`` asks for one:
+    accounts out of memory, and checkpoints if the broker gives the changelog's topic id
+    (to tell a topic made again)."""
     if settings.velocity_store == "none":
         return None
     topic = settings.topic_accounts_changelog
-    tid = topic_id(settings, topic)
+    try:
+        tid = topic_id(settings, topic)
+    except BrokerError as exc:
+        tid, why = None, str(exc)
+    else:
+        why = "the broker gives it no topic id"
     if tid is None:
-        log.warning(
-            "velocity checkpoints off: the broker gives no topic id", extra={"topic": topic}
-        )
-        return None
+        log.warning("velocity checkpoints off", extra={"topic": topic, "why": why})
     member = f"{settings.scorer_group_id}-{settings.scorer_instance_id}"
-    store = CheckpointStore(
+    store = AccountStore(
         settings.scorer_data_dir / member / "velocity", settings.velocity_checkpoint_max_age_s
     )
-    ends = partial(changelog_ends, settings)
-    return Checkpoints(store, tid, ends)
+    return Checkpoints(store, tid, partial(changelog_ends, settings))
 
 
 def changelog_ends(settings: Settings) -> dict[int, int]:

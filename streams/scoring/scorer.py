@@ -119,6 +119,7 @@ class Scorer:
                 self.restorer.stopped(self.pipeline.states)
         finally:
             collector.close()
+            self.restorer.close()
             self.io.close()
         return self.stats
 
@@ -333,3 +334,7 @@ class Scorer:
         s.decisions.update(result.decisions)
         stamps = [r.origin.timestamp_ms for r in batch if r.origin.timestamp_ms is not None]
         self.metrics.observe_batch(len(batch), result, deliver, stamps)
+        if self.pipeline.states is not None:
+            memory, store = self.pipeline.states.sizes()
+            self.metrics.velocity_accounts.labels(where="memory").set(memory)
+            self.metrics.velocity_accounts.labels(where="store").set(store)

@@ -25,15 +25,28 @@ per batch writes on average its state over ``snapshot_every`` plus one event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 import msgspec
 
-from streams.model.account_window import AccountState, decode_state, encode_state
+from streams.model.account_window import (
+    AccountState,
+    AccountWindows,
+    decode_state,
+    encode_state,
+)
+from streams.model.velocity import AccountFeatures
 
 Added = tuple[int, float, str | None, str | None]
 """An event as a delta carries it: event time, amount, merchant category, country."""
+
+Log = tuple[int, int, int]
+"""An account's changelog position: its generation, the deltas written since its
+snapshot, and the highest slot it ever wrote (the tombstones when it expires)."""
+
+Base = Mapping[str, tuple[Log, AccountState]]
+"""A partition's accounts as a checkpoint kept them: their changelog position and state."""
 
 _SEP: Final = b"\xff"
 
@@ -81,3 +94,45 @@ def parse_key(key: bytes) -> tuple[str, int]:
     if at < 0:
         return key.decode(), 0
     return key[:at].decode(), key[at + 1]
+
+
+def replay(
+    part: AccountFeatures,
+    logs: dict[str, Log],
+    records: Iterable[tuple[bytes, bytes | None]],
+    base: Base | None = None,
+) -> None:
+    """Rebuild a partition's accounts (``part``, empty) and their positions (``logs``)
+    from ``base`` (a checkpoint's accounts; none: empty) and the changelog records written
+    since (all of them without a base), in order (the last one of a key wins; a None
+    value deletes): an account with a snapshot among them is rebuilt from it and its
+    deltas of the same generation in slot order; one without, from the base and its
+    deltas of the base's generation; each delta observed as it was."""
+    for account, (log, state) in (base or {}).items():
+        part.accounts[account] = AccountWindows(state)
+        logs[account] = log
+    latest: dict[str, dict[int, bytes | None]] = {}
+    for key, value in records:
+        account, slot = parse_key(key)
+        latest.setdefault(account, {})[slot] = value
+    for account, slots in latest.items():
+        high = max(max(slots), logs[account][2] if account in logs else 0)
+        if 0 in slots:
+            if (snapshot := slots.pop(0)) is None:  # expired (its deltas deleted with it)
+                part.accounts.pop(account, None)
+                logs.pop(account, None)
+                continue
+            gen, state = decode_snapshot(snapshot)
+            part.accounts[account] = AccountWindows(state)
+            since = 0
+        elif account in logs:  # the base's generation goes on
+            gen, since, _ = logs[account]
+        else:
+            continue  # deltas without a snapshot: expired
+        for slot in sorted(s for s, v in slots.items() if v is not None):
+            delta_gen, added = decode_delta(slots[slot])  # type: ignore[arg-type]
+            if delta_gen == gen:
+                for event in added:
+                    part.observe(account, *event)
+                since = slot
+        logs[account] = (gen, since, high)

@@ -1,15 +1,18 @@
 """Where a newly assigned partition's velocity state comes from, and where it goes at a
 clean stop.
 
-With a :class:`~streams.scoring.state_store.CheckpointStore` (``velocity_store:
+With an :class:`~streams.scoring.state_store.AccountStore` (``velocity_store:
 rocksdb``): a partition's usable checkpoint and the changelog after its offset; without
-one (or none usable), the whole changelog. At a clean stop, after the last commit, every
-partition's state is saved with the changelog's end then, which covers every record the
-scorer wrote: a committed transaction's records are appended before its commit returns.
+one (or none usable), the whole changelog. Either way the partition's keys in the store
+are cleared once it is restored (everything is in memory then: the store holds only
+what moves out of memory later, :mod:`streams.scoring.account_spill`). At a clean stop,
+after the last commit, every partition's accounts in memory join those in the store,
+saved as a checkpoint at the changelog's end then, which covers every record the scorer
+wrote: a committed transaction's records are appended before its commit returns.
 
 The order, written down: the last transaction commits -> the changelog's ends are read ->
-each partition's committed state is saved at its end. The Kafka reads are the caller's
-(the scorer's factory passes them from :mod:`streams.kafka`).
+each partition's accounts in memory are written, then its checkpoint mark. The Kafka
+reads are the caller's (the scorer's factory passes them from :mod:`streams.kafka`).
 
 >>> from streams.scoring.account_state import AccountStates, VelocityConfig
 >>> restorer = StateRestorer(lambda starts: {p: [] for p in starts})
@@ -25,7 +28,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import NamedTuple
 
 from streams.scoring.account_state import AccountStates, ChangelogReader
-from streams.scoring.state_store import Checkpoint, CheckpointStore
+from streams.scoring.state_store import AccountStore, Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +45,10 @@ class Restored(NamedTuple):
 
 
 class Checkpoints(NamedTuple):
-    """A checkpoint store and what it checks a checkpoint against."""
+    """The local store and what it checks a checkpoint against."""
 
-    store: CheckpointStore
-    topic_id: str  # the changelog's (Kafka's topic id)
+    store: AccountStore
+    topic_id: str | None  # the changelog's (Kafka's topic id); None: no checkpoints
     ends: EndsReader
 
 
@@ -84,13 +87,15 @@ class StateRestorer:
         for p in partitions:
             base = usable[p].accounts if p in usable else None
             n = states.restore(p, tails.get(p, ()), base)
+            if self.checkpoints is not None:  # all in memory now: the store keeps none
+                self.checkpoints.store.clear(p)
             out[p] = Restored(n, None if base is None else len(base))
         return out
 
     def _usable(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
         """The partitions' checkpoints that can be used (why not, logged)."""
         c = self.checkpoints
-        if c is None:
+        if c is None or c.topic_id is None:
             return {}
         ends, usable = c.ends(), {}
         for p in partitions:
@@ -110,16 +115,21 @@ class StateRestorer:
             log.warning("velocity checkpoints not saved", extra={"error": repr(exc)})
             return
         if saved:
-            log.info("velocity checkpoints saved", extra={"accounts": saved})
+            in_store = states.sizes()[1]  # of them, those kept out of memory while it ran
+            log.info("velocity checkpoints saved", extra={"accounts": saved, "in_store": in_store})
 
     def save(self, states: AccountStates) -> int:
         """After the last commit: every partition's state, at the changelog's end; how
-        many accounts (0 without a store)."""
+        many accounts (0 without checkpoints)."""
         c = self.checkpoints
-        if c is None or not states.partitions:
+        if c is None or c.topic_id is None or not states.partitions:
             return 0
-        ends = c.ends()
-        return sum(
+        ends, kept = c.ends(), states.spilling.out if states.spilling is not None else {}
+        for p in sorted(states.partitions):
             c.store.save(p, c.topic_id, ends.get(p, 0), states.checkpoint(p))
-            for p in sorted(states.partitions)
-        )
+        return sum(len(states.accounts(p)) + kept.get(p, 0) for p in states.partitions)
+
+    def close(self) -> None:
+        """Close the local store, if any (after :meth:`stopped`)."""
+        if self.checkpoints is not None:
+            self.checkpoints.store.close()

@@ -1,25 +1,29 @@
-"""The velocity state's local checkpoints: per partition, every account's state and
-changelog position, in RocksDB (rocksdict), written when the scorer stops cleanly.
+"""The velocity state's local store (RocksDB, through rocksdict): the accounts a scorer
+keeps out of memory while it runs, and each partition's checkpoint when it stops.
 
-A restart (or a partition assigned back) then restores from the checkpoint and only the
-changelog written after its offset, not the whole compacted changelog. A checkpoint is
-used only if it is of the same topic (Kafka's topic id: a topic deleted and made again
-is another), its offset is not past the partition's end, and it is younger than
-``max_age_s``: compaction drops a tombstone once the topic's ``delete.retention.ms`` has
-passed, so an older checkpoint could bring back an account expired since.
+While the scorer runs, a partition's keys hold exactly its accounts that are not in
+memory (:class:`~streams.scoring.account_spill.Spilling` moves them out and back), and
+no checkpoint: a partition's keys are cleared when it is assigned, after its checkpoint
+is read. At a clean stop, after the last commit, the accounts in memory join them and a
+``meta`` key makes the whole a checkpoint at the changelog's end then: a restart (or a
+partition assigned back) restores from it and only the changelog written after its
+offset, not the whole compacted changelog.
 
-A checkpoint is exact for its offset whoever wrote the changelog after it: those
-records replay onto it as a restore from the start would
-(:meth:`~streams.scoring.account_state.AccountStates.restore` with a base). So it is
-kept after use: after a crash, it and the changelog since are still exact.
+A checkpoint is used only if it is of the same topic (Kafka's topic id: a topic deleted
+and made again is another), its offset is not past the partition's end, and it is
+younger than ``max_age_s``: compaction drops a tombstone once the topic's
+``delete.retention.ms`` has passed, so an older checkpoint could bring back an account
+expired since. It is exact for its offset whoever wrote the changelog after it: those
+records replay onto it as onto a restore from the start
+(:meth:`~streams.scoring.account_state.AccountStates.restore` with a base).
 
 Layout: one DB per scorer (its group and instance id); per partition, under a 4-byte
-prefix, a ``meta`` key (topic id, offset, time written) and an ``a/<account>`` key per
-account (msgpack: generation, slot, highest slot, the state as a snapshot encodes it).
-A save replaces a partition's keys in one write batch: all or nothing.
+prefix, ``meta`` (topic id, offset, time written) and ``a/<account>`` per account
+(msgpack: generation, slot, highest slot, latest event time, the state as a snapshot
+encodes it).
 
 >>> import tempfile; from streams.model.account_window import AccountState
->>> store = CheckpointStore(Path(tempfile.mkdtemp()) / "velocity", max_age_s=3600)
+>>> store = AccountStore(Path(tempfile.mkdtemp()) / "velocity", max_age_s=3600)
 >>> state = AccountState([5], [1.5], ["grocery"], ["GB"], 1, 0, 5)
 >>> store.save(2, "topic-id", 120, {"a1": ((0, 3, 3), state)})
 1
@@ -28,13 +32,13 @@ A save replaces a partition's keys in one write batch: all or nothing.
 (120, True)
 >>> store.load(2, "another-topic-id", end=130)
 'the changelog topic was made again since'
+>>> store.close()
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -42,7 +46,10 @@ from typing import Any, Final
 import msgspec
 
 from streams.model.account_window import AccountState, decode_state, encode_state
-from streams.scoring.account_state import Base, Log
+from streams.scoring.state_changelog import Log
+
+Accounts = Mapping[str, tuple[Log, AccountState]]
+"""Accounts with their changelog position and state."""
 
 
 class _Meta(msgspec.Struct, array_like=True):
@@ -55,6 +62,7 @@ class _Account(msgspec.Struct, array_like=True):
     gen: int
     since: int
     high: int
+    last_time: int  # read by expiry without decoding the state
     state: bytes
 
 
@@ -76,66 +84,105 @@ def _prefix(partition: int) -> bytes:
     return partition.to_bytes(4, "big")
 
 
-class CheckpointStore:
-    """Checkpoints per partition in one RocksDB at ``path``, opened only while a save or
-    a load runs (so a stopped scorer holds no lock)."""
+def _account_key(partition: int, account: str) -> bytes:
+    return _prefix(partition) + b"a/" + account.encode()
+
+
+def _decoded(a: _Account) -> tuple[Log, AccountState]:
+    return (a.gen, a.since, a.high), decode_state(a.state)
+
+
+class AccountStore:
+    """Accounts out of memory and checkpoints, per partition, in one RocksDB at ``path``
+    (opened at first use, until :meth:`close`)."""
 
     def __init__(self, path: Path, max_age_s: int, clock: Callable[[], float] = time.time):
         self.path = path
         self.max_age_ms = max_age_s * 1000
         self._clock = clock
+        self._opened: Any = None
 
-    @contextmanager
-    def _db(self) -> Iterator[Any]:
-        import rocksdict  # only a scorer with velocity features and checkpoints loads it
+    @property
+    def _db(self) -> Any:
+        if self._opened is None:
+            import rocksdict  # only a scorer with velocity features loads it
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = rocksdict.Rdict(str(self.path), options=rocksdict.Options(raw_mode=True))
-        try:
-            yield db
-        finally:
-            db.close()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            options = rocksdict.Options(raw_mode=True)
+            self._opened = rocksdict.Rdict(str(self.path), options=options)
+        return self._opened
 
-    def save(self, partition: int, topic_id: str, offset: int, base: Base) -> int:
-        """Replace ``partition``'s checkpoint with ``base`` at changelog ``offset``; how
-        many accounts."""
+    def close(self) -> None:
+        """Close the DB (a later call opens it again)."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
+
+    def put(self, partition: int, accounts: Accounts) -> None:
+        """Write ``accounts`` of ``partition`` (one write batch)."""
         import rocksdict
 
-        prefix = _prefix(partition)
         batch = rocksdict.WriteBatch(raw_mode=True)
-        batch.delete_range(prefix, _prefix(partition + 1))
-        for account, ((gen, since, high), state) in base.items():
-            value = _ENCODE(_Account(gen, since, high, encode_state(state)))
-            batch.put(prefix + b"a/" + account.encode(), value)
-        written = int(self._clock() * 1000)
-        batch.put(prefix + b"meta", _ENCODE(_Meta(topic_id, offset, written)))
-        with self._db() as db:
-            db.write(batch)
-        return len(base)
+        for account, ((gen, since, high), state) in accounts.items():
+            value = _Account(gen, since, high, state.last_time, encode_state(state))
+            batch.put(_account_key(partition, account), _ENCODE(value))
+        self._db.write(batch)
+
+    def take(
+        self, partition: int, accounts: Collection[str]
+    ) -> dict[str, tuple[Log, AccountState]]:
+        """Those of ``accounts`` kept here, removed from here (one read, one write)."""
+        import rocksdict
+
+        keys = [_account_key(partition, a) for a in accounts]
+        found = {a: v for a, v in zip(accounts, self._db.get(keys), strict=True) if v is not None}
+        if not found:
+            return {}
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        for account in found:
+            batch.delete(_account_key(partition, account))
+        self._db.write(batch)
+        return {a: _decoded(_ACCOUNT(v)) for a, v in found.items()}
+
+    def older(self, partition: int, before: int) -> list[str]:
+        """The accounts of ``partition`` kept here whose latest event is before ``before``
+        (a scan of the partition's keys; the states are not decoded)."""
+        return [a for a, entry in self._entries(partition) if entry.last_time < before]
+
+    def clear(self, partition: int) -> None:
+        """Remove every key of ``partition`` (its checkpoint too)."""
+        import rocksdict
+
+        batch = rocksdict.WriteBatch(raw_mode=True)
+        batch.delete_range(_prefix(partition), _prefix(partition + 1))
+        self._db.write(batch)
+
+    def save(self, partition: int, topic_id: str, offset: int, accounts: Accounts) -> int:
+        """At a clean stop: ``accounts`` (those in memory) join those kept here, and the
+        whole is ``partition``'s checkpoint at changelog ``offset``; how many written."""
+        self.put(partition, accounts)
+        meta = _Meta(topic_id, offset, int(self._clock() * 1000))
+        self._db[_prefix(partition) + b"meta"] = _ENCODE(meta)
+        return len(accounts)
 
     def load(self, partition: int, topic_id: str, end: int) -> Checkpoint | str:
         """``partition``'s checkpoint, if it can be used with the changelog partition of
         ``topic_id`` that ends at ``end``; else why not."""
-        prefix = _prefix(partition)
-        with self._db() as db:
-            raw = db.get(prefix + b"meta")
-            if raw is None:
-                return "no checkpoint"
-            meta = _META(raw)
-            if meta.topic_id != topic_id:
-                return "the changelog topic was made again since"
-            if meta.offset > end:
-                return f"its offset {meta.offset} is past the changelog's end {end}"
-            if self._clock() * 1000 - meta.written_ms > self.max_age_ms:
-                return "older than velocity_checkpoint_max_age_s"
-            accounts: dict[str, tuple[Log, AccountState]] = {}
-            start = prefix + b"a/"
-            for key, value in db.items(from_key=start):
-                if not key.startswith(start):
-                    break
-                a = _ACCOUNT(value)
-                accounts[key[len(start) :].decode()] = (
-                    (a.gen, a.since, a.high),
-                    decode_state(a.state),
-                )
-        return Checkpoint(meta.offset, accounts)
+        raw = self._db.get(_prefix(partition) + b"meta")
+        if raw is None:
+            return "no checkpoint"
+        meta = _META(raw)
+        if meta.topic_id != topic_id:
+            return "the changelog topic was made again since"
+        if meta.offset > end:
+            return f"its offset {meta.offset} is past the changelog's end {end}"
+        if self._clock() * 1000 - meta.written_ms > self.max_age_ms:
+            return "older than velocity_checkpoint_max_age_s"
+        return Checkpoint(meta.offset, {a: _decoded(e) for a, e in self._entries(partition)})
+
+    def _entries(self, partition: int) -> Iterator[tuple[str, _Account]]:
+        start = _prefix(partition) + b"a/"
+        for key, value in self._db.items(from_key=start):
+            if not key.startswith(start):
+                return
+            yield key[len(start) :].decode(), _ACCOUNT(value)

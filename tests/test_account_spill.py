@@ -1,0 +1,104 @@
+"""The velocity state with few accounts in memory, the rest in a store (a dict, and
+RocksDB): through aborted transactions (two in flight) and expiry, every committed
+event's features equal the brute force, memory stays within its bound (plus the
+accounts of transactions in flight), and the changelog restores exactly the state in
+memory and in the store together."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from test_account_state import (
+    CFG,
+    EXPIRING,
+    Features,
+    _check,
+    _compacted,
+    _expected,
+    _expiring_stream,
+    _seen,
+    _stream,
+)
+from test_velocity import brute_force
+
+from streams.model.account_window import encode_state
+from streams.model.velocity import VelocityConfig
+from streams.scoring.account_spill import DictSpill, Spill, Spilling
+from streams.scoring.account_state import AccountStates
+from streams.scoring.state_store import AccountStore
+
+BOUND = 4
+
+
+def _run(states: AccountStates, stream: list, seed: int) -> tuple[Features, list, int]:  # type: ignore[type-arg]
+    """Batches with up to two transactions in flight, as the scorer has them: the first
+    commits (accounts move out), then 30% of the time the one after it aborts (its
+    events come again). The committed features, changelog, and the most accounts in
+    memory after a commit beyond those of the transaction still in flight."""
+    rng, got, changelog, most = random.Random(seed), Features(), [], 0
+    i = 0
+    while i < len(stream):
+        batches = []
+        for _ in range(rng.choice([1, 2])):
+            batch = stream[i : i + rng.randrange(1, 30)]
+            i += len(batch)
+            seen = states.observe([e for e, _ in batch], [o for _, o in batch])
+            batches.append((batch, seen))
+            states.sent()
+        for k, (batch, seen) in enumerate(batches):
+            if k > 0 and rng.random() < 0.3:
+                states.aborted()  # the rest comes again
+                i -= sum(len(b) for b, _ in batches[k:])
+                break
+            states.committed()
+            got.update(_seen(batch, seen))
+            changelog += seen.changelog
+            in_flight = {(o.partition, e[0]) for b, _ in batches[k + 1 :] for e, o in b}
+            resident = sum(len(states.accounts(p)) for p in states.partitions)
+            most = max(most, resident - len(in_flight))
+    return got, changelog, most
+
+
+@pytest.mark.parametrize("expiring", [False, True], ids=["busy", "expiring"])
+def test_few_accounts_in_memory_and_the_features_stay_exact(expiring: bool) -> None:
+    cfg = EXPIRING if expiring else CFG
+    stream = _expiring_stream(41, 2_000) if expiring else _stream(41, 3_000)
+    spill = DictSpill()
+    states = AccountStates(cfg, "c", 3, Spilling(spill, BOUND))
+    got, changelog, most = _run(states, stream, 42)
+    want = brute_force([e for e, _ in stream], cfg)
+    _check(got, {o.offset: w for (_, o), w in zip(stream, want, strict=True)})
+    assert most <= BOUND  # after a commit, nothing else in flight
+    assert states.spilling is not None and states.spilling.moved_in > 100  # back and forth
+    if expiring:  # accounts expired out of the store too: tombstones, and gone from it
+        assert sum(r.value is None for r in changelog) > 50
+    for p in range(3):  # memory and store together are what the changelog restores
+        restored = AccountStates(cfg, "c", 3)
+        restored.restore(p, _compacted(changelog, p))
+        together = {a: s for a, (_, s) in spill.kept.get(p, {}).items()} | states.accounts(p)
+        assert len(together) == len(spill.kept.get(p, {})) + len(states.accounts(p))
+        assert {a: encode_state(s) for a, s in restored.accounts(p).items()} == {
+            a: encode_state(s) for a, s in together.items()
+        }
+
+
+def test_with_rocksdb_the_features_stay_exact(tmp_path: Path) -> None:
+    stream = _stream(43, 2_000)
+    store: Spill = AccountStore(tmp_path / "velocity", max_age_s=3600)
+    states = AccountStates(CFG, "c", 3, Spilling(store, BOUND))
+    got, _, most = _run(states, stream, 44)
+    _check(got, _expected(stream))
+    assert most <= BOUND
+
+
+def test_a_revoked_partition_leaves_nothing_in_the_store() -> None:
+    spill = DictSpill()
+    states = AccountStates(VelocityConfig(), "c", 3, Spilling(spill, 1))
+    stream = _stream(45, 200)
+    _run(states, stream, 46)
+    assert any(spill.kept.values())
+    for p in range(3):
+        states.revoke(p)
+    assert not any(spill.kept.values()) and states.partitions == set()
