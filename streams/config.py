@@ -182,7 +182,7 @@ class Settings(BaseSettings):
         "the whole changelog",
     )
     velocity_max_resident_accounts: int = Field(
-        500_000,
+        250_000,
         ge=0,
         description="with velocity_store rocksdb: beyond this many accounts in memory, those "
         "least recently touched move to the local store until an event of theirs comes; "

@@ -23,7 +23,7 @@ encoded as a snapshot is, ~20 B per kept event).
 >>> part, logs = AccountFeatures(VelocityConfig()), {}
 >>> _ = part.observe("a", 1_000, 5.0, None, None); logs["a"] = (0, 0, 0)
 >>> _ = part.observe("b", 2_000, 5.0, None, None); logs["b"] = (0, 0, 0)
->>> s.touched([(0, "a"), (0, "b")]); s.evict({0: part}, {0: logs}, pending=set())
+>>> s.touched([(0, "a"), (0, "b")]); s.evict({0: part}, {0: logs}, pending=set)
 1
 >>> sorted(part.accounts), sorted(spill.kept[0])
 (['b'], ['a'])
@@ -33,7 +33,7 @@ encoded as a snapshot is, ~20 B per kept event).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol
 
 from streams.model.account_window import AccountState, AccountWindows
@@ -124,20 +124,21 @@ class Spilling:
         self,
         parts: Mapping[int, AccountFeatures],
         logs: Mapping[int, dict[str, Log]],
-        pending: Collection[Key],
+        pending: Callable[[], Collection[Key]],
     ) -> int:
         """After a commit: move out the least recently touched accounts that no
-        transaction in flight changed (``pending``), until at most ``max_resident`` are
-        in memory; how many moved."""
+        transaction in flight changed (``pending()``, asked only when some must move),
+        until at most ``max_resident`` are in memory; how many moved."""
         excess = sum(len(part.accounts) for part in parts.values()) - self.max_resident
         if excess <= 0:
             return 0
+        in_flight = pending()
         victims, stale = [], []
         for key in self._recent:  # oldest first; stops once enough are found
             part = parts.get(key[0])
             if part is None or key[1] not in part.accounts:
                 stale.append(key)  # expired or revoked since
-            elif key not in pending:
+            elif key not in in_flight:
                 victims.append(key)
                 if len(victims) == excess:
                     break

@@ -114,7 +114,7 @@ class AccountStates:
         """Each event's features in order (it then joins its account's state), and a
         changelog record per account touched."""
         rows, cold = [], []
-        if self.spilling is not None:
+        if self.spilling is not None and any(self.spilling.out.values()):
             self._page_in(events, origins)
         # per (partition, account) touched, the events it added; None: it started afresh
         touched: dict[tuple[int, str], list[Added] | None] = {}
@@ -201,8 +201,11 @@ class AccountStates:
         if self._sent:
             self._sent.pop(0)
         if self.spilling is not None:
-            pending = set(self._open).union(*self._sent)
-            self.spilling.evict(self._parts, self._logs, pending)
+            self.spilling.evict(self._parts, self._logs, self._pending)
+
+    def _pending(self) -> set[tuple[int, str]]:
+        """The accounts the transactions in flight (and the batches since) changed."""
+        return set(self._open).union(*self._sent)
 
     def aborted(self) -> None:
         """Every change not committed is undone, newest first (they come again)."""
