@@ -12,7 +12,9 @@ changelog records go into the batch's transaction with its outputs and offsets -
 :meth:`sent` -> :meth:`committed` when that transaction commits, which forgets the
 undo; :meth:`aborted` when it aborts, which undoes every batch not committed yet (the
 scorer rewinds them all and they come again). A partition's state is rebuilt from its
-changelog, read committed, when it is assigned (:meth:`restore`).
+changelog, read committed, when it is assigned (:meth:`restore`). With a
+:class:`~streams.scoring.account_spill.Spilling`, the accounts beyond its bound wait
+out of memory: :meth:`committed` moves them out, :meth:`observe` brings a batch's back.
 
 >>> from streams.contract.records import Origin
 >>> states = AccountStates(VelocityConfig(), "scores.accounts")
