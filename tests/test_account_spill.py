@@ -16,17 +16,18 @@ from test_account_state import (
     Features,
     _check,
     _compacted,
-    _expected,
     _expiring_stream,
     _seen,
     _stream,
 )
 from test_velocity import brute_force
 
-from streams.model.account_window import encode_state
+from streams.contract.records import OutRecord
+from streams.model.account_window import AccountState, encode_state
 from streams.model.velocity import VelocityConfig
-from streams.scoring.account_spill import DictSpill, Spill, Spilling
+from streams.scoring.account_spill import DictSpill, Spilling
 from streams.scoring.account_state import AccountStates
+from streams.scoring.state_changelog import Log
 from streams.scoring.state_store import AccountStore
 
 BOUND = 4
@@ -61,6 +62,24 @@ def _run(states: AccountStates, stream: list, seed: int) -> tuple[Features, list
     return got, changelog, most
 
 
+def _same_as_restored(
+    states: AccountStates,
+    kept: dict[int, dict[str, tuple[Log, AccountState]]],
+    changelog: list[OutRecord],
+    cfg: VelocityConfig,
+) -> None:
+    """Memory and store (``kept``) together, never both, are what the changelog restores."""
+    for p in range(3):
+        restored = AccountStates(cfg, "c", 3)
+        restored.restore(p, _compacted(changelog, p))
+        out = {a: s for a, (_, s) in kept.get(p, {}).items()}
+        assert not out.keys() & states.accounts(p).keys()
+        together = out | states.accounts(p)
+        assert {a: encode_state(s) for a, s in restored.accounts(p).items()} == {
+            a: encode_state(s) for a, s in together.items()
+        }
+
+
 @pytest.mark.parametrize("expiring", [False, True], ids=["busy", "expiring"])
 def test_few_accounts_in_memory_and_the_features_stay_exact(expiring: bool) -> None:
     cfg = EXPIRING if expiring else CFG
@@ -74,23 +93,24 @@ def test_few_accounts_in_memory_and_the_features_stay_exact(expiring: bool) -> N
     assert states.spilling is not None and states.spilling.moved_in > 100  # back and forth
     if expiring:  # accounts expired out of the store too: tombstones, and gone from it
         assert sum(r.value is None for r in changelog) > 50
-    for p in range(3):  # memory and store together are what the changelog restores
-        restored = AccountStates(cfg, "c", 3)
-        restored.restore(p, _compacted(changelog, p))
-        together = {a: s for a, (_, s) in spill.kept.get(p, {}).items()} | states.accounts(p)
-        assert len(together) == len(spill.kept.get(p, {})) + len(states.accounts(p))
-        assert {a: encode_state(s) for a, s in restored.accounts(p).items()} == {
-            a: encode_state(s) for a, s in together.items()
-        }
+    _same_as_restored(states, spill.kept, changelog, cfg)
 
 
-def test_with_rocksdb_the_features_stay_exact(tmp_path: Path) -> None:
-    stream = _stream(43, 2_000)
-    store: Spill = AccountStore(tmp_path / "velocity", max_age_s=3600)
-    states = AccountStates(CFG, "c", 3, Spilling(store, BOUND))
-    got, _, most = _run(states, stream, 44)
-    _check(got, _expected(stream))
+@pytest.mark.parametrize("expiring", [False, True], ids=["busy", "expiring"])
+def test_with_rocksdb_the_features_stay_exact(expiring: bool, tmp_path: Path) -> None:
+    cfg = EXPIRING if expiring else CFG
+    stream = _expiring_stream(43, 2_000) if expiring else _stream(43, 2_000)
+    store = AccountStore(tmp_path / "velocity", max_age_s=3600)
+    states = AccountStates(cfg, "c", 3, Spilling(store, BOUND))
+    got, changelog, most = _run(states, stream, 44)
+    want = brute_force([e for e, _ in stream], cfg)
+    _check(got, {o.offset: w for (_, o), w in zip(stream, want, strict=True)})
     assert most <= BOUND
+    if expiring:  # accounts expired out of the store too: tombstones, and gone from it
+        assert sum(r.value is None for r in changelog) > 50
+    names = {e[0] for e, _ in stream}
+    _same_as_restored(states, {p: store.take(p, names) for p in range(3)}, changelog, cfg)
+    store.close()
 
 
 def test_a_revoked_partition_leaves_nothing_in_the_store() -> None:

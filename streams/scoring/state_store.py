@@ -66,9 +66,19 @@ class _Account(msgspec.Struct, array_like=True):
     state: bytes
 
 
+class _Head(msgspec.Struct, array_like=True):
+    """An account's entry without its state (msgspec skips the rest of the array)."""
+
+    gen: int
+    since: int
+    high: int
+    last_time: int
+
+
 _ENCODE: Final = msgspec.msgpack.Encoder().encode
 _META: Final = msgspec.msgpack.Decoder(_Meta).decode
 _ACCOUNT: Final = msgspec.msgpack.Decoder(_Account).decode
+_HEAD: Final = msgspec.msgpack.Decoder(_Head).decode
 
 
 @dataclass(frozen=True)
@@ -147,7 +157,14 @@ class AccountStore:
     def older(self, partition: int, before: int) -> list[str]:
         """The accounts of ``partition`` kept here whose latest event is before ``before``
         (a scan of the partition's keys; the states are not decoded)."""
-        return [a for a, entry in self._entries(partition) if entry.last_time < before]
+        start = _prefix(partition) + b"a/"
+        out = []
+        for key, value in self._db.items(from_key=start):
+            if not key.startswith(start):
+                break
+            if _HEAD(value).last_time < before:
+                out.append(key[len(start) :].decode())
+        return out
 
     def clear(self, partition: int) -> None:
         """Remove every key of ``partition`` (its checkpoint too)."""
