@@ -16,6 +16,7 @@ reloads). Imports everything below it: monitoring, model, kafka, ops, contract.
 - :mod:`~streams.scoring.account_state`: the velocity state per partition, its
   changelog records (:mod:`~streams.scoring.state_changelog`) and undo
   (:mod:`~streams.scoring.state_undo`), pure; where a partition's state comes from on
-  assignment (:mod:`~streams.scoring.state_restore`) and its local checkpoints
-  (:mod:`~streams.scoring.state_store`, RocksDB);
+  assignment (:mod:`~streams.scoring.state_restore`), its local store of accounts out
+  of memory and checkpoints (:mod:`~streams.scoring.state_store`, RocksDB) and which
+  accounts move there (:mod:`~streams.scoring.account_spill`);
 """
