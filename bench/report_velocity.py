@@ -123,4 +123,12 @@ def velocity_restore(result: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
     header = ["velocity_store", "accounts", "from checkpoints", "seconds", "accounts/s",
               "rounds, s"]  # fmt: skip
-    return lines + table(header, rows)
+    lines += table(header, rows)
+    if memory := result.get("memory"):
+        lines += ["", "The same events scored again on topics of their own, with at most "
+                  "*max resident* accounts in memory (0: all), the rest in RocksDB; the "
+                  "scorer's resident memory at the end and at its peak.", ""]  # fmt: skip
+        mem_rows = [[f"{m['max_resident']:,}", f"{m['events_per_s']:,}", m["rss_mb"],
+                     m["peak_rss_mb"]] for m in memory]  # fmt: skip
+        lines += table(["max resident", "events/s", "RSS MiB", "peak RSS MiB"], mem_rows)
+    return lines

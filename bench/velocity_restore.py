@@ -1,5 +1,6 @@
 """How long a scorer's velocity state takes to come back after a restart, on a real
-broker: from its local checkpoints, or from the changelog in Kafka.
+broker: from its local checkpoints, or from the changelog in Kafka; and what bounding
+its memory costs.
 
     .venv/bin/python -m bench.velocity_restore      # ~3 min; bench/results/velocity_restore.json
 
@@ -14,6 +15,11 @@ seconds (the checkpoint's load or the Kafka read included) and accounts/s, the m
 of the rounds. The changelog is as young as the run: not compacted yet (its segments
 are still open), so a restore from it reads every record written, as it would soon
 after a deployment.
+
+Memory: the same events scored twice more on topics of their own, with at most
+``--accounts // 10`` accounts in memory (the rest in RocksDB) and with every account in
+memory (``velocity_store=none``): events/s, and the scorer's resident memory at the
+end and at its peak (``VmRSS``, ``VmHWM``).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import orjson
 
 from bench.harness import RESULTS, broker, spawn, stop, timed_until_committed, velocity_models
 from streams.config import Settings
-from streams.dev.generator import GeneratorConfig, generate
+from streams.dev.generator import GeneratorConfig, Record, generate
 from streams.dev.local import fresh_settings, wait_until
 from streams.dev.produce import write_records
 from streams.kafka import watermarks
@@ -55,6 +61,33 @@ def _restart(settings: Settings, store: str, log: Path) -> dict[str, Any]:
     if line is None:
         raise RuntimeError(f"the scorer stopped before restoring: see {log}")
     return {k: line[k] for k in ("accounts", "from_checkpoints", "seconds")}
+
+
+def _vm(pid: int) -> dict[str, float]:
+    """Resident memory now and at its peak, MiB (/proc, Linux)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return {k: int(fields[v].split()[0]) / 1024 for k, v in (("rss", "VmRSS"), ("peak", "VmHWM"))}
+
+
+def _memory(bootstrap: str, events: list[Record], bound: int | None, log: Path) -> dict[str, Any]:
+    """Score ``events`` with at most ``bound`` accounts in memory (None: all of them)."""
+    extra: dict[str, object] = (
+        {"velocity_max_resident_accounts": bound} if bound else {"velocity_store": "none"}
+    )
+    s = fresh_settings(
+        bootstrap, "memory", topic_partitions=PARTITIONS, model_dir=velocity_models(), **extra
+    )
+    write_records(s, events, 0)
+    proc = spawn(s, "score", log=log)
+    try:
+        seconds = timed_until_committed(s, s.scorer_group_id, len(events), proc.wait)
+        vm = _vm(proc.pid)
+    finally:
+        stop(proc, 120)
+    return {"max_resident": bound or 0, "events_per_s": round(len(events) / seconds),
+            "rss_mb": round(vm["rss"]), "peak_rss_mb": round(vm["peak"])}  # fmt: skip
 
 
 def main() -> None:
@@ -85,6 +118,10 @@ def main() -> None:
         for k in range(args.rounds):
             for store in runs:
                 runs[store].append(_restart(s, store, logs / f"{store}-{k}.log"))
+        memory = [
+            _memory(b.bootstrap, events, bound, logs / f"memory-{bound}.log")
+            for bound in (args.accounts // 10, None)
+        ]
     rows = []
     for store, got in runs.items():
         seconds = statistics.median(r["seconds"] for r in got)
@@ -100,6 +137,7 @@ def main() -> None:
         "partitions": PARTITIONS,
         "changelog_records": sum(high - low for low, high in marks.values()),
         "rows": rows,
+        "memory": memory,
     }
     print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode(), flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
