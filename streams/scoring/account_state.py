@@ -49,6 +49,7 @@ from streams.scoring.state_changelog import (
     delta_key,
     encode_delta,
     encode_snapshot,
+    parse_key,
     replay,
 )
 from streams.scoring.state_undo import Before, Mark, copy_for, undone
@@ -64,7 +65,7 @@ events_of: Callable[[Row], Event] = itemgetter(
 )
 """The :data:`Event` of a validated event's row."""
 
-ChangelogReader = Callable[[Mapping[int, int]], Mapping[int, Iterable[tuple[bytes, bytes | None]]]]
+ChangelogReader = Callable[[Mapping[int, int]], Mapping[int, Sequence[tuple[bytes, bytes | None]]]]
 """Reads the changelog partitions given from the offset given each (0: the start) to
 their end (read committed): their (key, value)s."""
 
@@ -279,24 +280,36 @@ class AccountStates:
     def restore(
         self,
         partition: int,
-        records: Iterable[tuple[bytes, bytes | None]],
+        records: Sequence[tuple[bytes, bytes | None]],
         base: Base | None = None,
+        kept: tuple[int, int] | None = None,
     ) -> int:
         """Rebuild a newly assigned partition's state from ``base`` (a checkpoint's
         accounts; none: empty) and its changelog records written since (all of them without
-        a base), in order (the last one of a key wins; a None value deletes): an account
-        with a snapshot among them is rebuilt from it and its deltas of the same generation
-        in slot order; one without, from the base and its deltas of the base's generation
-        after the base's slot; each delta observed as it was. How many accounts."""
+        a base), as :func:`~streams.scoring.state_changelog.replay` does. With spilling,
+        ``kept``: the checkpoint's accounts stay in the store instead (how many, and the
+        partition's latest event time then), those of the records come back first. How
+        many accounts, in memory and in the store."""
         part = self._parts[partition] = AccountFeatures(self.config)
         logs = self._logs[partition] = {}
+        mark = 0
+        if kept is not None and self.spilling is not None:
+            self.spilling.out[partition], mark = kept
+            touched = {parse_key(key)[0] for key, _ in records}
+            self.spilling.page_in(partition, touched, part, logs)
         replay(part, logs, records, base)
-        mark = max((w.state.last_time for w in part.accounts.values()), default=0)
-        self._mark[partition] = self._swept[partition] = mark
-        if self.spilling is not None:  # oldest first: they move out first (next commit)
-            by_time = sorted(part.accounts, key=lambda a: part.accounts[a].state.last_time)
-            self.spilling.touched((partition, a) for a in by_time)
-        return len(part.accounts)
+        mark = max((w.state.last_time for w in part.accounts.values()), default=mark)
+        self._mark[partition] = self._swept[partition] = max(mark, self._mark.get(partition, 0))
+        if self.spilling is None:
+            return len(part.accounts)
+        # oldest first: they move out first (next commit)
+        by_time = sorted(part.accounts, key=lambda a: part.accounts[a].state.last_time)
+        self.spilling.touched((partition, a) for a in by_time)
+        return len(part.accounts) + self.spilling.out.get(partition, 0)
+
+    def mark(self, partition: int) -> int:
+        """The partition's latest event time (0: none yet)."""
+        return self._mark.get(partition, 0)
 
     def follow(self, assigned: Collection[int]) -> list[int]:
         """Keep the state of exactly the ``assigned`` partitions: a revoked one's goes; the

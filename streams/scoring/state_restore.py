@@ -3,9 +3,11 @@ clean stop.
 
 With an :class:`~streams.scoring.state_store.AccountStore` (``velocity_store:
 rocksdb``): a partition's usable checkpoint and the changelog after its offset; without
-one (or none usable), the whole changelog. Either way the partition's keys in the store
-are cleared once it is restored (everything is in memory then: the store holds only
-what moves out of memory later, :mod:`streams.scoring.account_spill`). At a clean stop,
+one (or none usable), the whole changelog. With the memory bound on
+(:mod:`streams.scoring.account_spill`), a checkpoint's accounts stay in the store (no
+longer a checkpoint) and come back to memory with their events, those the changelog
+after it touched first; else they are read into memory and the partition's keys
+cleared (the store then holds only what moves out of memory later). At a clean stop,
 after the last commit, every partition's accounts in memory join those in the store,
 saved as a checkpoint at the changelog's end then, which covers every record the scorer
 wrote: a committed transaction's records are appended before its commit returns.
@@ -80,26 +82,32 @@ class StateRestorer:
         """Restore ``partitions`` (newly assigned) into ``states``."""
         if not partitions:
             return {}
-        usable = self._usable(partitions)
+        spilling = states.spilling is not None  # then a checkpoint's accounts stay put
+        usable = self._usable(partitions, read=not spilling)
         starts = {p: usable[p].offset if p in usable else 0 for p in partitions}
         tails = self.read(starts)
         out = {}
         for p in partitions:
-            base = usable[p].accounts if p in usable else None
-            n = states.restore(p, tails.get(p, ()), base)
-            if self.checkpoints is not None:  # all in memory now: the store keeps none
-                self.checkpoints.store.clear(p)
-            out[p] = Restored(n, None if base is None else len(base))
+            cp, tail = usable.get(p), tails.get(p, [])
+            if cp is not None and spilling:
+                n = states.restore(p, tail, kept=(cp.count, cp.mark))
+                self.checkpoints.store.unmark(p)  # type: ignore[union-attr]
+            else:
+                n = states.restore(p, tail, cp.accounts if cp is not None else None)
+                if self.checkpoints is not None:  # all in memory now: the store keeps none
+                    self.checkpoints.store.clear(p)
+            out[p] = Restored(n, None if cp is None else cp.count)
         return out
 
-    def _usable(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
-        """The partitions' checkpoints that can be used (why not, logged)."""
+    def _usable(self, partitions: Sequence[int], read: bool) -> dict[int, Checkpoint]:
+        """The partitions' checkpoints that can be used (why not, logged), their accounts
+        read if ``read``."""
         c = self.checkpoints
         if c is None or c.topic_id is None:
             return {}
         ends, usable = c.ends(), {}
         for p in partitions:
-            got = c.store.load(p, c.topic_id, ends.get(p, 0))
+            got = c.store.load(p, c.topic_id, ends.get(p, 0), read)
             if isinstance(got, Checkpoint):
                 usable[p] = got
             elif got != "no checkpoint":
@@ -126,7 +134,8 @@ class StateRestorer:
             return 0
         ends, kept = c.ends(), states.spilling.out if states.spilling is not None else {}
         for p in sorted(states.partitions):
-            c.store.save(p, c.topic_id, ends.get(p, 0), states.checkpoint(p))
+            accounts, out = states.checkpoint(p), kept.get(p, 0)
+            c.store.save(p, c.topic_id, ends.get(p, 0), accounts, out, states.mark(p))
         return sum(len(states.accounts(p)) + kept.get(p, 0) for p in states.partitions)
 
     def close(self) -> None:

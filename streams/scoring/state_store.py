@@ -25,7 +25,7 @@ encodes it).
 >>> import tempfile; from streams.model.account_window import AccountState
 >>> store = AccountStore(Path(tempfile.mkdtemp()) / "velocity", max_age_s=3600)
 >>> state = AccountState([5], [1.5], ["grocery"], ["GB"], 1, 0, 5)
->>> store.save(2, "topic-id", 120, {"a1": ((0, 3, 3), state)})
+>>> store.save(2, "topic-id", 120, {"a1": ((0, 3, 3), state)}, kept=0, mark=5)
 1
 >>> got = store.load(2, "topic-id", end=130)
 >>> got.offset, got.accounts["a1"] == ((0, 3, 3), state)
@@ -56,6 +56,8 @@ class _Meta(msgspec.Struct, array_like=True):
     topic_id: str
     offset: int
     written_ms: int
+    accounts: int  # in the checkpoint
+    mark: int  # the partition's latest event time
 
 
 class _Account(msgspec.Struct, array_like=True):
@@ -83,10 +85,13 @@ _HEAD: Final = msgspec.msgpack.Decoder(_Head).decode
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A partition's accounts at changelog ``offset``: restore them, then the records
+    """A partition's accounts at changelog ``offset`` (``count`` of them; ``accounts``
+    empty if not read), and its latest event time then: restore them, then the records
     from ``offset`` on."""
 
     offset: int
+    count: int
+    mark: int
     accounts: dict[str, tuple[Log, AccountState]]
 
 
@@ -174,28 +179,40 @@ class AccountStore:
         batch.delete_range(_prefix(partition), _prefix(partition + 1))
         self._db.write(batch)
 
-    def save(self, partition: int, topic_id: str, offset: int, accounts: Accounts) -> int:
-        """At a clean stop: ``accounts`` (those in memory) join those kept here, and the
-        whole is ``partition``'s checkpoint at changelog ``offset``; how many written."""
+    def save(
+        self, partition: int, topic_id: str, offset: int, accounts: Accounts, kept: int, mark: int
+    ) -> int:
+        """At a clean stop: ``accounts`` (those in memory) join the ``kept`` ones here, and
+        the whole is ``partition``'s checkpoint at changelog ``offset`` (``mark``: the
+        partition's latest event time); how many written."""
         self.put(partition, accounts)
-        meta = _Meta(topic_id, offset, int(self._clock() * 1000))
+        written = int(self._clock() * 1000)
+        meta = _Meta(topic_id, offset, written, len(accounts) + kept, mark)
         self._db[_prefix(partition) + b"meta"] = _ENCODE(meta)
         return len(accounts)
 
-    def load(self, partition: int, topic_id: str, end: int) -> Checkpoint | str:
+    def unmark(self, partition: int) -> None:
+        """``partition``'s keys are no checkpoint any more (its accounts stay)."""
+        self._db.delete(_prefix(partition) + b"meta")
+
+    def load(self, partition: int, topic_id: str, end: int, read: bool = True) -> Checkpoint | str:
         """``partition``'s checkpoint, if it can be used with the changelog partition of
-        ``topic_id`` that ends at ``end``; else why not."""
+        ``topic_id`` that ends at ``end``, its accounts read if ``read``; else why not."""
         raw = self._db.get(_prefix(partition) + b"meta")
         if raw is None:
             return "no checkpoint"
-        meta = _META(raw)
+        try:
+            meta = _META(raw)
+        except msgspec.DecodeError as exc:  # another version's, or damaged
+            return f"unreadable: {exc}"
         if meta.topic_id != topic_id:
             return "the changelog topic was made again since"
         if meta.offset > end:
             return f"its offset {meta.offset} is past the changelog's end {end}"
         if self._clock() * 1000 - meta.written_ms > self.max_age_ms:
             return "older than velocity_checkpoint_max_age_s"
-        return Checkpoint(meta.offset, {a: _decoded(e) for a, e in self._entries(partition)})
+        accounts = {a: _decoded(e) for a, e in self._entries(partition)} if read else {}
+        return Checkpoint(meta.offset, meta.accounts, meta.mark, accounts)
 
     def _entries(self, partition: int) -> Iterator[tuple[str, _Account]]:
         start = _prefix(partition) + b"a/"
