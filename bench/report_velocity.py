@@ -112,8 +112,9 @@ def velocity_restore(result: dict[str, Any]) -> list[str]:
         f"{result['partitions']} partitions and stopped cleanly; the changelog then held "
         f"{result['changelog_records']:,} records (young: not compacted yet). Restarted per "
         "mode, alternating; from its log line: the accounts restored and the seconds it "
-        "took (the checkpoints' load, or the changelog's read from Kafka and replay), the "
-        "median of the rounds.",
+        "took, the median of the rounds. *rocksdb*: from its checkpoints, whose accounts "
+        "stay in RocksDB and come back with their events (the memory bound is on by "
+        "default); *none*: the changelog read from Kafka and replayed.",
     )
     rows = [
         [r["velocity_store"], f"{r['accounts']:,}", f"{r['from_checkpoints']:,}",

@@ -11,10 +11,11 @@ per mode, the modes alternating: ``velocity_store=rocksdb`` (its checkpoints, an
 changelog after them: nothing) and ``velocity_store=none`` (the whole changelog read
 from Kafka, read committed, and replayed); each run stops once it has logged its
 restore. Per mode, from the scorer's log line ``velocity state restored``: accounts,
-seconds (the checkpoint's load or the Kafka read included) and accounts/s, the median
-of the rounds. The changelog is as young as the run: not compacted yet (its segments
-are still open), so a restore from it reads every record written, as it would soon
-after a deployment.
+seconds (the Kafka read included) and accounts/s, the median of the rounds. With the
+memory bound on (the default), a checkpoint's accounts stay in RocksDB and come back
+with their events: that restore reads the checkpoint's mark and the changelog after it.
+The changelog is as young as the run: not compacted yet (its segments are still open),
+so a restore from it reads every record written, as it would soon after a deployment.
 
 Memory: the same events scored twice more on topics of their own, with at most
 ``--accounts // 10`` accounts in memory (the rest in RocksDB) and with every account in
