@@ -131,7 +131,7 @@ def measure(events: int, batch: int, repeat: int) -> dict[str, Any]:
 
         def save() -> None:
             for p in states.partitions:
-                store.save(p, "topic-id", 0, states.checkpoint(p))
+                store.save(p, "topic-id", 0, states.checkpoint(p), 0, states.mark(p))
 
         def restore_checkpoint() -> None:
             fresh = AccountStates(VelocityConfig(), "scores.accounts-changelog")
