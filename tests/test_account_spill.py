@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_account_state import (
     CFG,
@@ -122,3 +123,30 @@ def test_a_revoked_partition_leaves_nothing_in_the_store() -> None:
     for p in range(3):
         states.revoke(p)
     assert not any(spill.kept.values()) and states.partitions == set()
+
+
+def test_a_restore_from_the_changelog_stays_within_the_memory_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Accounts already rebuilt move to the store as the restore goes (every 3 here):
+    memory within the bound, memory and store together what the changelog holds, the
+    partitions' latest event times kept, and the features go on exact."""
+    monkeypatch.setattr("streams.scoring.state_changelog._OVERFLOW_EVERY", 3)
+    stream = _stream(47, 3_000)
+    live, changelog = AccountStates(CFG, "c", 3), []
+    for k in range(0, 2_000, 25):
+        batch = stream[k : k + 25]
+        changelog += live.observe([e for e, _ in batch], [o for _, o in batch]).changelog
+        live.sent()
+        live.committed()
+    spill = DictSpill()
+    bounded = AccountStates(CFG, "c", 3, Spilling(spill, BOUND))
+    for p in range(3):
+        assert bounded.restore(p, _compacted(changelog, p)) == len(live.accounts(p))
+        assert bounded.sizes()[0] <= BOUND and bounded.mark(p) == live.mark(p)
+    _same_as_restored(bounded, spill.kept, changelog, CFG)
+    rest = stream[2_000:]
+    a = live.observe([e for e, _ in rest], [o for _, o in rest])
+    b = bounded.observe([e for e, _ in rest], [o for _, o in rest])
+    assert np.array_equal(a.features, b.features, equal_nan=True)
+    assert a.cold == b.cold

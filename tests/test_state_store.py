@@ -177,3 +177,26 @@ def test_with_spilling_a_restart_leaves_the_checkpoints_accounts_in_the_store(
     b = second.observe([e for e, _ in rest], [o for _, o in rest])
     assert np.array_equal(a.features, b.features, equal_nan=True) and a.cold == b.cold
     store.close()
+
+
+def test_with_spilling_a_restore_from_the_changelog_keeps_what_it_moves_out(
+    tmp_path: Path,
+) -> None:
+    """No checkpoint: the partition's keys are cleared before it is rebuilt, so the
+    accounts the restore moves to the store as it goes stay there."""
+    states, changelog = _states(4, 600)
+    store = AccountStore(tmp_path / "v", max_age_s=3600)
+    checkpoints = Checkpoints(store, "tid", lambda: {p: len(r) for p, r in changelog.items()})
+    bounded = AccountStates(CFG, "c", 4, Spilling(store, 3))
+    StateRestorer(lambda starts: {p: changelog[p] for p in starts}, checkpoints).restore(
+        bounded, [0, 1]
+    )
+    in_memory, in_store = bounded.sizes()
+    assert in_memory <= 3 and in_memory + in_store == sum(len(states.accounts(p)) for p in (0, 1))
+    for p in (0, 1):
+        back = store.take(p, set(states.accounts(p)))
+        together = {a: s for a, (_, s) in back.items()} | bounded.accounts(p)
+        assert {a: encode_state(s) for a, s in together.items()} == {
+            a: encode_state(s) for a, s in states.accounts(p).items()
+        }
+    store.close()

@@ -144,17 +144,23 @@ class Spilling:
                     break
         for key in stale:
             del self._recent[key]
-        out: dict[int, dict[str, tuple[Log, AccountState]]] = {}
+        by_partition: dict[int, list[str]] = {}
         for key in victims:
             del self._recent[key]
-            p, account = key
-            state = parts[p].accounts.pop(account).state
-            out.setdefault(p, {})[account] = (logs[p].pop(account), state)
-        for p, accounts in out.items():
-            self.spill.put(p, accounts)
-            self.out[p] = self.out.get(p, 0) + len(accounts)
-        self.moved_out += len(victims)
+            by_partition.setdefault(key[0], []).append(key[1])
+        for p, accounts in by_partition.items():
+            self.move_out(p, accounts, parts[p], logs[p])
         return len(victims)
+
+    def move_out(
+        self, p: int, accounts: Collection[str], part: AccountFeatures, logs: dict[str, Log]
+    ) -> None:
+        """Move these accounts of partition ``p`` (in memory, no undo pending) to the
+        store (one write batch)."""
+        out = {a: (logs.pop(a), part.accounts.pop(a).state) for a in accounts}
+        self.spill.put(p, out)
+        self.out[p] = self.out.get(p, 0) + len(out)
+        self.moved_out += len(out)
 
     def revoke(self, p: int) -> None:
         """Partition ``p`` went: its accounts in the store go too (its keys in memory

@@ -297,15 +297,29 @@ class AccountStates:
             self.spilling.out[partition], mark = kept
             touched = {parse_key(key)[0] for key, _ in records}
             self.spilling.page_in(partition, touched, part, logs)
-        replay(part, logs, records, base)
-        mark = max((w.state.last_time for w in part.accounts.values()), default=mark)
-        self._mark[partition] = self._swept[partition] = max(mark, self._mark.get(partition, 0))
+        self._mark[partition] = mark  # the overflow raises it with the accounts it moves
+        overflow = None if self.spilling is None else partial(self._overflow, partition)
+        replay(part, logs, records, base, overflow)
+        mark = max([self._mark[partition], *(w.state.last_time for w in part.accounts.values())])
+        self._mark[partition] = self._swept[partition] = mark
         if self.spilling is None:
             return len(part.accounts)
         # oldest first: they move out first (next commit)
         by_time = sorted(part.accounts, key=lambda a: part.accounts[a].state.last_time)
         self.spilling.touched((partition, a) for a in by_time)
         return len(part.accounts) + self.spilling.out.get(partition, 0)
+
+    def _overflow(self, partition: int, rebuilt: list[str]) -> None:
+        """During a restore (nothing pending): beyond the memory bound, accounts already
+        rebuilt move to the store, so a restore holds at most the bound in memory (and
+        the partition's compacted records, ~1.6 KB an account, until it ends)."""
+        spilling, part = self.spilling, self._parts[partition]
+        excess = self.sizes()[0] - spilling.max_resident  # type: ignore[union-attr]
+        if excess > 0:
+            going = [a for a in rebuilt if a in part.accounts][:excess]
+            latest = max((part.accounts[a].state.last_time for a in going), default=0)
+            self._mark[partition] = max(self._mark[partition], latest)
+            spilling.move_out(partition, going, part, self._logs[partition])  # type: ignore[union-attr]
 
     def mark(self, partition: int) -> int:
         """The partition's latest event time (0: none yet)."""

@@ -25,7 +25,7 @@ per batch writes on average its state over ``snapshot_every`` plus one event.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 
 import msgspec
@@ -101,13 +101,15 @@ def replay(
     logs: dict[str, Log],
     records: Iterable[tuple[bytes, bytes | None]],
     base: Base | None = None,
+    overflow: Callable[[list[str]], None] | None = None,
 ) -> None:
     """Rebuild a partition's accounts (``part``, empty) and their positions (``logs``)
     from ``base`` (a checkpoint's accounts; none: empty) and the changelog records written
     since (all of them without a base), in order (the last one of a key wins; a None
     value deletes): an account with a snapshot among them is rebuilt from it and its
     deltas of the same generation in slot order; one without, from the base and its
-    deltas of the base's generation; each delta observed as it was."""
+    deltas of the base's generation; each delta observed as it was. ``overflow`` is
+    handed the accounts rebuilt, every ``_OVERFLOW_EVERY`` (they may leave ``part``)."""
     for account, (log, state) in (base or {}).items():
         part.accounts[account] = AccountWindows(state)
         logs[account] = log
@@ -115,24 +117,41 @@ def replay(
     for key, value in records:
         account, slot = parse_key(key)
         latest.setdefault(account, {})[slot] = value
+    done: list[str] = []
     for account, slots in latest.items():
-        high = max(max(slots), logs[account][2] if account in logs else 0)
-        if 0 in slots:
-            if (snapshot := slots.pop(0)) is None:  # expired (its deltas deleted with it)
-                part.accounts.pop(account, None)
-                logs.pop(account, None)
-                continue
-            gen, state = decode_snapshot(snapshot)
-            part.accounts[account] = AccountWindows(state)
-            since = 0
-        elif account in logs:  # the base's generation goes on
-            gen, since, _ = logs[account]
-        else:
-            continue  # deltas without a snapshot: expired
-        for slot in sorted(s for s, v in slots.items() if v is not None):
-            delta_gen, added = decode_delta(slots[slot])  # type: ignore[arg-type]
-            if delta_gen == gen:
-                for event in added:
-                    part.observe(account, *event)
-                since = slot
-        logs[account] = (gen, since, high)
+        _replay_account(part, logs, account, slots)
+        done.append(account)
+        if overflow is not None and len(done) >= _OVERFLOW_EVERY:
+            overflow(done)
+            done = []
+    if overflow is not None and done:
+        overflow(done)
+
+
+_OVERFLOW_EVERY: Final = 1024  # accounts rebuilt between two looks at the memory bound
+
+
+def _replay_account(
+    part: AccountFeatures, logs: dict[str, Log], account: str, slots: dict[int, bytes | None]
+) -> None:
+    """One account of :func:`replay`, from its latest record of each slot."""
+    high = max(max(slots), logs[account][2] if account in logs else 0)
+    if 0 in slots:
+        if (snapshot := slots.pop(0)) is None:  # expired (its deltas deleted with it)
+            part.accounts.pop(account, None)
+            logs.pop(account, None)
+            return
+        gen, state = decode_snapshot(snapshot)
+        part.accounts[account] = AccountWindows(state)
+        since = 0
+    elif account in logs:  # the base's generation goes on
+        gen, since, _ = logs[account]
+    else:
+        return  # deltas without a snapshot: expired
+    for slot in sorted(s for s, v in slots.items() if v is not None):
+        delta_gen, added = decode_delta(slots[slot])  # type: ignore[arg-type]
+        if delta_gen == gen:
+            for event in added:
+                part.observe(account, *event)
+            since = slot
+    logs[account] = (gen, since, high)

@@ -7,7 +7,8 @@ one (or none usable), the whole changelog. With the memory bound on
 (:mod:`streams.scoring.account_spill`), a checkpoint's accounts stay in the store (no
 longer a checkpoint) and come back to memory with their events, those the changelog
 after it touched first; else they are read into memory and the partition's keys
-cleared (the store then holds only what moves out of memory later). At a clean stop,
+cleared before it is rebuilt (the store then holds only what moves out of memory: a
+restore from the changelog moves accounts out as it goes). At a clean stop,
 after the last commit, every partition's accounts in memory join those in the store,
 saved as a checkpoint at the changelog's end then, which covers every record the scorer
 wrote: a committed transaction's records are appended before its commit returns.
@@ -92,10 +93,10 @@ class StateRestorer:
             if cp is not None and spilling:
                 n = states.restore(p, tail, kept=(cp.count, cp.mark))
                 self.checkpoints.store.unmark(p)  # type: ignore[union-attr]
-            else:
-                n = states.restore(p, tail, cp.accounts if cp is not None else None)
-                if self.checkpoints is not None:  # all in memory now: the store keeps none
+            else:  # the store keeps none of it (read, or stale): only what moves out now
+                if self.checkpoints is not None:
                     self.checkpoints.store.clear(p)
+                n = states.restore(p, tail, cp.accounts if cp is not None else None)
             out[p] = Restored(n, None if cp is None else cp.count)
         return out
 
