@@ -3,11 +3,12 @@ keeps out of memory while it runs, and each partition's checkpoint when it stops
 
 While the scorer runs, a partition's keys hold exactly its accounts that are not in
 memory (:class:`~streams.scoring.account_spill.Spilling` moves them out and back), and
-no checkpoint: a partition's keys are cleared when it is assigned, after its checkpoint
-is read. At a clean stop, after the last commit, the accounts in memory join them and a
-``meta`` key makes the whole a checkpoint at the changelog's end then: a restart (or a
-partition assigned back) restores from it and only the changelog written after its
-offset, not the whole compacted changelog.
+no checkpoint: when a partition is assigned, its checkpoint's accounts either stay as
+accounts out of memory (its ``meta`` key removed) or are read and the keys cleared
+(:mod:`streams.scoring.state_restore`). At a clean stop, after the last commit, the
+accounts in memory join them and a ``meta`` key makes the whole a checkpoint at the
+changelog's end then: a restart (or a partition assigned back) restores from it and
+only the changelog written after its offset, not the whole compacted changelog.
 
 A checkpoint is used only if it is of the same topic (Kafka's topic id: a topic deleted
 and made again is another), its offset is not past the partition's end, and it is
