@@ -45,11 +45,21 @@ def small_volume(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(where)], check=False)
 
 
-def _fill(volume: Path) -> Path:
-    """Append to a file until the volume has no space left; the file. Called again after
-    the joiner exits: closing RocksDB may free a little space, enough for the next
-    start's write probe."""
+RESERVE_MIB = 8  # written before the joiner starts: space the test can always free
+
+
+def _reserve(volume: Path) -> Path:
+    """The ballast file, made with RESERVE_MIB before the joiner writes anything: if the
+    joiner alone fills the volume, freeing the ballast still gives it room."""
     ballast = volume / "ballast"
+    ballast.write_bytes(b"\0" * (RESERVE_MIB << 20))
+    return ballast
+
+
+def _fill(ballast: Path) -> None:
+    """Append to the ballast until the volume has no space left. Called again after the
+    joiner exits: closing RocksDB may free a little space, enough for the next start's
+    write probe."""
     chunk = b"\0" * (1 << 16)
     with ballast.open("ab") as f:
         try:
@@ -58,7 +68,6 @@ def _fill(volume: Path) -> Path:
                 f.flush()
         except OSError:
             pass
-    return ballast
 
 
 def test_a_full_store_volume_stops_the_joiner_and_nothing_is_lost(
@@ -73,18 +82,19 @@ def test_a_full_store_volume_stops_the_joiner_and_nothing_is_lost(
     log = tmp_path / "joiner.log"
     plan = paired_plan("full", 8_000, seed=4)
     feeder = Feeder(s, plan, 800.0)
+    ballast = _reserve(small_volume)
     joiner = start_joiner(s, log)
     started = [joiner]
     try:
         feeder.start()
         wait_for(lambda: labelled_so_far(s) > 1_000, 90, "the joiner at work")
-        ballast = _fill(small_volume)
+        _fill(ballast)
         assert joiner.wait(120) == EXIT_STORE, log.read_text()[-3000:]
         assert "cannot be written" in log.read_text()
         at_stop = labelled_so_far(s)
         assert at_stop < len(expected(plan)), "the stream outran the test: nothing to lose"
 
-        _fill(small_volume)
+        _fill(ballast)
         started.append(again := start_joiner(s, log))  # still full: refused before it joins
         assert again.wait(60) == EXIT_STORE, log.read_text()[-3000:]
         assert labelled_so_far(s) == at_stop
