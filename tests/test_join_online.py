@@ -18,7 +18,7 @@ from streams.dev.training import velocity_columns
 from streams.errors import ModelError
 from streams.feedback.app import processor_for, publish_online
 from streams.feedback.examples import feedback_record, score_record
-from streams.feedback.processor import learned
+from streams.feedback.processor import JoinProcessor, learned
 from streams.model.artifact import load_model
 from streams.model.features import (
     CONTRACT_LEVELS,
@@ -62,21 +62,10 @@ def _records(
 
 
 def test_the_joiner_learns_first_labels_and_publishes_versions(tmp_path: Path) -> None:
-    settings = Settings(
-        online_enabled=True,
-        online_min_labels=1_000,
-        online_publish_labels=2_000,
-        model_dir=tmp_path,
-    )
-    p = processor_for(settings, {}, PARTITIONS)
-    assert p.online is not None
     pairs = _records(5_000)
-    published = []
-    for start in range(0, len(pairs), 500):
-        chunk = pairs[start : start + 500]
-        p.handle_batch([(s, "scores") for s, _ in chunk] + [(f, "feedback") for _, f in chunk], 0)
-        publish_online(p.online, tmp_path)
-        published = sorted(d.name for d in tmp_path.iterdir() if d.name.startswith("online-"))
+    p = _learn(pairs, tmp_path)
+    assert p.online is not None
+    published = sorted(d.name for d in tmp_path.iterdir() if d.name.startswith("online-"))
     assert p.online.labels == 5_000  # every first label, once
     assert published == ["online-1", "online-2"]  # at 2,000 and 4,000 labels
     model = verify(tmp_path, "online-2")
@@ -95,8 +84,8 @@ def test_the_joiner_learns_nothing_when_the_online_model_is_off() -> None:
     assert processor_for(Settings(), {}, PARTITIONS).online is None
 
 
-def _learn(pairs: list[tuple[InRecord, InRecord]], model_dir: Path) -> OnlineLearner:
-    """The joiner's learner after every pair, in chunks of 500, publishing as it goes."""
+def _learn(pairs: list[tuple[InRecord, InRecord]], model_dir: Path) -> JoinProcessor:
+    """The joiner after every pair, in chunks of 500, its learner publishing as it goes."""
     settings = Settings(
         online_enabled=True,
         online_min_labels=1_000,
@@ -109,14 +98,15 @@ def _learn(pairs: list[tuple[InRecord, InRecord]], model_dir: Path) -> OnlineLea
         chunk = pairs[start : start + 500]
         p.handle_batch([(s, "scores") for s, _ in chunk] + [(f, "feedback") for _, f in chunk], 0)
         publish_online(p.online, model_dir)
-    return p.online
+    return p
 
 
 def test_under_a_velocity_champion_the_learner_learns_the_computed_features_too(
     tmp_path: Path,
 ) -> None:
     pairs = _records(6_000, VELOCITY_SET, takeovers=0.002)
-    learner = _learn(pairs, tmp_path / "velocity")
+    learner = _learn(pairs, tmp_path / "velocity").online
+    assert learner is not None
     assert learner.features is VELOCITY_SET and learner.labels == 6_000
     version = load_model(tmp_path / "velocity", "online-3")  # at 2,000, 4,000, 6,000 labels
     assert version.features is VELOCITY_SET and version.linear is not None
@@ -132,8 +122,8 @@ def test_under_a_velocity_champion_the_learner_learns_the_computed_features_too(
     # a challenger of a velocity champion, and of no event-only one
     champion = load_model(tmp_path / "velocity", "online-1")
     check_challenger(champion, version)
-    event_only = _learn(_records(3_000), tmp_path / "event")
-    assert event_only.features is EVENT_SET
+    event_only = _learn(_records(3_000), tmp_path / "event").online
+    assert event_only is not None and event_only.features is EVENT_SET
     with pytest.raises(ModelError, match="features differ"):
         check_challenger(champion, load_model(tmp_path / "event", "online-1"))
 
