@@ -69,7 +69,7 @@ COMMAND_EPILOG = """\
 example:
   {example}
 
-Every command takes every setting; shown: those `{name}` uses. All: streamscore settings."""
+Shown: the settings `{name}` uses; it takes all (streamscore settings)."""
 
 
 def parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:

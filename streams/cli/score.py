@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--create-topics",
         action="store_true",
-        help="create missing topics instead of failing (as `streamscore topics create`)",
+        help="create missing topics (as `streamscore topics create`)",
     )
 
 
