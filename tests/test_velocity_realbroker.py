@@ -24,6 +24,8 @@ from streams.dev.produce import write_records
 from streams.dev.realbroker import RealBroker
 from streams.kafka import committed_total, read_topic, topic_partitions
 from streams.kafka.config import librdkafka_config
+from streams.kafka.topics import ensure_topics
+from streams.model.registry import set_champion
 from streams.model.velocity import VelocityConfig
 
 pytestmark = pytest.mark.realbroker
@@ -68,6 +70,12 @@ def _restored(log: Path, field: str = "accounts", message: str = "velocity state
     local checkpoints), from its log lines; or ``field`` of another ``message``."""
     lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if line.startswith(b"{")]
     return sum(r[field] for r in lines if r["message"] == message)
+
+
+def _in_use(log: Path) -> str | None:
+    """The model version the scorer's last "model in use" line names."""
+    lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if line.startswith(b"{")]
+    return ([r["version"] for r in lines if r["message"] == "model in use"] or [None])[-1]
 
 
 def _stop(scorer: subprocess.Popen[bytes]) -> None:
@@ -191,3 +199,38 @@ def test_a_clean_restart_restores_from_its_checkpoints_and_the_changelog_since(
         text = log.read_text()
         assert "Traceback" not in text and "velocity checkpoint not used" not in text
     _check(settings)
+
+
+def test_a_swap_to_a_velocity_model_waits_for_its_changelog_then_keeps_the_bound(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Scorer on the event-only v1; CURRENT names v2 while the changelog topic is gone:
+    v2 is refused (the scorer keeps v1) until the topic is there; then v2 is swapped in
+    with the velocity state as at a start: 50 accounts in memory, the rest in RocksDB,
+    saved as checkpoints at the clean stop."""
+    changelog = settings.topic_accounts_changelog
+    admin = AdminClient(librdkafka_config(settings))
+    admin.delete_topics([changelog])[changelog].result(30)
+    wait_for(lambda: topic_partitions(settings, changelog) == 0, 30, "the changelog to go")
+    set_champion(settings.model_dir, "v1")
+    writer = _stream(settings, seed=31, rate=800.0)
+    done = lambda: committed_total(settings, settings.scorer_group_id, settings.topic_events)  # noqa: E731
+    log = tmp_path / "s.log"
+    extra = {"model_version": None, "model_reload_s": 1, "velocity_max_resident_accounts": 50}
+    scorer = _scorer(settings, log, **extra)
+    try:
+        wait_for(lambda: done() > 1_000, 120, "the scorer to commit some batches")
+        set_champion(settings.model_dir, "v2")
+        wait_for(lambda: b"not swapped in" in log.read_bytes(), 60, "v2 to be refused")
+        ensure_topics(settings, [changelog])
+        wait_for(lambda: _in_use(log) == "v2", 60, "v2 to be swapped in")
+        assert done() < COUNT, "v2 came too late to score part of the stream"
+        writer.join(60)
+        wait_for(lambda: done() == COUNT, 180, "the scorer to finish")
+    finally:
+        _stop(scorer)
+    assert "Traceback" not in log.read_text()
+    assert _restored(log, "in_store", "velocity checkpoints saved") > 100
+    scores = [orjson.loads(r.value or b"") for r in read_topic(settings, settings.topic_scores)]
+    versions = {s["model_version"] for s in scores}
+    assert versions == {"v1", "v2"}, versions

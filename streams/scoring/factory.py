@@ -12,14 +12,14 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from streams.config import Settings
-from streams.errors import BrokerError
+from streams.errors import BrokerError, ModelError, StreamscoreError
 from streams.kafka import read_keyed, topic_id, watermarks
 from streams.kafka.batch import BatchIO
 from streams.kafka.runtime import require_topics
 from streams.monitoring.drift import drift_monitor
 from streams.ops.metrics import ScorerMetrics
 from streams.scoring.account_spill import Spilling
-from streams.scoring.account_state import account_states
+from streams.scoring.account_state import AccountStates, account_states
 from streams.scoring.pipeline import PipelineConfig, ScoringPipeline
 from streams.scoring.reload import ModelReloader, load, load_or_fallback
 from streams.scoring.scorer import Scorer
@@ -28,6 +28,8 @@ from streams.scoring.state_store import AccountStore
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+    from streams.model.artifact import Model
 
 log = logging.getLogger(__name__)
 
@@ -64,29 +66,60 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
     )
     if velocity:
         topics.append(settings.topic_accounts_changelog)
-    counts = require_topics(settings, topics)
-    if velocity and counts[settings.topic_accounts_changelog] != counts[settings.topic_events]:
-        raise BrokerError(
-            f"{settings.topic_accounts_changelog} has {counts[settings.topic_accounts_changelog]}"
-            f" partitions, {settings.topic_events} {counts[settings.topic_events]}: a "
-            "partition's velocity state is in the same-numbered changelog partition"
-        )
+    require_topics(settings, topics)  # one error naming every missing topic
+    if velocity:
+        require_changelog(settings)
+    restorer = StateRestorer(partial(read_changelog, settings))
+    new_states = partial(velocity_states, settings, restorer)
+    states = new_states() if velocity else None
     config = pipeline_config(settings)
-    local = local_store(settings) if velocity else None
-    bound = settings.velocity_max_resident_accounts
-    spilling = Spilling(local.store, bound) if local is not None and bound else None
-    states = account_states(settings, spilling)
     pipeline = ScoringPipeline(models.champion, config, models.challengers, models.fallback, states)
     io = scorer_io(settings, exactly_once)
     metrics = ScorerMetrics(registry)
     reloader = (
-        ModelReloader(settings, partial(load, settings), metrics.reloads_refused.inc)
+        ModelReloader(settings, partial(load_usable, settings), metrics.reloads_refused.inc)
         if settings.model_reload_s
         else None
     )
     drift = drift_monitor(settings, models.champion)
-    restorer = StateRestorer(partial(read_changelog, settings), local)
-    return Scorer(settings, pipeline, io, metrics, drift, reloader, restorer)
+    return Scorer(settings, pipeline, io, metrics, drift, reloader, restorer, new_states)
+
+
+def require_changelog(settings: Settings) -> None:
+    """The velocity state's changelog exists and is partitioned as the events topic: a
+    partition's state is in the same-numbered changelog partition (BrokerError if not)."""
+    events, changelog = settings.topic_events, settings.topic_accounts_changelog
+    counts = require_topics(settings, [events, changelog])
+    if counts[changelog] != counts[events]:
+        raise BrokerError(
+            f"{changelog} has {counts[changelog]} partitions, {events} {counts[events]}: a "
+            "partition's velocity state is in the same-numbered changelog partition"
+        )
+
+
+def load_usable(settings: Settings, version: str) -> Model:
+    """A version to swap in while running (:func:`load`); a velocity model only if its
+    changelog is there (ModelError if not: the reloader keeps the models in use and
+    tries again at its next check)."""
+    model = load(settings, version)
+    if model.features.computed:
+        try:
+            require_changelog(settings)
+        except StreamscoreError as exc:
+            raise ModelError(f"velocity model {version} not swapped in: {exc}") from exc
+    return model
+
+
+def velocity_states(settings: Settings, restorer: StateRestorer) -> AccountStates:
+    """A velocity model's (empty) state, at start or swapped in: the local store opened
+    once (``velocity_store``; the restorer keeps it for checkpoints) and, with
+    ``velocity_max_resident_accounts``, holding the accounts beyond that bound."""
+    if restorer.checkpoints is None:
+        restorer.checkpoints = local_store(settings)
+    local = restorer.checkpoints
+    bound = settings.velocity_max_resident_accounts
+    spilling = Spilling(local.store, bound) if local is not None and bound else None
+    return account_states(settings, spilling)
 
 
 def read_changelog(

@@ -16,7 +16,9 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from streams.config import Settings
 from streams.contract.records import InRecord
@@ -25,7 +27,7 @@ from streams.model.fallback import FALLBACK_VERSION
 from streams.monitoring.drift import DriftMonitor, drift_monitor
 from streams.ops.gc_control import Collector
 from streams.ops.metrics import ScorerMetrics
-from streams.scoring.account_state import account_states
+from streams.scoring.account_state import AccountStates, account_states
 from streams.scoring.challengers import ModelSet
 from streams.scoring.pipeline import BatchResult, ScoringPipeline, merge_results
 from streams.scoring.reload import ModelReloader
@@ -82,6 +84,7 @@ class Scorer:
         drift: DriftMonitor | None = None,
         reloader: ModelReloader | None = None,
         restorer: StateRestorer | None = None,
+        new_states: Callable[[], AccountStates] | None = None,
     ) -> None:
         self.settings = settings
         self.pipeline = pipeline
@@ -91,6 +94,8 @@ class Scorer:
         self.metrics = metrics
         # the velocity state's restores on assignment (none without a changelog)
         self.restorer = restorer or StateRestorer(lambda starts: {})
+        # a velocity model's state, at a swap to one (the factory's: store and bound)
+        self._new_states = new_states or partial(account_states, settings)
         self.stats = ScorerStats()
         self._sent: Scored | None = None  # the batch whose delivery is in flight
         # the batch settled last, until _account_settled: (inputs, result, seconds)
@@ -233,7 +238,10 @@ class Scorer:
         previous = self.version_in_use
         pipe = self.pipeline  # the fallback model stays: it is loaded once, at start
         # the velocity state goes with a model without the features (a later one restores)
-        states = pipe.states or account_states(self.settings)
+        base = models.champion or pipe.fallback
+        states = pipe.states
+        if states is None and base is not None and base.features.computed:
+            states = self._new_states()
         self.pipeline = ScoringPipeline(
             models.champion, pipe.config, models.challengers, pipe.fallback, states
         )
