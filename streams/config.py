@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(5000, ge=1, le=100_000, description="most records in a batch")
     # librdkafka's own default, stated: a consumer under a backlog holds this much (and
     # one fetch per partition) ahead of processing, however long the backlog grows
+    consumer_fetch_wait_ms: int = Field(
+        500,
+        ge=0,
+        le=60_000,
+        description="librdkafka fetch.wait.max.ms of every consumer: the longest a broker "
+        "holds a fetch with no records (the embedded broker's: 10)",
+    )
     consumer_queue_max_kbytes: int = Field(
         65_536,
         ge=1,

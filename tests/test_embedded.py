@@ -12,8 +12,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams.config import Settings
 from streams.kafka import end_total
-from streams.kafka.config import faust_config
+from streams.kafka.config import faust_config, librdkafka_config
 from streams.kafka.embedded import EMBEDDED_PARTITIONS, EmbeddedBroker
+from streams.kafka.runtime import connect
 
 
 @pytest.fixture()
@@ -97,3 +98,13 @@ def test_faust_agent_with_table_runs_on_embedded(broker: EmbeddedBroker) -> None
     assert asyncio.run(run()) == {b"w0": 10, b"w1": 10, b"w2": 10}
     # the table is backed by its changelog topic: every update was written there
     assert end_total(settings, changelog) == 30
+
+
+def test_on_the_embedded_broker_consumers_wait_10_ms_for_a_fetch() -> None:
+    """The mock cluster holds an empty fetch for all of fetch.wait.max.ms, records or
+    not: the runtime lowers it there; a real broker keeps librdkafka's 500."""
+    assert Settings().consumer_fetch_wait_ms == 500
+    with connect(Settings(), create_topics=False) as rt:
+        conf = librdkafka_config(rt.settings, **{"group.id": "g"})
+    assert conf["fetch.wait.max.ms"] == 10
+    assert "fetch.wait.max.ms" not in librdkafka_config(rt.settings)  # a producer

@@ -71,6 +71,7 @@ GROUPS: tuple[Group, ...] = (
         (
             "session_timeout_ms",
             "static_membership",
+            "consumer_fetch_wait_ms",
             "consumer_queue_max_kbytes",
             "producer_linger_ms",
             "producer_compression",

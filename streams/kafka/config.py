@@ -68,8 +68,9 @@ def librdkafka_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         conf["ssl.key.location"] = str(settings.ssl_key_location)
     if settings.ssl_key_password:
         conf["ssl.key.password"] = settings.ssl_key_password.get_secret_value()
-    if "group.id" in extra:  # a consumer: its prefetch queue bounded by a setting
+    if "group.id" in extra:  # a consumer: its prefetch queue and fetch wait by settings
         conf["queued.max.messages.kbytes"] = settings.consumer_queue_max_kbytes
+        conf["fetch.wait.max.ms"] = settings.consumer_fetch_wait_ms
     conf.update(extra)
     return conf
 

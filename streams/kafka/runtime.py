@@ -54,8 +54,13 @@ def connect(settings: Settings, create_topics: bool = True) -> Iterator[Runtime]
         return
     broker = EmbeddedBroker()
     try:
-        # its topics end with the process: no velocity checkpoint to keep against them
-        local = {"bootstrap_servers": broker.start(), "velocity_store": "none"}
+        # its topics end with the process: no velocity checkpoint to keep against them;
+        # it holds a fetch for fetch.wait.max.ms even when records arrive meanwhile
+        local = {
+            "bootstrap_servers": broker.start(),
+            "velocity_store": "none",
+            "consumer_fetch_wait_ms": _EMBEDDED_FETCH_WAIT_MS,
+        }
         resolved = settings.model_copy(update=local)
         broker.create_topics(settings.all_topics())
         yield Runtime(resolved, broker)
@@ -63,6 +68,7 @@ def connect(settings: Settings, create_topics: bool = True) -> Iterator[Runtime]
         broker.stop()
 
 
+_EMBEDDED_FETCH_WAIT_MS = 10  # ms: the mock cluster waits this long whatever arrives
 _PROBE_TIMEOUT_S = 5.0  # one metadata request to a broker that does not answer
 _RETRY_S = 0.5
 
