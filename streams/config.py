@@ -73,8 +73,7 @@ class Settings(BaseSettings):
         10_000, ge=1_000, description="a dead consumer's partitions move after this long"
     )
     batch_max_size: int = Field(5000, ge=1, le=100_000, description="most records in a batch")
-    # librdkafka's own default, stated: a consumer under a backlog holds this much (and
-    # one fetch per partition) ahead of processing, however long the backlog grows
+    # librdkafka's own default, stated: a broker answers a fetch once records arrive
     consumer_fetch_wait_ms: int = Field(
         500,
         ge=0,
@@ -82,6 +81,8 @@ class Settings(BaseSettings):
         description="librdkafka fetch.wait.max.ms of every consumer: the longest a broker "
         "holds a fetch with no records (the embedded broker's: 10)",
     )
+    # librdkafka's own default, stated: a consumer under a backlog holds this much (and
+    # one fetch per partition) ahead of processing, however long the backlog grows
     consumer_queue_max_kbytes: int = Field(
         65_536,
         ge=1,
