@@ -222,6 +222,7 @@ def test_a_swap_to_a_velocity_model_waits_for_its_changelog_then_keeps_the_bound
         wait_for(lambda: done() > 1_000, 120, "the scorer to commit some batches")
         set_champion(settings.model_dir, "v2")
         wait_for(lambda: b"not swapped in" in log.read_bytes(), 60, "v2 to be refused")
+        assert _in_use(log) == "v1"  # it kept its model
         ensure_topics(settings, [changelog])
         wait_for(lambda: _in_use(log) == "v2", 60, "v2 to be swapped in")
         assert done() < COUNT, "v2 came too late to score part of the stream"
@@ -231,6 +232,8 @@ def test_a_swap_to_a_velocity_model_waits_for_its_changelog_then_keeps_the_bound
         _stop(scorer)
     assert "Traceback" not in log.read_text()
     assert _restored(log, "in_store", "velocity checkpoints saved") > 100
+    events = [orjson.loads(r.value or b"") for r in read_topic(settings, settings.topic_events)]
     scores = [orjson.loads(r.value or b"") for r in read_topic(settings, settings.topic_scores)]
+    assert sorted(s["event_id"] for s in scores) == sorted(e["event_id"] for e in events)
     versions = {s["model_version"] for s in scores}
     assert versions == {"v1", "v2"}, versions
