@@ -54,8 +54,7 @@ def connect(settings: Settings, create_topics: bool = True) -> Iterator[Runtime]
         return
     broker = EmbeddedBroker()
     try:
-        # its topics end with the process: no velocity checkpoint to keep against them;
-        # it holds a fetch for fetch.wait.max.ms even when records arrive meanwhile
+        # its topics end with the process: no velocity checkpoint to keep against them
         local = {
             "bootstrap_servers": broker.start(),
             "velocity_store": "none",
@@ -68,7 +67,8 @@ def connect(settings: Settings, create_topics: bool = True) -> Iterator[Runtime]
         broker.stop()
 
 
-_EMBEDDED_FETCH_WAIT_MS = 10  # ms: the mock cluster waits this long whatever arrives
+# the mock cluster holds an empty fetch for all of fetch.wait.max.ms, records or not
+_EMBEDDED_FETCH_WAIT_MS = 10
 _PROBE_TIMEOUT_S = 5.0  # one metadata request to a broker that does not answer
 _RETRY_S = 0.5
 

@@ -66,9 +66,7 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
     )
     if velocity:
         topics.append(settings.topic_accounts_changelog)
-    require_topics(settings, topics)  # one error naming every missing topic
-    if velocity:
-        require_changelog(settings)
+    require_topics(settings, topics)  # and the changelog partitioned as events
     restorer = StateRestorer(partial(read_changelog, settings))
     new_states = partial(velocity_states, settings, restorer)
     states = new_states() if velocity else None
@@ -85,26 +83,14 @@ def build_scorer(settings: Settings, registry: CollectorRegistry, exactly_once: 
     return Scorer(settings, pipeline, io, metrics, drift, reloader, restorer, new_states)
 
 
-def require_changelog(settings: Settings) -> None:
-    """The velocity state's changelog exists and is partitioned as the events topic: a
-    partition's state is in the same-numbered changelog partition (BrokerError if not)."""
-    events, changelog = settings.topic_events, settings.topic_accounts_changelog
-    counts = require_topics(settings, [events, changelog])
-    if counts[changelog] != counts[events]:
-        raise BrokerError(
-            f"{changelog} has {counts[changelog]} partitions, {events} {counts[events]}: a "
-            "partition's velocity state is in the same-numbered changelog partition"
-        )
-
-
 def load_usable(settings: Settings, version: str) -> Model:
     """A version to swap in while running (:func:`load`); a velocity model only if its
-    changelog is there (ModelError if not: the reloader keeps the models in use and
-    tries again at its next check)."""
+    changelog is there, partitioned as events (ModelError if not: the reloader keeps
+    the models in use and tries again at its next check)."""
     model = load(settings, version)
     if model.features.computed:
         try:
-            require_changelog(settings)
+            require_topics(settings, [settings.topic_events, settings.topic_accounts_changelog])
         except StreamscoreError as exc:
             raise ModelError(f"velocity model {version} not swapped in: {exc}") from exc
     return model
