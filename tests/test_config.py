@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from confluent_kafka import KafkaError
 from pydantic import SecretStr, ValidationError
 
 from streams.cli import build_settings, parser
 from streams.config import Settings
-from streams.errors import ConfigError
-from streams.kafka.config import faust_config, librdkafka_config
+from streams.errors import AuthError, ConfigError
+from streams.kafka.config import auth_error, faust_config, librdkafka_config
 from streams.model.velocity import DAY_MS, HOUR_MS, VelocityConfig
 from streams.scoring.account_state import account_states
 
@@ -55,6 +56,43 @@ def test_librdkafka_mapping_carries_security_and_secrets() -> None:
     assert conf["sasl.password"] == "hunter2"
     assert conf["group.id"] == "g"
     assert "hunter2" not in repr(s)  # SecretStr keeps it out of logs
+
+
+@pytest.mark.parametrize(
+    ("message", "refused"),
+    [
+        (
+            "SASL authentication error: Authentication failed during authentication due to "
+            "invalid credentials with SASL mechanism SCRAM-SHA-512",
+            True,
+        ),
+        (
+            "SASL PLAIN mechanism handshake failed: Broker: Unsupported SASL mechanism: "
+            "broker's supported mechanisms: SCRAM-SHA-512",
+            True,
+        ),
+        (
+            "SASL SCRAM-SHA-512 mechanism handshake failed: Local: Broker transport failure: "
+            "broker's supported mechanisms: (n/a)",
+            False,
+        ),
+    ],
+)
+def test_only_the_brokers_refusal_is_an_auth_error(message: str, refused: bool) -> None:
+    # A connection lost mid-handshake is librdkafka's to retry, not a credentials error.
+    err = KafkaError(KafkaError._AUTHENTICATION, message)
+    exc = auth_error(
+        err,
+        Settings(
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_username="svc",
+            sasl_password=SecretStr("pw"),
+        ),
+    )
+    assert (exc is not None) == refused
+    if exc is not None:
+        assert isinstance(exc, AuthError) and "sasl_password" in str(exc)
 
 
 def test_faust_mapping() -> None:

@@ -30,6 +30,9 @@ _DENIED = {
 _UNTRUSTED = "certificate verify failed"
 """In librdkafka's _SSL error when the broker's certificate is not trusted (or names
 another host): a setting to fix, not a broken connection to retry."""
+_LOST_IN_HANDSHAKE = "handshake failed: Local:"
+"""In librdkafka's _AUTHENTICATION error when the connection broke during the SASL
+handshake (transport failure, timeout): the broker never answered, so librdkafka retries."""
 
 
 def _require_resolved(settings: Settings) -> str:
@@ -124,8 +127,8 @@ def auth_error(
 ) -> AuthError | None:
     """The one-line :class:`AuthError` for ``err`` if the broker refused the credentials
     or an ACL, or its certificate is not trusted (``where``: what was being done, e.g.
-    ``writing to scores``); else None."""
-    if err.code() == KafkaError._AUTHENTICATION:
+    ``writing to scores``); else None, also for a connection lost mid-handshake."""
+    if err.code() == KafkaError._AUTHENTICATION and _LOST_IN_HANDSHAKE not in err.str():
         if settings is None:
             return AuthError(f"the broker refused the credentials ({err.str()}): check them")
         return AuthError(
