@@ -24,9 +24,10 @@ from test_account_state import (
 from test_velocity import brute_force
 
 from streams.contract.records import OutRecord
+from streams.dev.memory_spill import DictSpill
 from streams.model.account_window import AccountState, encode_state
 from streams.model.velocity import VelocityConfig
-from streams.scoring.account_spill import DictSpill, Spilling
+from streams.scoring.account_spill import Spilling
 from streams.scoring.account_state import AccountStates
 from streams.scoring.state_changelog import Log
 from streams.scoring.state_store import AccountStore

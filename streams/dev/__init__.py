@@ -11,5 +11,6 @@ without them. The CLI (:mod:`streams.cli`) offers them as commands.
 - :mod:`~streams.dev.models`: copies of the shipped model under other names;
 - :mod:`~streams.dev.realbroker`: a single-node Apache Kafka from Maven jars;
 - :mod:`~streams.dev.memory_io`: the scorer's Kafka I/O in memory, for tests and benchmarks;
+- :mod:`~streams.dev.memory_spill`: the velocity state's spill store in a dict, for tests;
 - :mod:`~streams.dev.local`: fresh settings, child-process environments, waiting with a deadline.
 """

@@ -3,7 +3,8 @@ memory, those least recently touched move out to a local store (RocksDB:
 :class:`~streams.scoring.state_store.AccountStore`), and come back when an event of
 theirs does.
 
-Pure bookkeeping over a :class:`Spill` (the store's four calls; tests use a dict). The
+Pure bookkeeping over a :class:`Spill` (the store's four calls; tests use
+:class:`~streams.dev.memory_spill.DictSpill`). The
 rules, written down:
 
 - an account is in memory or in the store, never both: :meth:`Spilling.page_in` takes
@@ -17,6 +18,7 @@ A batch with events of accounts in the store costs one multi-get and one write b
 per partition; a commit that moves accounts out, one write batch (each account's state
 encoded as a snapshot is, ~20 B per kept event).
 
+>>> from streams.dev.memory_spill import DictSpill
 >>> from streams.model.velocity import AccountFeatures, VelocityConfig
 >>> spill = DictSpill()
 >>> s = Spilling(spill, max_resident=1)
@@ -52,29 +54,6 @@ class Spill(Protocol):
     ) -> dict[str, tuple[Log, AccountState]]: ...
     def older(self, partition: int, before: int) -> list[str]: ...
     def clear(self, partition: int) -> None: ...
-
-
-class DictSpill:
-    """A :class:`Spill` in a dict (tests, doctests)."""
-
-    def __init__(self) -> None:
-        self.kept: dict[int, dict[str, tuple[Log, AccountState]]] = {}
-
-    def put(self, partition: int, accounts: Mapping[str, tuple[Log, AccountState]]) -> None:
-        self.kept.setdefault(partition, {}).update(accounts)
-
-    def take(
-        self, partition: int, accounts: Collection[str]
-    ) -> dict[str, tuple[Log, AccountState]]:
-        kept = self.kept.get(partition, {})
-        return {a: kept.pop(a) for a in accounts if a in kept}
-
-    def older(self, partition: int, before: int) -> list[str]:
-        kept = self.kept.get(partition, {})
-        return [a for a, (_, s) in kept.items() if s.last_time < before]
-
-    def clear(self, partition: int) -> None:
-        self.kept.pop(partition, None)
 
 
 class Spilling:
