@@ -29,6 +29,7 @@ from streams.kafka.groups import committed_total, group_offsets
 from streams.kafka.topics import (
     end_total,
     ensure_topics,
+    offsets_since,
     read_keyed,
     read_topic,
     scan_topic,
@@ -46,6 +47,7 @@ __all__ = [
     "group_offsets",
     "make_consumer",
     "make_producer",
+    "offsets_since",
     "produce",
     "publish",
     "read_keyed",

@@ -219,6 +219,29 @@ def topic_id(settings: Settings, topic: str) -> str | None:
     return found if found.strip("A") else None  # an all-zero id: none
 
 
+def offsets_since(settings: Settings, topic: str, since_ms: int) -> dict[int, int]:
+    """``{partition: offset}`` of each partition's first record of ``topic`` whose Kafka
+    timestamp is ``since_ms`` or later (the partition's end if none is): where a scan of
+    what came since starts. {} if the topic does not exist."""
+    consumer = make_consumer(settings, "streamscore-offsets", logger=LIBRDKAFKA_LOG)
+    try:
+        wanted = [
+            TopicPartition(topic, p, since_ms)
+            for p in partitions_of(consumer, settings, topic, TIMEOUT_S)
+        ]
+        found = consumer.offsets_for_times(wanted, timeout=TIMEOUT_S) if wanted else []
+        out: dict[int, int] = {}
+        for tp in found:
+            if tp.error is not None:
+                raise BrokerError(f"finding {topic}'s offsets at {since_ms}: {tp.error}")
+            if tp.offset < 0:  # no record that late
+                tp.offset = consumer.get_watermark_offsets(tp, timeout=TIMEOUT_S)[1]
+            out[tp.partition] = tp.offset
+        return out
+    finally:
+        consumer.close()
+
+
 def end_total(settings: Settings, topic: str) -> int:
     """Sum of ``topic``'s high watermarks: its records (and commit markers) so far."""
     return sum(high for _, high in watermarks(settings, topic).values())

@@ -27,7 +27,7 @@ import orjson
 from streams.config import Settings
 from streams.contract.dead_letters import H_PARTITION, H_REASON, H_TIME
 from streams.contract.records import HeaderSource, header, headers_of
-from streams.kafka import scan_topic
+from streams.kafka import offsets_since, scan_topic
 
 
 class Message(HeaderSource, Protocol):
@@ -178,9 +178,15 @@ def _keep_score(scores: Scores, names: Sequence[str]) -> Callable[[Message], Non
     return take
 
 
-def read_run(settings: Settings, names: Sequence[str], deadline_s: float = 120.0) -> RunData:
+def read_run(
+    settings: Settings,
+    names: Sequence[str],
+    since_ms: int | None = None,
+    deadline_s: float = 120.0,
+) -> RunData:
     """The run's records from ``settings``' topics (a missing topic reads as empty);
-    ``names``: the features whose values are kept from each score."""
+    ``names``: the features whose values are kept from each score; ``since_ms``: only
+    records whose Kafka timestamp is that or later (None: every record kept)."""
     run = RunData()
 
     def take_event(msg: Message) -> None:
@@ -196,12 +202,16 @@ def read_run(settings: Settings, names: Sequence[str], deadline_s: float = 120.0
         if (alert := alert_of(msg)) is not None:
             run.alerts.append(alert)
 
+    def scan(topic: str, take: Callable[[Message], None]) -> None:
+        starts = None if since_ms is None else offsets_since(settings, topic, since_ms)
+        scan_topic(settings, topic, take, deadline_s, starts)
+
     s = settings
-    scan_topic(s, s.topic_events, take_event, deadline_s)
-    scan_topic(s, s.topic_scores, _keep_score(run.scores, names), deadline_s)
-    scan_topic(s, s.topic_dlq, take_dead, deadline_s)
-    scan_topic(s, s.topic_feedback_dlq, take_feedback_dead, deadline_s)
-    scan_topic(s, s.topic_drift_alerts, take_alert, deadline_s)
-    scan_topic(s, s.topic_labelled, _keep_label(run.labels), deadline_s)
+    scan(s.topic_events, take_event)
+    scan(s.topic_scores, _keep_score(run.scores, names))
+    scan(s.topic_dlq, take_dead)
+    scan(s.topic_feedback_dlq, take_feedback_dead)
+    scan(s.topic_drift_alerts, take_alert)
+    scan(s.topic_labelled, _keep_label(run.labels))
     run.alerts.sort(key=lambda a: a.at)
     return run
