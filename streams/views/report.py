@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streams.model.account_window import DAY_MS, HOUR_MS, MINUTE_MS
+
 if TYPE_CHECKING:
     from streams.config import Settings
     from streams.views.report_data import RunData
@@ -61,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_UNITS = {"s": 1_000, "m": MINUTE_MS, "h": HOUR_MS, "d": DAY_MS}
 
 
 def since_ms(text: str, now_ms: int) -> int:
