@@ -73,6 +73,15 @@ EDGE_CASES = [
     _full(card_present=None),  # null optional
     orjson.dumps({k: v for k, v in FULL.items() if k != "country"}),  # absent optional
     _full(x={"nested": [1, 2]}),  # extra field
+    _full(source="web", v=2),  # extra fields, every contract field plain: converted
+    _full(source="web", account_age_days=400.0),  # converted? no: 1.0 is normalised
+    _full(source="web", amount=12),  # an int for a number, with an extra field
+    _full(source="web", amount=True),
+    _full(source="web", channel="é" * 65),
+    _full(source="web", card_present=None, country=None),
+    _full(source="web", event_time=0).replace(b'"event_time":0', b'"event_time":%d' % 2**70),
+    _full(source="web", event_time=float(1_767_225_600_000)),
+    orjson.dumps({"source": "web", **{k: v for k, v in FULL.items() if k != "amount"}}),
     _full(amount=True),
     _full(event_time=1.5),
     _full(currency=""),
@@ -119,6 +128,8 @@ def near_contract(draw: st.DrawFn) -> bytes:
         event[name] = draw(scalars)
     for name in draw(st.lists(st.sampled_from(list(FULL)), max_size=2)):
         event.pop(name, None)
+    for name in draw(st.lists(st.sampled_from(["source", "trace", "v", "É"]), max_size=3)):
+        event[name] = draw(scalars)  # extra fields: the exact path's conversion
     raw = json.dumps(event, separators=(",", ":") if draw(st.booleans()) else None).encode()
     if draw(st.booleans()) and len(raw) > 2:
         name = draw(st.sampled_from(list(FULL)))

@@ -223,6 +223,22 @@ def parse_event(
     raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> dict[str, Any] | Problem:
     """Parse and validate one payload; return the event dict or a :class:`Problem`."""
+    obj = screen_event(raw, max_bytes, max_depth)
+    if isinstance(obj, Problem):
+        return obj
+    problem = check_event(obj)
+    return obj if problem is None else problem
+
+
+def screen_event(
+    raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
+) -> dict[str, Any] | Problem:
+    """:func:`parse_event` up to its field checks: the payload as an object that is not
+    too large, too deep or ambiguous (a contract field twice), or the :class:`Problem`.
+
+    >>> screen_event(b'{"amount": "12"}')
+    {'amount': '12'}
+    """
     obj = load_object(raw, max_bytes)
     if isinstance(obj, Problem):
         return obj
@@ -236,8 +252,7 @@ def parse_event(
     duplicate = _duplicate_contract_key(raw, -1 if nested else len(obj), nested)
     if duplicate is not None:
         return Problem("duplicate_key", duplicate, "field appears more than once")
-    problem = check_event(obj)
-    return obj if problem is None else problem
+    return obj
 
 
 _SCHEMA_REASON = {
