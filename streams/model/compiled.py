@@ -10,7 +10,7 @@ cannot be built, loading fails (``compiled``) or the model predicts with LightGB
 (``auto``, logged).
 
 Measured by ``bench/hotpath.py`` (batches of 1,000, one process): predicting takes
-about a third of LightGBM's time, with identical scores; compiling takes 3-5 s, once
+about a third of LightGBM's time, with identical scores; compiling takes a few seconds, once
 per model.
 
 This module is the one place that knows treelite's and tl2cgen's APIs (they moved
