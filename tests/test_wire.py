@@ -15,6 +15,7 @@ from helpers import FULL_EVENT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams.contract import wire
 from streams.contract.events import FIELDS, ROW_FIELDS, row_of
 from streams.contract.validation import Problem, parse_event
 from streams.contract.wire import decode_events, event_times, fast_rows
@@ -147,3 +148,24 @@ def test_fast_path_agrees_on_near_contract_events(raw: bytes) -> None:
 @given(st.binary(max_size=600))
 def test_fast_path_agrees_on_arbitrary_bytes(raw: bytes) -> None:
     assert decode_events([raw]) == [exact(raw)]
+
+
+def test_an_event_with_extra_fields_is_checked_by_conversion(monkeypatch: Any) -> None:
+    def python_checks(event: dict[str, Any]) -> Problem:
+        raise AssertionError("the Python checks ran")
+
+    monkeypatch.setattr(wire, "check_event", python_checks)
+    raw = _full(source="web", trace_id="t-1", schema_version=2)
+    assert fast_rows([raw]) == [None]  # extra fields: not proven
+    assert wire.exact_row(raw) == tuple(FULL.values())
+    # past the key limit, and for a problem, the Python checks decide
+    crowded = _full(**{f"x{i}": i for i in range(wire._CONVERT_MAX_KEYS)})
+    with pytest.raises(AssertionError, match="Python checks"):
+        wire.exact_row(crowded)
+    with pytest.raises(AssertionError, match="Python checks"):
+        wire.exact_row(_full(source="web", amount="12"))
+
+
+def test_an_event_past_the_conversion_limit_gets_the_same_row() -> None:
+    crowded = _full(**{f"x{i}": i for i in range(wire._CONVERT_MAX_KEYS)})
+    assert decode_events([crowded]) == [exact(crowded)] == [tuple(FULL.values())]
