@@ -57,31 +57,23 @@ def _annotated(spec: Field) -> Any:
     return Annotated[base, msgspec.Meta(ge=spec.minimum, le=spec.maximum)]
 
 
-def _event_struct() -> type[msgspec.Struct]:
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
-    for spec in FIELDS.values():
-        if spec.required:
-            fields.append((spec.name, _annotated(spec)))
-        else:  # absent stays UNSET, so the duplicate-key proof can count present keys
-            fields.append((spec.name, _annotated(spec) | None | msgspec.UnsetType, msgspec.UNSET))
-    # extra fields take the exact path: they may nest, and they count for duplicates
-    return msgspec.defstruct("Event", fields, forbid_unknown_fields=True)
-
-
-def _checked_struct() -> type[msgspec.Struct]:
-    """The contract as a Struct to convert a parsed object to: the same types and bounds,
-    an optional field absent or null is None, an extra field is ignored."""
+def _contract_struct(name: str, absent: Any, extra_fields: bool) -> type[msgspec.Struct]:
+    """The contract as a Struct: an optional field absent is ``absent``, null is None;
+    ``extra_fields``: whether keys the contract does not name are ignored (else refused)."""
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
         (spec.name, _annotated(spec))
         if spec.required
-        else (spec.name, _annotated(spec) | None, None)
+        else (spec.name, _annotated(spec) | None | type(absent), absent)
         for spec in FIELDS.values()
     ]
-    return msgspec.defstruct("CheckedEvent", fields)
+    return msgspec.defstruct(name, fields, forbid_unknown_fields=not extra_fields)
 
 
-_DECODER: Final = msgspec.json.Decoder(_event_struct())
-_CHECKED: Final = _checked_struct()
+# Decoding a payload: absent stays UNSET, so the duplicate-key proof can count present
+# keys; extra fields take the exact path (they may nest, and they count for duplicates).
+_DECODER: Final = msgspec.json.Decoder(_contract_struct("Event", msgspec.UNSET, False))
+# Converting an object the exact path parsed: absent is None, as in its rows.
+_CHECKED: Final = _contract_struct("CheckedEvent", None, True)
 _ALL_KEYS: Final = len(ROW_FIELDS)
 _CONVERT_MAX_KEYS: Final = 128
 _TEXT = [ROW_INDEX[n] for n, spec in FIELDS.items() if spec.kind in ("string", "category")]
